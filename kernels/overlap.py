@@ -1,0 +1,148 @@
+"""Mode overlap of a photon wavepacket with the memory's Gaussian input mode (MODEL.md 3.4).
+
+The input mode is real, unit norm, centred at t_w, intensity FWHM `mode_fwhm_ns`
+(standard deviation s = FWHM / (2 sqrt(2 ln 2))), at nu = 0. The overlap is
+`O = |integral phi_in(t) psi(t) dt|^2`, in [0, 1]. Times in ns, frequency offsets in
+GHz (cycles per ns), so the angular offset is 2 pi nu.
+
+EXP wavepacket, `psi = sqrt(1/T1) exp(-(1/(2 T1) + i 2 pi nu)(t - t_ref)) H(t - t_ref)`.
+In the mode's own units, a = s / (2 T1), delta = (t_w - t_ref) / (2 s),
+kappa = 2 pi nu s and z = -kappa + i (a - delta):
+
+    O = a sqrt(2 pi) |A|^2,   A = exp(-delta^2) w(z)                        (Im z >= 0)
+                              A = 2 exp(a (a - 2 delta) - kappa^2 + 2 i kappa Im z)
+                                  - exp(-delta^2) w(-z)                     (Im z < 0)
+
+with w the Faddeeva function; the second line is the first after
+w(z) = 2 exp(-z^2) - w(-z). This is MODEL.md's formula with z there equal to z here.
+The branch is chosen on the sign of Im z = a - delta, not on the sign of
+d = t_w - t_ref: each line is then free of overflow exactly where it is used (|w| <= 1
+in the upper half plane; the exponent a (a - 2 delta) - kappa^2 <= -a^2 for delta > a),
+while switching at d = 0 would leave exp(a^2) in the reflected line for 0 < delta < a,
+which overflows float32 once s / T1 exceeds about 19 (e.g. T1 = 0.05 ns, FWHM 2.5 ns).
+w is only ever evaluated in the upper half plane, using w(-conj(z)) = conj(w(z)).
+
+GAUSS wavepacket (intensity FWHM f, sigma_p = f / (2 sqrt(2 ln 2)), centre t_ref,
+carrier offset nu): with S^2 = sigma_p^2 + s^2,
+
+    O = (2 sigma_p s / S^2) exp(-((t_w - t_ref)^2 / 2 + 2 (2 pi nu)^2 sigma_p^2 s^2) / S^2).
+
+Valid range: any finite times and offsets; lifetimes and widths are floored at
+1e-9 ns (an attosecond: no physical effect), so a traced value that wanders to 0 or
+below during a fit gives a finite answer, not NaN. Values and gradients are finite
+everywhere (checked to |d| = 1000 mode widths, |nu| = 1e3 GHz, T1 from 1e-6 to 1e6 ns,
+float32 and float64); an overlap too small for the dtype underflows to 0.
+
+Accuracy (measured, 20000 random points with T1 in [0.05, 5] ns, mode FWHM in
+[0.1, 5] ns, |t_ref - t_w| <= 20 mode FWHM, |nu| <= 10 GHz, against the erfc form in
+40-digit mpmath; the kernel also agrees with QUADPACK to 6e-12 where that resolves O):
+EXP float64: 4.2e-13 relative wherever O > 1e-250 (below that, underflow),
+4.1e-14 absolute. EXP float32, reference taken at the float32-rounded inputs:
+2.1e-6 relative where O > 1e-4, 5.1e-6 where O > 1e-9, 6.7e-7 absolute.
+GAUSS float64 4.8e-15, float32 3.5e-6 relative where O > 1e-4 (1e-7 absolute).
+In float32 the rounding of the inputs can cost more than the kernel: an ulp of
+t_ref = 100 ns is 7.6e-6 ns, 8e-5 of a 0.1 ns mode; keep times near t_w small.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import wofz
+
+# Intensity FWHM / sigma, as photonmc.units.FWHM_PER_SIGMA (kernels import nothing from
+# the package). Python floats, not numpy scalars: a numpy float64 is not weakly typed and
+# would promote float32 inputs to float64 under x64.
+_FWHM_PER_SIGMA = float(2.0 * np.sqrt(2.0 * np.log(2.0)))
+_SQRT_2PI = float(np.sqrt(2.0 * np.pi))
+#: floor on lifetimes and widths, ns; keeps s/T1, d/s and their derivatives finite in float32
+_WIDTH_FLOOR_NS = 1e-9
+
+
+def _promote(*args):
+    """Broadcast arrays of one floating dtype: float32 by default, float64 under x64.
+
+    Python scalars are weakly typed, so float32 arrays stay float32 even under x64.
+    Broadcasting here because lax.complex does not broadcast.
+    """
+    dtype = jnp.result_type(*args, 1.0)
+    return jnp.broadcast_arrays(*[jnp.asarray(x, dtype) for x in args])
+
+
+def overlap_exp(
+    t_ref_ns: jax.typing.ArrayLike,
+    lifetime_ns: jax.typing.ArrayLike,
+    nu_ghz: jax.typing.ArrayLike,
+    t_w_ns: jax.typing.ArrayLike,
+    mode_fwhm_ns: jax.typing.ArrayLike,
+) -> jax.Array:
+    """|<phi_in|psi>|^2 of a one-sided exponential wavepacket with the Gaussian input mode.
+
+    psi: amplitude sqrt(1/T1) exp(-(1/(2 T1) + i 2 pi nu)(t - t_ref)) H(t - t_ref),
+    T1 = lifetime_ns; mode: real unit-norm Gaussian, intensity FWHM mode_fwhm_ns,
+    centred at t_w_ns. Elementwise with broadcasting; dtype follows the inputs.
+    Faddeeva closed form (module docstring); O is even in nu.
+    """
+    t_ref, t1, nu, t_w, fwhm = _promote(t_ref_ns, lifetime_ns, nu_ghz, t_w_ns, mode_fwhm_ns)
+    s = jnp.maximum(fwhm, _WIDTH_FLOOR_NS) / _FWHM_PER_SIGMA
+    t1 = jnp.maximum(t1, _WIDTH_FLOOR_NS)
+    a = s / (2.0 * t1)
+    delta = (t_w - t_ref) / (2.0 * s)
+    kappa = 2.0 * np.pi * nu * s
+    y = a - delta  # Im z
+    lower = y < 0.0
+
+    # One Faddeeva evaluation, always in the upper half plane: w(z) itself when
+    # Im z >= 0, else w(-z) = conj(w(-kappa + i|y|)). jax's wofz would reflect a
+    # lower-half-plane argument itself, through 2 exp(-z^2), which overflows.
+    y_up = jnp.where(lower, -y, y)
+    w = wofz(jax.lax.complex(-kappa, y_up))
+    w_re, w_im = jnp.real(w), jnp.imag(w)
+    gauss = jnp.exp(-(delta**2))  # <= 1; underflow to 0 is the right answer far out
+
+    # Reflection term 2 exp(-z^2 - delta^2), exponent split into modulus and phase and
+    # written as a (a - 2 delta) so nothing large cancels. On the branch not taken the
+    # inputs are replaced (double where) so that exp never overflows there: its
+    # gradient, though multiplied by zero, would otherwise be inf * 0 = NaN.
+    slope = jnp.where(lower, a - 2.0 * delta, -a)
+    log_mod = a * slope - kappa**2  # <= -a^2 - kappa^2 on both branches
+    phase = 2.0 * kappa * jnp.where(lower, y, 0.0)
+    refl = 2.0 * jnp.exp(log_mod)
+    refl_re = jnp.where(lower, refl * jnp.cos(phase), 0.0)
+    refl_im = jnp.where(lower, refl * jnp.sin(phase), 0.0)
+
+    # Direct: A = g w. Reflected: A = refl e^{i phase} - g conj(w).
+    amp_re = jnp.where(lower, refl_re - gauss * w_re, gauss * w_re)
+    amp_im = refl_im + gauss * w_im
+    return _SQRT_2PI * a * (amp_re**2 + amp_im**2)
+
+
+def overlap_gauss(
+    t_ref_ns: jax.typing.ArrayLike,
+    fwhm_ns: jax.typing.ArrayLike,
+    nu_ghz: jax.typing.ArrayLike,
+    t_w_ns: jax.typing.ArrayLike,
+    mode_fwhm_ns: jax.typing.ArrayLike,
+) -> jax.Array:
+    """|<phi_in|psi>|^2 of a Gaussian wavepacket with the Gaussian input mode.
+
+    psi: Gaussian amplitude of intensity FWHM fwhm_ns centred at t_ref_ns, carrier offset
+    nu_ghz; mode: real unit-norm Gaussian, intensity FWHM mode_fwhm_ns, centred at t_w_ns.
+    Elementwise with broadcasting; dtype follows the inputs. Symmetric in the two widths,
+    1 for identical modes at nu = 0.
+    """
+    t_ref, fwhm, nu, t_w, mode_fwhm = _promote(t_ref_ns, fwhm_ns, nu_ghz, t_w_ns, mode_fwhm_ns)
+    sp = jnp.maximum(fwhm, _WIDTH_FLOOR_NS) / _FWHM_PER_SIGMA
+    s = jnp.maximum(mode_fwhm, _WIDTH_FLOOR_NS) / _FWHM_PER_SIGMA
+    # In terms of the narrower over the wider width, q = lo / hi <= 1, every factor is
+    # bounded, and the only overflow possible (absurd widths or offsets) is in a final
+    # square, whose cotangent is then 0, so gradients stay finite.
+    lo, hi = jnp.minimum(sp, s), jnp.maximum(sp, s)
+    q = lo / hi
+    norm = jnp.sqrt(1.0 + q**2)  # sqrt(sp^2 + s^2) / hi
+    u = (t_w - t_ref) / (hi * norm)  # d / sqrt(sp^2 + s^2)
+    v = 2.0 * np.pi * nu * lo / norm  # 2 pi nu sp s / sqrt(sp^2 + s^2)
+    # 2 q / (1 + q^2) = 2 sp s / (sp^2 + s^2) <= 1; the minimum only catches rounding.
+    width_factor = jnp.minimum(2.0 * q / (1.0 + q**2), 1.0)
+    return width_factor * jnp.exp(-(0.5 * u**2 + 2.0 * v**2))

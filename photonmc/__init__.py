@@ -1,0 +1,24 @@
+"""photonmc: Monte Carlo of single photons through a quantum network link.
+
+A quantum-dot source, optical fibre, an ORCA-type ladder quantum memory and
+single-photon detectors with a time tagger, as vectorised JAX kernels, in an analog
+mode (realistic clicks) and an expected mode (smooth expected histograms, for
+gradients). The physics is specified in MODEL.md; units are in every field's name.
+"""
+
+__version__ = "0.1.0"
+
+from photonmc.batch import ORIGINS as ORIGINS
+from photonmc.link import Link as Link
+from photonmc.observables import Estimate as Estimate
+from photonmc.result import DetectorCounts as DetectorCounts
+from photonmc.result import Result as Result
+from photonmc.simulation import expected_counts as expected_counts
+from photonmc.simulation import simulate as simulate
+from photonmc.stages import Attenuator as Attenuator
+from photonmc.stages import BandpassFilter as BandpassFilter
+from photonmc.stages import Detector as Detector
+from photonmc.stages import Fiber as Fiber
+from photonmc.stages import LadderMemory as LadderMemory
+from photonmc.stages import QuantumDot as QuantumDot
+from photonmc.stages import TimeTagger as TimeTagger

@@ -1,0 +1,114 @@
+"""The photon batch that flows through a link (MODEL.md section 2).
+
+A batch is a struct of arrays over two axes, `(photon, branch)`:
+
+- **photon**: one physical wavepacket (a source photon, a noise photon). In analog mode
+  `shot` gives the shot (within the chunk) that made it; in expected mode a photon is
+  a quadrature node of the latent variables, or a noise mode, carrying its weight.
+- **branch**: the mutually exclusive fates of that photon that are still alive (for
+  example *retrieved from the memory* and *leaked through it*). A photon ends in at
+  most one branch; `weight` is the probability that the photon exists here in that
+  branch, so the weights along the branch axis add up to at most 1. The detector
+  resolves them with one categorical draw (analog) or sums them (expected).
+
+Stages are elementwise over both axes, except the memory, which doubles the branch
+axis and appends noise photons.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+#: wavepacket kinds
+EXP = 0
+GAUSS = 1
+
+#: origins, in the order of the histogram's origin axis
+ORIGINS = ("source", "retrieved", "memory_noise", "dark")
+SOURCE, RETRIEVED, MEMORY_NOISE, DARK = range(4)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """Wavepackets. `shot` has shape (photons,); every other field (photons, branches).
+
+    shot: shot index within the chunk (int32; 0 in expected mode). kind: EXP or GAUSS
+    (int8). t_ref_ns: EXP start or GAUSS centre, in retarded time. width_ns: EXP lifetime
+    T1 or GAUSS intensity FWHM. nu_ghz: centre-frequency offset from the nominal line.
+    weight: probability that this wavepacket exists here. origin: index into ORIGINS.
+    """
+
+    shot: jax.Array
+    kind: jax.Array
+    t_ref_ns: jax.Array
+    width_ns: jax.Array
+    nu_ghz: jax.Array
+    weight: jax.Array
+    origin: jax.Array
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.weight.shape
+
+    def replace(self, **changes) -> Batch:
+        return dataclasses.replace(self, **changes)
+
+    def concat_photons(self, other: Batch) -> Batch:
+        """Append the photons of `other` (with as many branches) to this batch."""
+        return jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=0), self, other)
+
+    def concat_branches(self, other: Batch) -> Batch:
+        """Append the branches of `other` (the same photons) to this batch."""
+        fields = {
+            f.name: jnp.concatenate([getattr(self, f.name), getattr(other, f.name)], axis=1)
+            for f in dataclasses.fields(self)
+            if f.name != "shot"
+        }
+        return self.replace(**fields)
+
+    def pad_branches(self, n_branches: int) -> Batch:
+        """Pad the branch axis to `n_branches` with empty (weight 0) copies."""
+        extra = n_branches - self.shape[1]
+        if extra <= 0:
+            return self
+        fields = {
+            f.name: jnp.pad(getattr(self, f.name), ((0, 0), (0, extra)), mode="edge")
+            for f in dataclasses.fields(self)
+            if f.name not in ("shot", "weight")
+        }
+        return self.replace(weight=jnp.pad(self.weight, ((0, 0), (0, extra))), **fields)
+
+
+def wavepackets(
+    n_photons: int,
+    *,
+    shot=0,
+    kind: int,
+    t_ref_ns,
+    width_ns,
+    nu_ghz,
+    weight,
+    origin: int,
+    dtype=None,
+) -> Batch:
+    """A one-branch batch of `n_photons`, each field broadcast from a scalar or array."""
+    dtype = dtype or jnp.result_type(float)
+    shape = (n_photons, 1)
+
+    def full(x, dt):
+        x = jnp.asarray(x, dt)
+        return jnp.broadcast_to(x.reshape(x.shape + (1,) * (x.ndim == 1)), shape)
+
+    return Batch(
+        shot=jnp.broadcast_to(jnp.asarray(shot, jnp.int32), (n_photons,)),
+        kind=full(kind, jnp.int8),
+        t_ref_ns=full(t_ref_ns, dtype),
+        width_ns=full(width_ns, dtype),
+        nu_ghz=full(nu_ghz, dtype),
+        weight=full(weight, dtype),
+        origin=full(origin, jnp.int8),
+    )

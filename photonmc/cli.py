@@ -1,0 +1,281 @@
+"""The `photonmc` command: simulate a config, show a result, plot a result.
+
+    photonmc simulate CONFIG.toml [--shots N] [--seed S] [--mode analog|expected]
+                      [--set STAGE.PARAM=VALUE ...] [--out RESULT.h5] [--force] [--json]
+                      [--chunk-shots N]
+    photonmc show RESULT.h5 [--json]
+    photonmc plot RESULT.h5 [-o FIG.png]
+
+The only module of photonmc that parses arguments. Every user error (a bad config, an
+existing output, a missing or foreign file) prints one line `photonmc: error: ...` on
+stderr and exits with status 2. With --json, stdout is exactly one JSON object:
+`Result.summary()` plus `output`, the result file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from photonmc import __version__
+from photonmc.batch import ORIGINS
+from photonmc.config import ConfigError, load_config
+from photonmc.io import ResultFileError, read_result, write_result
+from photonmc.io.hdf5 import check_writable
+from photonmc.result import Result
+
+#: Exit status of every user error
+USER_ERROR = 2
+PLOT_HINT = "photonmc plot needs matplotlib: pip install 'photonmc[plot]'"
+
+
+class UsageError(Exception):
+    """Bad command-line arguments (argparse's message, on one line)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="photonmc",
+        description="Monte Carlo of single photons through a quantum network link.",
+    )
+    parser.add_argument("--version", action="version", version=f"photonmc {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sim = sub.add_parser(
+        "simulate",
+        help="run a config and write an HDF5 result",
+        description="Run a TOML config and write an HDF5 result.",
+    )
+    sim.add_argument("config", metavar="CONFIG.toml", help="TOML config of the link and run")
+    sim.add_argument(
+        "--shots", type=int, metavar="N", help="shots to simulate (overrides [run] shots)"
+    )
+    sim.add_argument("--seed", type=int, metavar="S", help="integer seed (overrides [run] seed)")
+    sim.add_argument("--mode", choices=("analog", "expected"), help="estimator (overrides [run])")
+    sim.add_argument(
+        "--chunk-shots",
+        type=int,
+        metavar="N",
+        help="shots per compiled chunk (analog results depend on it)",
+    )
+    sim.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="STAGE.PARAM=VALUE",
+        dest="overrides",
+        help="override a config value (TOML literal); also tagger.X, run.X, analysis.X; repeatable",
+    )
+    sim.add_argument(
+        "--out",
+        metavar="RESULT.h5",
+        help="result file (default: <config stem>.h5 in the working directory)",
+    )
+    sim.add_argument("--force", action="store_true", help="overwrite an existing result file")
+    sim.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    show = sub.add_parser(
+        "show",
+        help="print the summary of a result file",
+        description="Print the summary of an HDF5 result.",
+    )
+    show.add_argument("result", metavar="RESULT.h5")
+    show.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    plot = sub.add_parser(
+        "plot",
+        help="draw the detection-time histograms of a result",
+        description="Draw each detector's histogram by origin (log scale).",
+    )
+    plot.add_argument("result", metavar="RESULT.h5")
+    plot.add_argument(
+        "-o",
+        "--out",
+        metavar="FIG.png",
+        help="figure file (default: <result stem>.png in the working directory)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line `argv` (default sys.argv[1:]); returns the exit status."""
+    try:
+        args = build_parser().parse_args(argv)
+        return {"simulate": cmd_simulate, "show": cmd_show, "plot": cmd_plot}[args.command](args)
+    except SystemExit as e:  # --help and --version
+        return e.code if isinstance(e.code, int) else 0
+    except (UsageError, ConfigError, ResultFileError, ValueError, OSError) as e:
+        return _fail(e)
+    except KeyboardInterrupt:
+        print("photonmc: interrupted", file=sys.stderr)
+        return 130
+
+
+def _fail(error: BaseException) -> int:
+    message = " ".join(str(error).split()) or type(error).__name__
+    print(f"photonmc: error: {message}", file=sys.stderr)
+    return USER_ERROR
+
+
+# ------------------------------------------------------------------ simulate
+def cmd_simulate(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    for flag, key in (
+        ("shots", "shots"),
+        ("seed", "seed"),
+        ("mode", "mode"),
+        ("chunk_shots", "chunk_shots"),
+    ):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"run.{key}={json.dumps(value)}")
+    cfg = load_config(args.config, overrides)
+    out = args.out if args.out is not None else f"{Path(args.config).stem}.h5"
+    check_writable(out, args.force)  # fail before a long run, not after it
+
+    result = cfg.simulate(progress=True)
+    write_result(result, out, force=args.force)
+    _report(result, out, as_json=args.json)
+    return 0
+
+
+# ---------------------------------------------------------------------- show
+def cmd_show(args: argparse.Namespace) -> int:
+    result = read_result(args.result)
+    _report(result, args.result, as_json=args.json)
+    return 0
+
+
+def summary_json(result: Result, output: str | os.PathLike) -> dict:
+    """The --json object: `Result.summary()` plus `output`, the result file."""
+    summary = result.summary()
+    summary["output"] = os.fspath(output)
+    return summary
+
+
+def _report(result: Result, output, *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary_json(result, output), allow_nan=False))
+    else:
+        print(format_summary(result, output))
+
+
+def format_summary(result: Result, output: str | os.PathLike | None = None) -> str:
+    """The readable summary printed by `simulate` and `show`."""
+    r = result
+
+    def row(label: str, value, note: str = "") -> str:
+        return f"{label:<28}{value}" + (f"  ({note})" if note else "")
+
+    seed = "a key" if r.seed is None else f"seed {r.seed}"
+    lines = [f"photonmc {r.mode} run: {r.shots:,} shots, {seed}, chunks of {r.chunk_shots:,}"]
+    rate = ""
+    if r.elapsed_s > 0 and math.isfinite(r.elapsed_s):
+        rate = f"{r.photons_emitted / r.elapsed_s:.3g} photons/s over {r.elapsed_s:.3g} s"
+    lines.append(row("photons emitted", _count(r.photons_emitted), rate))
+    for name, d in r.detectors.items():
+        a, b = float(d.bin_edges_ns[0]), float(d.bin_edges_ns[-1])
+        lines.append(f"detector {name!r}, tagger window [{a:g}, {b:g}] ns")
+        lines.append(f"  {'origin':<14}{'in window':>16}{'all clicks':>16}")
+        for origin in (*ORIGINS, None):
+            label = origin or "total"
+            lines.append(
+                f"  {label:<14}{_count(d.in_window(origin)):>16}{_count(d.total(origin)):>16}"
+            )
+    signal = "retrieved" if r.has_memory else "source"
+    lines.append(row("end-to-end efficiency", r.efficiency, f"{signal} clicks in window per shot"))
+    if r.has_memory:
+        a, b = r.retrieval_window_ns
+        lines.append(row("internal memory efficiency", r.internal_efficiency()))
+        lines.append(row("leak-through", r.leak_through(), "of the photons at the memory"))
+        lines.append(row(f"SNR in [{a:.4g}, {b:.4g}] ns", r.snr(), "retrieved / (noise + dark)"))
+        lines.append(row("leak in retrieval window", r.leak_in_window(), "source clicks per shot"))
+    lines.append(row("fixed delay", f"{r.fixed_delay_ns:.6g} ns", "not in histogram times"))
+    if output is not None:
+        lines.append(row("output", os.fspath(output)))
+    return "\n".join(lines)
+
+
+def _count(x: float) -> str:
+    x = float(x)
+    return f"{int(x):,}" if x.is_integer() and abs(x) < 1e15 else f"{x:,.6g}"
+
+
+# ---------------------------------------------------------------------- plot
+def cmd_plot(args: argparse.Namespace) -> int:
+    try:
+        import matplotlib
+    except ImportError:
+        print(PLOT_HINT, file=sys.stderr)
+        return USER_ERROR
+    matplotlib.use("Agg")
+    result = read_result(args.result)
+    out = Path(args.out) if args.out is not None else Path(f"{Path(args.result).stem}.png")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {out}: directory {out.parent} does not exist")
+    figure = plot_result(result, title=Path(args.result).name)
+    _save_atomic(figure, out)
+    print(out)
+    return 0
+
+
+def plot_result(result: Result, title: str = ""):
+    """A matplotlib Figure: one panel per detector, counts per bin by origin, log y."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    n = len(result.detectors)
+    fig, axes = plt.subplots(n, 1, figsize=(8, 3.2 * n + 0.6), squeeze=False)
+    unit = "counts" if result.analog else "expected counts"
+    for ax, (name, d) in zip(axes[:, 0], result.detectors.items(), strict=True):
+        positive = d.counts[d.counts > 0]
+        # Dark counts are drawn underneath: they are flat and noisy, the rest is the signal.
+        for origin, zorder in zip(ORIGINS, (3, 4, 2, 1), strict=True):
+            h = d.histogram(origin)
+            if np.any(h > 0):
+                ax.stairs(h, d.bin_edges_ns, label=origin, zorder=zorder, linewidth=1.0)
+        if result.retrieval_window_ns is not None:
+            a, b = result.retrieval_window_ns
+            ax.axvspan(a, b, color="0.85", zorder=0, label="retrieval window")
+        ax.set_yscale("log")
+        if positive.size:  # log scale: show eight decades at most, never zero
+            top = positive.max()
+            ax.set_ylim(0.5 * max(positive.min(), top * 1e-8), 2.0 * top)
+        ax.set_xlim(d.bin_edges_ns[0], d.bin_edges_ns[-1])
+        ax.set_ylabel(f"{unit} per bin")
+        ax.set_title(f"detector {name!r}")
+        ax.legend(loc="upper right", fontsize="small")
+    axes[-1, 0].set_xlabel("histogram time (ns)")
+    fig.suptitle(f"{title}  {result.mode}, {result.shots:,} shots".strip())
+    fig.tight_layout()
+    return fig
+
+
+def _save_atomic(figure, out: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
+    try:
+        figure.savefig(tmp, format=out.suffix.lstrip(".").lower() or "png", dpi=120)
+        os.replace(tmp, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    finally:
+        plt.close(figure)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""Files: HDF5 results (the only place photonmc imports h5py)."""
+
+from photonmc.io.hdf5 import ResultFileError as ResultFileError
+from photonmc.io.hdf5 import read_result as read_result
+from photonmc.io.hdf5 import read_summary as read_summary
+from photonmc.io.hdf5 import write_result as write_result

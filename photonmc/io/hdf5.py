@@ -1,0 +1,321 @@
+"""HDF5 result files: `write_result` and `read_result` (the only module that imports h5py).
+
+Layout (readable with plain h5py; groups keep insertion order)::
+
+    /                                   attributes: format = "photonmc.result",
+                                        format_version = 1, shots, seed (-1 when the run
+                                        was given a key, not a seed), mode, chunk_shots,
+                                        prng_impl, config_toml (the resolved config),
+                                        photonmc_version, jax_version, jaxlib_version,
+                                        numpy_version, backend, created_utc (ISO 8601),
+                                        elapsed_s, fixed_delay_ns
+    /detectors/<name>/bin_edges_ns      (n_bins + 1,) float64, histogram time in ns
+    /detectors/<name>/counts            (n_bins,) in-window clicks, all origins summed
+    /detectors/<name>/by_origin/<o>     (n_bins,) in-window clicks of origin o, for o in
+                                        source, retrieved, memory_noise, dark
+    /detectors/<name>/totals_by_origin  (n_origins,) every click, in the window or not;
+                                        attribute `origins` names the entries
+    /memory/<name>/<sum>                float64 scalars x, y, z, xx, yy, zz, xy, xz: sums
+                                        over signal photons (photonmc.stages.memory)
+    /counters/<name>                    other run counters (int64 or float64 scalars)
+    /summary/...                        everything `photonmc show` prints, as below
+
+Counts are int64 in analog results and float64 (expected counts over all shots) in
+expected results.
+
+/summary mirrors `Result.summary()` key for key: a dict is a group, a number a scalar
+dataset, a string a scalar string dataset, a list a 1-D float64 dataset. A figure with
+an error (efficiency, clicks_per_shot, internal_efficiency, leak_through, snr,
+leak_in_window) is a group of two float64 scalars, `value` and `stderr`. A figure that
+is undefined (None in the summary, such as an SNR with no noise counts) is NaN, and so
+is `retrieval_window_ns` for a link without a memory; `seed` is -1 when there was none.
+`shots` and `seed` are int64; in analog results the counts (photons_emitted, the
+detector counts and totals) are int64 too; every other number is float64.
+`read_summary` gives the dict back.
+
+Files are written atomically: into a temporary file in the target's directory, fsynced,
+then renamed over the target, so a failure leaves no partial file and any earlier file
+intact. An existing file is overwritten only with `force=True`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from photonmc import __version__
+from photonmc.batch import ORIGINS
+from photonmc.result import DetectorCounts, Result
+
+FORMAT = "photonmc.result"
+FORMAT_VERSION = 1
+#: Summary keys stored as int64 in every result
+_INT_KEYS = ("shots", "seed")
+#: Summary keys (and everything under them) stored as int64 in analog results
+_COUNT_KEYS = ("photons_emitted", "counts", "total_clicks", "by_origin", "total_by_origin")
+
+
+class ResultFileError(ValueError):
+    """A file that is not a readable photonmc result; the message names the file."""
+
+
+# ------------------------------------------------------------------- writing
+def write_result(result: Result, path: str | os.PathLike, force: bool = False) -> Path:
+    """Write `result` to `path` (HDF5, layout above), atomically; returns the path.
+
+    Raises FileExistsError if `path` exists and `force` is false (before writing
+    anything), FileNotFoundError if its directory does not exist.
+    """
+    path = Path(path)
+    check_writable(path, force)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        with h5py.File(tmp, "x", track_order=True) as f:
+            _write_attributes(f, result)
+            _write_detectors(f, result)
+            _write_memory_and_counters(f, result)
+            _write_summary(f, result)
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_directory(path.parent)
+    return path
+
+
+def check_writable(path: str | os.PathLike, force: bool = False) -> None:
+    """Raise the error `write_result` would raise about `path` itself, before any work."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; give a file name for the result")
+    if path.exists() and not force:
+        raise FileExistsError(
+            f"{path} already exists; use --force to overwrite it (force=True in Python)"
+        )
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {path}: directory {path.parent} does not exist")
+
+
+def _write_attributes(f: h5py.File, r: Result) -> None:
+    versions = {"photonmc": __version__, **r.versions}
+    if "jax" not in versions:
+        import jax
+
+        versions["jax"] = jax.__version__
+    attrs = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "shots": np.int64(r.shots),
+        "seed": np.int64(-1 if r.seed is None else r.seed),
+        "mode": r.mode,
+        "chunk_shots": np.int64(r.chunk_shots),
+        "prng_impl": r.prng_impl,
+        "config_toml": r.config_toml,
+        "created_utc": r.created_utc,
+        "elapsed_s": np.float64(r.elapsed_s),
+        "fixed_delay_ns": np.float64(r.fixed_delay_ns),
+    }
+    for key, value in versions.items():
+        attrs[key if key == "backend" else f"{key}_version"] = str(value)
+    f.attrs.update(attrs)
+
+
+def _count_dtype(r: Result):
+    return np.int64 if r.analog else np.float64
+
+
+def _write_detectors(f: h5py.File, r: Result) -> None:
+    group = f.create_group("detectors", track_order=True)
+    dtype = _count_dtype(r)
+    for name, d in r.detectors.items():
+        g = group.create_group(_h5_name(name, "detector"), track_order=True)
+        g["bin_edges_ns"] = np.asarray(d.bin_edges_ns, np.float64)
+        counts = np.asarray(d.counts)
+        g["counts"] = counts.sum(axis=0).astype(dtype)
+        by_origin = g.create_group("by_origin", track_order=True)
+        for i, origin in enumerate(ORIGINS):
+            by_origin[origin] = counts[i].astype(dtype)
+        g["totals_by_origin"] = np.asarray(d.totals).astype(dtype)
+        g["totals_by_origin"].attrs["origins"] = list(ORIGINS)
+
+
+def _write_memory_and_counters(f: h5py.File, r: Result) -> None:
+    memory = f.create_group("memory", track_order=True)
+    for name, sums in r.memory_sums.items():
+        g = memory.create_group(_h5_name(name, "memory"), track_order=True)
+        for key, value in sums.items():
+            g[key] = np.float64(value)
+    counters = f.create_group("counters", track_order=True)
+    for name, value in r.counters.items():
+        is_int = isinstance(value, int | np.integer) and not isinstance(value, bool)
+        counters[_h5_name(name, "counter")] = np.int64(value) if is_int else np.float64(value)
+
+
+def _write_summary(f: h5py.File, r: Result) -> None:
+    summary = r.summary()
+    if summary["seed"] is None:
+        summary["seed"] = -1
+    _write_tree(f.create_group("summary", track_order=True), summary, analog=r.analog)
+
+
+def _write_tree(group: h5py.Group, tree: dict, *, analog: bool, counts: bool = False) -> None:
+    for key, value in tree.items():
+        name = _h5_name(key, "summary key")
+        is_count = counts or (analog and key in _COUNT_KEYS)
+        if isinstance(value, dict):
+            sub = group.create_group(name, track_order=True)
+            _write_tree(sub, value, analog=analog, counts=is_count)
+        elif isinstance(value, str):
+            group[name] = value
+        elif isinstance(value, list | tuple):
+            group[name] = np.asarray(value, np.float64)
+        elif value is None:
+            group[name] = np.float64(np.nan)
+        elif key in _INT_KEYS or is_count:
+            group[name] = np.int64(value)
+        else:
+            group[name] = np.float64(value)
+
+
+def _h5_name(name: str, what: str) -> str:
+    if not name or "/" in name or name in (".", ".."):
+        raise ValueError(f"a {what} named {name!r} cannot be an HDF5 name (no '/', not empty)")
+    return name
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_directory(path: Path) -> None:
+    # Makes the rename durable; not every platform or file system allows it.
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# ------------------------------------------------------------------- reading
+def read_result(path: str | os.PathLike) -> Result:
+    """Read a result written by `write_result`. `link` is None; every other field is equal.
+
+    Raises FileNotFoundError for a missing file and ResultFileError (a ValueError) for a
+    file that is not a complete photonmc result.
+    """
+    with _open(path) as f:
+        try:
+            return _read(f)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ResultFileError(f"{path}: incomplete or damaged photonmc result ({e})") from None
+
+
+def read_summary(path: str | os.PathLike) -> dict:
+    """The /summary group as the dict `Result.summary()` gave when the file was written."""
+    with _open(path) as f:
+        if "summary" not in f:
+            raise ResultFileError(f"{path}: no /summary group")
+        summary = _read_tree(f["summary"])
+    if summary.get("seed") == -1:
+        summary["seed"] = None
+    return summary
+
+
+@contextlib.contextmanager
+def _open(path: str | os.PathLike):
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise ResultFileError(f"{path} is a directory, not a result file")
+    if not h5py.is_hdf5(path):
+        raise ResultFileError(f"{path}: not an HDF5 file")
+    with h5py.File(path, "r") as f:
+        fmt = f.attrs.get("format")
+        if fmt != FORMAT:
+            raise ResultFileError(f"{path}: not a photonmc result (no format = {FORMAT!r})")
+        version = int(f.attrs.get("format_version", 0))
+        if version > FORMAT_VERSION:
+            raise ResultFileError(
+                f"{path}: result format {version} is newer than this photonmc reads "
+                f"({FORMAT_VERSION}); upgrade photonmc"
+            )
+        yield f
+
+
+def _read(f: h5py.File) -> Result:
+    a = f.attrs
+    mode = str(a["mode"])
+    analog = mode == "analog"
+    detectors = {}
+    for name, g in f["detectors"].items():
+        counts = np.stack([g["by_origin"][o][()] for o in ORIGINS])
+        detectors[name] = DetectorCounts(
+            name=name,
+            bin_edges_ns=g["bin_edges_ns"][()],
+            counts=counts,
+            totals=g["totals_by_origin"][()],
+        )
+    memory_sums = {
+        name: {key: float(ds[()]) for key, ds in g.items()} for name, g in f["memory"].items()
+    }
+    counters = {name: _scalar(ds[()]) for name, ds in f["counters"].items()}
+    emitted = f["summary"]["photons_emitted"][()]
+    window = np.asarray(f["summary"]["retrieval_window_ns"][()], np.float64)
+    versions = {}
+    for key, value in a.items():
+        if key == "backend":
+            versions[key] = str(value)
+        elif key.endswith("_version") and key != "format_version":
+            versions[key.removesuffix("_version")] = str(value)
+    seed = int(a["seed"])
+    return Result(
+        mode=mode,
+        shots=int(a["shots"]),
+        seed=None if seed == -1 else seed,
+        chunk_shots=int(a["chunk_shots"]),
+        prng_impl=str(a["prng_impl"]),
+        detectors=detectors,
+        photons_emitted=int(emitted) if analog else float(emitted),
+        memory_sums=memory_sums,
+        fixed_delay_ns=float(a["fixed_delay_ns"]),
+        retrieval_window_ns=None if window.shape != (2,) else (float(window[0]), float(window[1])),
+        elapsed_s=float(a["elapsed_s"]),
+        config_toml=str(a["config_toml"]),
+        versions=versions,
+        created_utc=str(a["created_utc"]),
+        counters=counters,
+        link=None,
+    )
+
+
+def _read_tree(group: h5py.Group) -> dict:
+    out: dict[str, Any] = {}
+    for key, item in group.items():
+        if isinstance(item, h5py.Group):
+            out[key] = _read_tree(item)
+        elif h5py.check_string_dtype(item.dtype) is not None:
+            out[key] = item.asstr()[()]
+        elif item.ndim == 1:
+            out[key] = item[()].tolist()
+        else:
+            value = _scalar(item[()])
+            out[key] = None if isinstance(value, float) and np.isnan(value) else value
+    return out
+
+
+def _scalar(x) -> int | float:
+    return int(x) if np.issubdtype(np.asarray(x).dtype, np.integer) else float(x)

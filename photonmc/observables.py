@@ -1,0 +1,82 @@
+"""Summary figures with statistical errors (MODEL.md 6.1-6.3), from counts and sums.
+
+Pure numpy on host-side arrays. Analog results give the error of the estimate from
+the run itself; expected results give the error that a measurement of the same number
+of shots would have (Poisson counting statistics), so both read the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Estimate(NamedTuple):
+    """A figure and its one-standard-deviation statistical error."""
+
+    value: float
+    stderr: float
+
+    def __str__(self) -> str:
+        if not math.isfinite(self.value):
+            return str(self.value)
+        if self.stderr == 0.0 or not math.isfinite(self.stderr):
+            return f"{self.value:.6g}"
+        digits = max(0, 1 - int(math.floor(math.log10(abs(self.stderr)))))
+        if abs(self.value) >= 1e5 or (0 < abs(self.value) < 1e-3):
+            return f"{self.value:.4g} +- {self.stderr:.2g}"
+        return f"{self.value:.{digits}f} +- {self.stderr:.{digits}f}"
+
+    def as_dict(self) -> dict:
+        return {"value": _json_float(self.value), "stderr": _json_float(self.stderr)}
+
+
+def _json_float(x: float):
+    return float(x) if math.isfinite(x) else None
+
+
+def rate_per_shot(counts: float, shots: int) -> Estimate:
+    """Counts per shot with a Poisson error (counts are rare events per shot)."""
+    return Estimate(counts / shots, math.sqrt(max(counts, 0.0)) / shots)
+
+
+def ratio_of_counts(num: float, den: float) -> Estimate:
+    """num / den for independent Poisson counts: relative errors add in quadrature."""
+    if den <= 0:
+        return Estimate(math.inf if num > 0 else math.nan, math.nan)
+    value = num / den
+    rel = math.sqrt((1.0 / num if num > 0 else 0.0) + 1.0 / den)
+    return Estimate(value, abs(value) * rel if num > 0 else math.sqrt(1.0) / den)
+
+
+def ratio_of_sums(sums: dict, num: str, den: str, *, analog: bool, shots: int) -> Estimate:
+    """Ratio estimator R = sum(y) / sum(x) over photons, with its delta-method error.
+
+    `sums` holds sum x, sum y, sum x^2, sum y^2 and sum x y under the keys x, y, xx, yy,
+    xy (num = "y", den = "x"). For expected results, where the sums are expectations per
+    shot, the error is the binomial error of R over shots * sum(x) arrivals.
+    """
+    sx, sy = sums[den], sums[num]
+    if sx <= 0:
+        return Estimate(math.nan, math.nan)
+    r = sy / sx
+    if not analog:
+        n = shots * sx
+        return Estimate(r, math.sqrt(max(r * (1.0 - r), 0.0) / n))
+    sxx, syy, sxy = sums[den * 2], sums[num * 2], sums[den + num]
+    var = (syy - 2.0 * r * sxy + r * r * sxx) / sx**2
+    return Estimate(r, math.sqrt(max(var, 0.0)))
+
+
+def window_mask(bin_edges_ns: np.ndarray, window_ns: tuple[float, float]) -> np.ndarray:
+    """Bins whose centre lies inside [a, b] (histogram time)."""
+    a, b = window_ns
+    centres = 0.5 * (bin_edges_ns[1:] + bin_edges_ns[:-1])
+    return (centres >= a) & (centres <= b)
+
+
+def snr(retrieved: float, noise: float) -> Estimate:
+    """Signal-to-noise: retrieved counts over noise counts (memory noise plus dark)."""
+    return ratio_of_counts(retrieved, noise)

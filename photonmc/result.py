@@ -1,0 +1,186 @@
+"""The result of a run: histograms per detector and origin, counters, and summary figures."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from photonmc import observables
+from photonmc.batch import DARK, MEMORY_NOISE, ORIGINS, RETRIEVED, SOURCE
+from photonmc.observables import Estimate
+
+
+@dataclasses.dataclass
+class DetectorCounts:
+    """Counts of one detector.
+
+    counts: (n_origins, n_bins) in-window histogram by origin (ORIGINS order); int64 in
+    analog mode, float64 expected counts in expected mode. totals: (n_origins,) every
+    click, in the window or not.
+    """
+
+    name: str
+    bin_edges_ns: np.ndarray
+    counts: np.ndarray
+    totals: np.ndarray
+
+    def histogram(self, origin: str | None = None) -> np.ndarray:
+        """In-window counts per bin, of one origin or of all."""
+        if origin is None:
+            return self.counts.sum(axis=0)
+        return self.counts[_origin_index(origin)]
+
+    def in_window(self, origin: str | None = None) -> float:
+        return float(self.histogram(origin).sum())
+
+    def total(self, origin: str | None = None) -> float:
+        return float(self.totals.sum() if origin is None else self.totals[_origin_index(origin)])
+
+
+def _origin_index(origin: str) -> int:
+    try:
+        return ORIGINS.index(origin)
+    except ValueError:
+        raise KeyError(f"unknown origin {origin!r}; origins are {list(ORIGINS)}") from None
+
+
+@dataclasses.dataclass
+class Result:
+    """What `simulate` returns, and what `io.read_result` reads back.
+
+    mode: "analog" or "expected". shots: shots simulated (or represented). seed: the
+    integer seed, or None when a key was given. photons_emitted: photons into the first
+    fibre (a count, or its expectation). memory_sums: per memory, sums over signal
+    photons for eta_int and the leak-through fraction (see stages.memory). fixed_delay_ns:
+    the fibre group delay (times in histograms are retarded). retrieval_window_ns: the
+    histogram-time window of the SNR figures, or None without a memory.
+    """
+
+    mode: str
+    shots: int
+    seed: int | None
+    chunk_shots: int
+    prng_impl: str
+    detectors: dict[str, DetectorCounts]
+    photons_emitted: float
+    memory_sums: dict[str, dict[str, float]]
+    fixed_delay_ns: float
+    retrieval_window_ns: tuple[float, float] | None
+    elapsed_s: float = float("nan")
+    config_toml: str = ""
+    versions: dict[str, str] = dataclasses.field(default_factory=dict)
+    created_utc: str = ""
+    counters: dict[str, float] = dataclasses.field(default_factory=dict)
+    link: Any = None
+
+    # ------------------------------------------------------------- histograms
+    def detector(self, name: str | None = None) -> DetectorCounts:
+        if name is None:
+            return next(iter(self.detectors.values()))
+        try:
+            return self.detectors[name]
+        except KeyError:
+            raise KeyError(f"no detector {name!r}; detectors: {list(self.detectors)}") from None
+
+    def histogram(self, detector: str | None = None, origin: str | None = None) -> np.ndarray:
+        """In-window counts per bin of a detector, of one origin or of all."""
+        return self.detector(detector).histogram(origin)
+
+    @property
+    def analog(self) -> bool:
+        return self.mode == "analog"
+
+    # -------------------------------------------------------- summary figures
+    @property
+    def has_memory(self) -> bool:
+        return bool(self.memory_sums)
+
+    @property
+    def efficiency(self) -> Estimate:
+        """End-to-end efficiency: in-window detections of the signal per shot.
+
+        The signal is retrieved light when the link has a memory, source light otherwise.
+        """
+        origin = "retrieved" if self.has_memory else "source"
+        return observables.rate_per_shot(self.detector().in_window(origin), self.shots)
+
+    @property
+    def clicks_per_shot(self) -> Estimate:
+        """Every click of the first detector (all origins, in the window or not) per shot."""
+        return observables.rate_per_shot(self.detector().total(), self.shots)
+
+    def _memory_ratio(self, num: str, memory: str | None) -> Estimate:
+        if not self.memory_sums:
+            return Estimate(float("nan"), float("nan"))
+        sums = self.memory_sums[memory] if memory else next(iter(self.memory_sums.values()))
+        return observables.ratio_of_sums(sums, num, "x", analog=self.analog, shots=self.shots)
+
+    def internal_efficiency(self, memory: str | None = None) -> Estimate:
+        """eta_int = E[P_r] / photons arriving at the memory (MODEL.md 3.4)."""
+        return self._memory_ratio("y", memory)
+
+    def leak_through(self, memory: str | None = None) -> Estimate:
+        """Fraction of photons arriving at the memory that pass it unstored, E[P_t] / arrivals."""
+        return self._memory_ratio("z", memory)
+
+    def _window_counts(self, window_ns, detector: str | None) -> np.ndarray:
+        det = self.detector(detector)
+        window = window_ns if window_ns is not None else self.retrieval_window_ns
+        if window is None:
+            raise ValueError("this link has no memory; give window_ns=(a, b) in histogram time")
+        mask = observables.window_mask(det.bin_edges_ns, window)
+        return det.counts[:, mask].sum(axis=1)
+
+    def snr(self, window_ns=None, detector: str | None = None) -> Estimate:
+        """Retrieved counts over noise counts (memory noise + dark) in the retrieval window.
+
+        The noise is what the detector sees with the signal blocked; leak-through is a
+        fate of the signal photon and is reported separately (`leak_in_window`).
+        """
+        c = self._window_counts(window_ns, detector)
+        return observables.snr(c[RETRIEVED], c[MEMORY_NOISE] + c[DARK])
+
+    def leak_in_window(self, window_ns=None, detector: str | None = None) -> Estimate:
+        """Unstored source light detected in the retrieval window, per shot."""
+        c = self._window_counts(window_ns, detector)
+        return observables.rate_per_shot(c[SOURCE], self.shots)
+
+    def summary(self) -> dict:
+        """Every figure that `photonmc show` prints, as plain JSON-ready values."""
+        out: dict[str, Any] = {
+            "shots": int(self.shots),
+            "seed": self.seed,
+            "mode": self.mode,
+            "photons_emitted": _number(self.photons_emitted),
+            "photons_per_second": _number(self.photons_emitted / self.elapsed_s)
+            if self.elapsed_s > 0
+            else None,
+            "fixed_delay_ns": self.fixed_delay_ns,
+            "retrieval_window_ns": list(self.retrieval_window_ns)
+            if self.retrieval_window_ns
+            else None,
+            "detectors": {
+                name: {
+                    "counts": _number(d.in_window()),
+                    "by_origin": {o: _number(d.in_window(o)) for o in ORIGINS},
+                    "total_clicks": _number(d.total()),
+                    "total_by_origin": {o: _number(d.total(o)) for o in ORIGINS},
+                }
+                for name, d in self.detectors.items()
+            },
+            "efficiency": self.efficiency.as_dict(),
+            "clicks_per_shot": self.clicks_per_shot.as_dict(),
+        }
+        if self.has_memory:
+            out["internal_efficiency"] = self.internal_efficiency().as_dict()
+            out["leak_through"] = self.leak_through().as_dict()
+            out["snr"] = self.snr().as_dict()
+            out["leak_in_window"] = self.leak_in_window().as_dict()
+        return out
+
+
+def _number(x):
+    x = float(x)
+    return int(x) if x.is_integer() and abs(x) < 2**63 else x

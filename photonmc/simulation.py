@@ -1,0 +1,360 @@
+"""Running a link: analog (sampled clicks) and expected (smooth expected counts) modes.
+
+Analog runs process shots in fixed-size chunks inside a compiled loop. Chunk c uses the
+key `fold_in(key, c)`, so a result depends on (key, chunk_shots) only, not on how the
+chunks are grouped into compiled blocks or spread over devices. The shot count is a
+traced value: changing it does not recompile. Histograms are int32 per block and int64
+on the host; float sums are Kahan-compensated float32 per block and float64 on the host.
+
+Expected mode integrates the latent variables by quadrature (Gauss-Laguerre in the
+feeding delay, Gauss-Hermite in the spectral diffusion) and the detection-time density
+over every bin in closed form, so its output is exact up to quadrature error and smooth
+in every continuous parameter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+import time
+from collections.abc import Callable
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from photonmc import __version__
+from photonmc.batch import ORIGINS
+from photonmc.kernels import histogram, sampling
+from photonmc.link import Link
+from photonmc.result import DetectorCounts, Result
+from photonmc.stages import Context
+from photonmc.stages.memory import MEMORY_STATS
+
+DEFAULT_CHUNK_SHOTS = 1 << 18
+#: Expected-mode quadrature nodes in the feeding delay and in the spectral diffusion
+DEFAULT_NODES = (32, 16)
+#: Above this expected count rate x dead time, expected mode's neglect of dead time matters
+DEAD_TIME_WARNING = 0.01
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalogPlan:
+    """Static shapes of an analog run (hashable: part of the compiled function's key).
+
+    capacity: room for the Poisson events of one chunk, by stage name (memory noise:
+    (write, read)); dark_capacity likewise for dark counts; click_capacity: room for the
+    clicks of a chunk in the dead-time kernel's fast path (overflow takes an exact but
+    slower path).
+    """
+
+    chunk_shots: int
+    capacity: tuple
+    dark_capacity: int
+    dead_time: bool
+    click_capacity: int
+    n_bins: int
+
+
+def analog_plan(link: Link, chunk_shots: int) -> AnalogPlan:
+    det, tagger = link.detector, link.tagger
+    period = float(link.source.period_ns)
+    capacity = tuple((m.name, m.noise_capacity(chunk_shots)) for m in link.memories)
+    dark_capacity = det.dark_capacity(tagger, period, chunk_shots)
+    # Mean clicks per chunk, bounded above (losses at their least).
+    trans = 1.0
+    for s in link.middle:
+        trans *= s.max_transmission()
+    photons = float(link.source.mean_photon_number) * trans + sum(
+        float(m.read_noise_photons + m.write_noise_photons) for m in link.memories
+    )
+    a, b = det.dark_interval_ns(tagger, period, det.has_dead_time())
+    darks = float(det.dark_count_rate_hz) * 1e-9 * (b - a)
+    mean = chunk_shots * (photons * float(det.efficiency) + darks)
+    n_candidates = (
+        chunk_shots * link.source.photon_slots() + dark_capacity + sum(sum(c) for _, c in capacity)
+    )
+    click_capacity = 0
+    if det.has_dead_time():
+        room = sampling.round_capacity(int(math.ceil(mean + 8.0 * math.sqrt(mean) + 64)))
+        click_capacity = min(n_candidates, room)
+    return AnalogPlan(
+        chunk_shots=int(chunk_shots),
+        capacity=capacity,
+        dark_capacity=dark_capacity,
+        dead_time=det.has_dead_time(),
+        click_capacity=click_capacity,
+        n_bins=tagger.n_bins,
+    )
+
+
+def propagate(link: Link, key, n_static: int, ctx: Context):
+    """Emit and pass through every stage up to the detector: (batch, info, detector key)."""
+    keys = jax.random.split(key, len(link.stages))
+    batch, info = link.source.emit(keys[0], n_static, ctx)
+    for stage, k in zip(link.middle, keys[1:-1], strict=True):
+        batch, stage_info = stage.apply(batch, k, ctx)
+        info.update(stage_info)
+    return batch, info, keys[-1]
+
+
+# ---------------------------------------------------------------------- analog
+def analog_chunk(link: Link, key, n_shots, plan: AnalogPlan):
+    """One chunk of `plan.chunk_shots` shots, the first `n_shots` live.
+
+    Returns the int32 histogram (n_origins, n_bins + 2) and the info dict of counters.
+    """
+    period = link.source.period_ns
+    ctx = Context(
+        "analog", link.source.wavelength_nm, period, n_shots=n_shots, capacity=dict(plan.capacity)
+    )
+    batch, info, key_det = propagate(link, key, plan.chunk_shots, ctx)
+    det, tagger = link.detector, link.tagger
+    shot, t, origin, valid, dropped = det.clicks(
+        batch, key_det, ctx, tagger, plan.dark_capacity, plan.dead_time
+    )
+    info[f"{det.name}.dark_truncated"] = dropped
+    if plan.dead_time:
+        valid = det.register(shot, t, valid, period, plan.click_capacity)
+    column = histogram.bin_index(t, tagger.window_start_ns, tagger.bin_width_ns, plan.n_bins)
+    hist = jnp.zeros((len(ORIGINS), plan.n_bins + 2), jnp.int32)
+    hist = histogram.accumulate(hist, column, origin, valid)
+    return hist, info
+
+
+def _split_info(info: dict):
+    ints = {k: jnp.asarray(v).astype(jnp.int32) for k, v in info.items() if _is_int_counter(k)}
+    floats = {k: jnp.asarray(v, jnp.float32) for k, v in info.items() if not _is_int_counter(k)}
+    return ints, floats
+
+
+def _is_int_counter(name: str) -> bool:
+    return name == "photons_emitted" or name.endswith("_truncated")
+
+
+@partial(jax.jit, static_argnames=("plan",))
+def _analog_block(link, run_key, first_chunk, n_chunks, last_chunk, last_shots, plan):
+    """Chunks first_chunk .. first_chunk + n_chunks - 1, summed (n_chunks traced)."""
+
+    def chunk(c):
+        n_valid = jnp.where(c == last_chunk, last_shots, plan.chunk_shots)
+        hist, info = analog_chunk(link, jax.random.fold_in(run_key, c), n_valid, plan)
+        return hist, *_split_info(info)
+
+    hist0, ints0, floats0 = jax.eval_shape(chunk, first_chunk)
+    zeros = partial(jax.tree.map, lambda s: jnp.zeros(s.shape, s.dtype))
+
+    def body(i, carry):
+        hist, ints, total, comp = carry
+        h, n, f = chunk(first_chunk + i)
+        # Kahan summation keeps float32 sums of many chunks accurate to ~1e-7.
+        y = jax.tree.map(jnp.subtract, f, comp)
+        t = jax.tree.map(jnp.add, total, y)
+        comp = jax.tree.map(lambda t_, s_, y_: (t_ - s_) - y_, t, total, y)
+        return hist + h, jax.tree.map(jnp.add, ints, n), t, comp
+
+    init = (zeros(hist0), zeros(ints0), zeros(floats0), zeros(floats0))
+    hist, ints, total, comp = jax.lax.fori_loop(0, n_chunks, body, init)
+    return hist, ints, jax.tree.map(jnp.subtract, total, comp)
+
+
+def _block_chunks(chunk_shots: int) -> int:
+    """Chunks per compiled block: ~2^24 shots, and int32 counters far from overflow."""
+    return max(1, (1 << 24) // chunk_shots)
+
+
+def run_analog(
+    link: Link,
+    shots: int,
+    key,
+    chunk_shots: int = DEFAULT_CHUNK_SHOTS,
+    progress: Callable[[int], None] | None = None,
+):
+    """Analog counts of a run: (histogram int64 (n_origins, n_bins + 2), counters)."""
+    plan = analog_plan(link, chunk_shots)
+    n_chunks = -(-shots // chunk_shots)
+    last_shots = shots - (n_chunks - 1) * chunk_shots
+    per_block = _block_chunks(chunk_shots)
+    hist = np.zeros((len(ORIGINS), plan.n_bins + 2), np.int64)
+    counters: dict[str, float] = {}
+    for first in range(0, n_chunks, per_block):
+        n = min(per_block, n_chunks - first)
+        h, ints, floats = _analog_block(link, key, first, n, n_chunks - 1, last_shots, plan)
+        hist += np.asarray(h, np.int64)
+        for k, v in {**ints, **floats}.items():
+            counters[k] = counters.get(k, 0) + (int(v) if k in ints else float(v))
+        if progress is not None:
+            progress(min(shots, (first + n) * chunk_shots) - min(shots, first * chunk_shots))
+    return hist, counters
+
+
+# -------------------------------------------------------------------- expected
+def expected_counts(link: Link, key=None, *, nodes: tuple[int, int] = DEFAULT_NODES):
+    """Expected clicks per shot: (counts (n_origins, n_bins), totals (n_origins,), info).
+
+    Differentiable in every continuous parameter of the link. Works in the default
+    float dtype; enable x64 (`jax.enable_x64(True)`) for float64 accuracy, as
+    `simulate` does. `key` is accepted for future latent variables beyond two, which
+    will use quasi-random points; with the present model the quadrature is exact.
+    """
+    del key
+    e, z, w = link.source.latent_grid(*nodes)
+    dtype = jnp.result_type(float)
+    latent = tuple(jnp.asarray(a, dtype) for a in (e, z, w))
+    ctx = Context("expected", link.source.wavelength_nm, link.source.period_ns, latent=latent)
+    batch, info, _ = propagate(link, jax.random.key(0), len(w), ctx)
+    counts, totals = link.detector.expected_counts(batch, link.tagger, ctx.period_ns)
+    return counts, totals, info
+
+
+@partial(jax.jit, static_argnames=("nodes",))
+def _expected_jit(link, nodes):
+    return expected_counts(link, nodes=nodes)
+
+
+def run_expected(link: Link, shots: int, nodes=DEFAULT_NODES):
+    """Expected counts over `shots` shots in float64: (histogram (n_o, n_b + 2), counters)."""
+    with jax.enable_x64(True):
+        link64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), link)
+        counts, totals, info = _expected_jit(link64, tuple(nodes))
+        counts = np.asarray(counts, np.float64) * shots
+        totals = np.asarray(totals, np.float64) * shots
+        info = {k: float(v) for k, v in info.items()}
+    hist = np.zeros((counts.shape[0], counts.shape[1] + 2))
+    hist[:, 1:-1] = counts
+    # Out-of-window clicks are not resolved early/late in expected mode; put them in the
+    # overflow column so row sums are totals.
+    hist[:, -1] = totals - counts.sum(axis=1)
+    # Memory sums stay per shot: the expected-mode errors of ratios scale them by shots.
+    counters = {k: v if k.split(".")[-1] in MEMORY_STATS else v * shots for k, v in info.items()}
+    return hist, counters
+
+
+# -------------------------------------------------------------------- simulate
+def simulate(
+    link: Link,
+    shots: int,
+    key=0,
+    mode: str = "analog",
+    *,
+    chunk_shots: int = DEFAULT_CHUNK_SHOTS,
+    retrieval_window_ns: tuple[float, float] | None = None,
+    nodes: tuple[int, int] = DEFAULT_NODES,
+    progress: bool | Callable[[int], None] | None = None,
+    config_toml: str = "",
+) -> Result:
+    """Run `shots` shots of `link`.
+
+    key: an integer seed or a JAX key (`jax.random.key(seed)`). mode: "analog" (sampled
+    clicks, integer counts) or "expected" (expected counts, float64, differentiable via
+    `expected_counts`). retrieval_window_ns: histogram-time window of the SNR figures;
+    default t_w + tau +- output_mode_fwhm_ns of the first memory (minus the sync offset).
+    progress: True for a progress bar on stderr for runs longer than a few seconds, or a
+    callable receiving the number of shots completed after each block.
+    """
+    if mode not in ("analog", "expected"):
+        raise ValueError(f"mode must be 'analog' or 'expected', got {mode!r}")
+    if not (isinstance(shots, int | np.integer) and shots >= 1):
+        raise ValueError(f"shots must be a whole number >= 1, got {shots!r}")
+    if not (isinstance(chunk_shots, int | np.integer) and 1 <= chunk_shots <= 1 << 24):
+        raise ValueError(f"chunk_shots must be a whole number in [1, 2^24], got {chunk_shots!r}")
+    seed = None
+    if isinstance(key, int | np.integer):
+        seed = int(key)
+        key = jax.random.key(seed)
+    shots = int(shots)
+
+    start = time.perf_counter()
+    if mode == "analog":
+        with _progress_bar(progress, shots) as bar:
+            hist, counters = run_analog(link, shots, key, int(chunk_shots), bar)
+    else:
+        hist, counters = run_expected(link, shots, nodes)
+    elapsed = time.perf_counter() - start
+
+    det = link.detector
+    detectors = {
+        det.name: DetectorCounts(
+            name=det.name,
+            bin_edges_ns=link.tagger.bin_edges_ns,
+            counts=hist[:, 1:-1],
+            totals=hist.sum(axis=1),
+        )
+    }
+    memory_sums = {
+        m.name: {k: float(counters.pop(f"{m.name}.{k}")) for k in MEMORY_STATS}
+        for m in link.memories
+    }
+    return Result(
+        mode=mode,
+        shots=shots,
+        seed=seed,
+        chunk_shots=int(chunk_shots),
+        prng_impl=str(jax.config.jax_default_prng_impl),
+        detectors=detectors,
+        photons_emitted=counters.pop("photons_emitted"),
+        memory_sums=memory_sums,
+        fixed_delay_ns=link.fixed_delay_ns,
+        retrieval_window_ns=retrieval_window_ns or default_retrieval_window(link),
+        elapsed_s=elapsed,
+        config_toml=config_toml,
+        versions=versions(),
+        created_utc=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        counters=counters,
+        link=link,
+    )
+
+
+def default_retrieval_window(link: Link) -> tuple[float, float] | None:
+    """t_w + tau +- output_mode_fwhm_ns of the first memory, in histogram time."""
+    if not link.memories:
+        return None
+    m = link.memories[0]
+    centre = float(m.write_time_ns + m.storage_time_ns - link.tagger.sync_offset_ns)
+    half = float(m.output_mode_fwhm_ns)
+    return (centre - half, centre + half)
+
+
+def versions() -> dict[str, str]:
+    import jaxlib
+
+    return {
+        "photonmc": __version__,
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "numpy": np.__version__,
+        "backend": jax.default_backend(),
+    }
+
+
+class _progress_bar:
+    """A tqdm bar on stderr that appears only once a run has taken a few seconds."""
+
+    def __init__(self, progress, total: int, delay_s: float = 3.0):
+        self.callback = progress if callable(progress) else None
+        self.enabled = progress is True
+        self.total, self.delay_s, self.bar = total, delay_s, None
+
+    def __enter__(self):
+        if self.callback is not None:
+            return self.callback
+        if not self.enabled:
+            return None
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=self.total,
+            unit="shot",
+            unit_scale=True,
+            delay=self.delay_s,
+            dynamic_ncols=True,
+            leave=False,
+        )
+        return self.bar.update
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.close()
+        return False

@@ -1,0 +1,206 @@
+"""Single-photon detector and time tagger (MODEL.md 3.5)."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from photonmc import units
+from photonmc.batch import DARK, EXP, ORIGINS
+from photonmc.kernels import bin_integrals, sampling
+from photonmc.kernels.deadtime import registered_clicks
+from photonmc.stages._base import check_range, concrete, describe, param, stage, static
+
+#: Largest histogram a tagger may ask for (bins); beyond it a bin width is surely a typo.
+MAX_BINS = 10_000_000
+
+
+@stage
+class TimeTagger:
+    """Start-stop time tagger: one start per shot, histogram time t - sync_offset_ns.
+
+    Bins of `bin_width_ps` from `window_start_ns` to `window_stop_ns` (a whole number of
+    bins); the window may be longer than the shot period and is not folded. The bin
+    layout is static; `sync_offset_ns` is a continuous (fittable) parameter.
+    """
+
+    bin_width_ps: float = static()
+    window_start_ns: float = static()
+    window_stop_ns: float = static()
+    sync_offset_ns: float = param(0.0, unit="ns", doc="time zero of the histogram")
+    name: str = static("tagger")
+
+    def __post_init__(self):
+        if not (isinstance(self.bin_width_ps, int | float) and self.bin_width_ps > 0):
+            raise ValueError(
+                f"{describe(self)}: bin_width_ps must be > 0 ps, got {self.bin_width_ps!r}"
+            )
+        for field in ("window_start_ns", "window_stop_ns"):
+            value = getattr(self, field)
+            if not (isinstance(value, int | float) and math.isfinite(value)):
+                raise ValueError(
+                    f"{describe(self)}: {field} must be a finite number of ns, got {value!r}"
+                )
+        if self.window_stop_ns <= self.window_start_ns:
+            raise ValueError(
+                f"{describe(self)}: window_stop_ns must be > window_start_ns "
+                f"({self.window_start_ns:g} ns), got {self.window_stop_ns:g} ns"
+            )
+        check_range(self, "sync_offset_ns")
+        n = self.window_ns * 1e3 / self.bin_width_ps
+        if n > MAX_BINS:
+            raise ValueError(
+                f"{describe(self)}: bin_width_ps = {self.bin_width_ps:g} ps makes {n:.3g} bins "
+                f"over the {self.window_ns:g} ns window; at most {MAX_BINS:.0e} bins are allowed"
+            )
+        if abs(n - round(n)) > 1e-6 * max(1.0, n) or round(n) < 1:
+            raise ValueError(
+                f"{describe(self)}: the window ({self.window_start_ns:g} to "
+                f"{self.window_stop_ns:g} ns) must hold a whole number of {self.bin_width_ps:g} ps "
+                f"bins, got {n:.6g}"
+            )
+
+    @property
+    def window_ns(self) -> float:
+        return self.window_stop_ns - self.window_start_ns
+
+    @property
+    def n_bins(self) -> int:
+        return int(round(self.window_ns * 1e3 / self.bin_width_ps))
+
+    @property
+    def bin_width_ns(self) -> float:
+        return units.ps_to_ns(self.bin_width_ps)
+
+    @property
+    def bin_edges_ns(self) -> np.ndarray:
+        """Histogram-time bin edges, float64, shape (n_bins + 1,)."""
+        return self.window_start_ns + self.bin_width_ns * np.arange(self.n_bins + 1)
+
+
+@stage
+class Detector:
+    """A single-photon detector: efficiency, dark counts, Gaussian jitter, dead time.
+
+    Each wavepacket clicks with probability `efficiency` at a time drawn from its
+    intensity plus Gaussian jitter. Dark counts are a Poisson process at
+    `dark_count_rate_hz`, uniform in time. Dead time is non-paralysable and acts in
+    analog mode only, across shots within each chunk of consecutive shots; every chunk
+    starts with a live detector, so at most ceil(dead_time / T_rep) shots per chunk see
+    a detector that should have been dead. Expected mode neglects dead time and click
+    saturation (one click per detector per shot).
+    """
+
+    efficiency: float = param(doc="detection efficiency")
+    dark_count_rate_hz: float = param(0.0, unit="Hz", doc="dark-count rate")
+    jitter_fwhm_ps: float = param(0.0, unit="ps", doc="timing-jitter FWHM (Gaussian)")
+    dead_time_ns: float = param(0.0, unit="ns", doc="non-paralysable dead time")
+    name: str = static("detector")
+
+    def __post_init__(self):
+        check_range(self, "efficiency", lo=0.0, hi=1.0)
+        check_range(self, "dark_count_rate_hz", lo=0.0)
+        check_range(self, "jitter_fwhm_ps", lo=0.0)
+        check_range(self, "dead_time_ns", lo=0.0)
+
+    @property
+    def jitter_sigma_ns(self):
+        return units.fwhm_to_sigma(units.ps_to_ns(self.jitter_fwhm_ps))
+
+    def has_dead_time(self) -> bool:
+        """Whether analog runs apply dead time; decided on the host, before tracing."""
+        value = concrete(self.dead_time_ns)
+        return value is None or value > 0.0
+
+    def dark_interval_ns(self, tagger: TimeTagger, period_ns, dead_time: bool):
+        """Histogram-time interval over which each shot's dark counts are drawn.
+
+        Without dead time: the tagger window (mean R * window per shot). With dead time,
+        dark counts must form one stream in absolute time, so each shot draws them over
+        one shot period starting at the window start: shots tile the time line once.
+        Then a window longer than the period shows a shot's dark counts only in its
+        first period; the histogram beyond it lacks the darks of the next shot.
+        """
+        if dead_time:
+            return tagger.window_start_ns, tagger.window_start_ns + period_ns
+        return tagger.window_start_ns, tagger.window_stop_ns
+
+    def dark_capacity(self, tagger: TimeTagger, period_ns: float, n_shots: int) -> int:
+        """Room for the dark counts of `n_shots` shots in analog mode."""
+        a, b = self.dark_interval_ns(tagger, period_ns, self.has_dead_time())
+        rate = concrete(self.dark_count_rate_hz) or 0.0
+        return sampling.poisson_capacity(n_shots * units.hz_to_per_ns(rate) * (b - a))
+
+    # ----------------------------------------------------------------- analog
+    def clicks(self, batch, key, ctx, tagger: TimeTagger, dark_capacity: int, dead_time: bool):
+        """Candidate clicks of one chunk, before dead time.
+
+        dark_capacity and dead_time are static (see `simulation.AnalogPlan`). Returns
+        (shot, t_ns, origin, valid), each of shape (photons + dark_capacity,): the shot,
+        the histogram time (jitter and sync offset applied), the origin index, and
+        whether it is a click. Also the number of dark counts beyond capacity (dropped).
+        """
+        key_fate, key_e, key_z, key_jit, key_dark, key_dark_t = jax.random.split(key, 6)
+        eff = jnp.clip(self.efficiency, 0.0, 1.0)
+        index, hit = sampling.choose_branch(key_fate, batch.weight * eff)
+
+        def pick(field):
+            return jnp.take_along_axis(field, index[:, None], axis=1)[:, 0]
+
+        kind, t_ref, width, origin = map(
+            pick, (batch.kind, batch.t_ref_ns, batch.width_ns, batch.origin)
+        )
+        shape = hit.shape
+        e = jax.random.exponential(key_e, shape, dtype=t_ref.dtype)
+        z = jax.random.normal(key_z, shape, dtype=t_ref.dtype)
+        spread = jnp.where(kind == EXP, width * e, units.fwhm_to_sigma(width) * z)
+        jitter = self.jitter_sigma_ns * jax.random.normal(key_jit, shape, dtype=t_ref.dtype)
+        t = t_ref + spread + jitter - tagger.sync_offset_ns
+        shot = batch.shot
+        dropped = jnp.zeros((), jnp.int32)
+
+        if dark_capacity:
+            a, b = self.dark_interval_ns(tagger, ctx.period_ns, dead_time)
+            mean = units.hz_to_per_ns(self.dark_count_rate_hz) * (b - a)
+            exists, dark_shot, dropped = sampling.poisson_events(
+                key_dark, mean, ctx.n_shots, dark_capacity
+            )
+            t_dark = a + (b - a) * jax.random.uniform(key_dark_t, exists.shape, dtype=t.dtype)
+            shot = jnp.concatenate([shot, dark_shot])
+            t = jnp.concatenate([t, t_dark])
+            origin = jnp.concatenate([origin, jnp.full(exists.shape, DARK, origin.dtype)])
+            hit = jnp.concatenate([hit, exists])
+        return shot, t, origin, hit, dropped
+
+    def register(self, shot, t_ns, valid, period_ns, capacity: int):
+        """Clicks that the detector registers under its dead time (within the chunk)."""
+        return registered_clicks(shot, t_ns, valid, self.dead_time_ns, period_ns, capacity)
+
+    # --------------------------------------------------------------- expected
+    def expected_counts(self, batch, tagger: TimeTagger, period_ns):
+        """Expected clicks per shot: in-window bins (n_origins, n_bins) and totals (n_origins,).
+
+        Each wavepacket's detection-time density, convolved with the jitter, is
+        integrated over every bin in closed form; dark counts enter as their mean,
+        R * window per shot, uniform in time.
+        """
+        dtype = batch.weight.dtype
+        edges = jnp.asarray(tagger.bin_edges_ns, dtype) + tagger.sync_offset_ns
+        w = batch.weight * jnp.clip(self.efficiency, 0.0, 1.0)
+        sigma_j = self.jitter_sigma_ns
+        p_exp = bin_integrals.emg_bin_probs(edges, batch.t_ref_ns, batch.width_ns, sigma_j)
+        sigma_g = jnp.sqrt(units.fwhm_to_sigma(batch.width_ns) ** 2 + sigma_j**2)
+        p_gauss = bin_integrals.gauss_bin_probs(edges, batch.t_ref_ns, sigma_g)
+        probs = jnp.where((batch.kind == EXP)[..., None], p_exp, p_gauss)
+        one_hot = (batch.origin[..., None] == jnp.arange(len(ORIGINS))).astype(dtype)
+        counts = jnp.einsum("pbo,pbk->ok", one_hot * w[..., None], probs)
+        totals = jnp.einsum("pbo->o", one_hot * w[..., None])
+
+        rate = units.hz_to_per_ns(self.dark_count_rate_hz)
+        dark_bins = rate * tagger.bin_width_ns * jnp.ones(tagger.n_bins, dtype)
+        counts = counts.at[DARK].add(dark_bins)
+        totals = totals.at[DARK].add(rate * tagger.window_ns)
+        return counts, totals

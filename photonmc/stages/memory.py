@@ -1,0 +1,225 @@
+"""The ORCA-type ladder quantum memory, single-mode beam-splitter model (MODEL.md 3.4)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from photonmc.batch import EXP, GAUSS, MEMORY_NOISE, RETRIEVED, Batch, wavepackets
+from photonmc.kernels import sampling
+from photonmc.kernels.overlap import overlap_exp, overlap_gauss
+from photonmc.stages._base import (
+    check_choice,
+    check_range,
+    concrete,
+    describe,
+    param,
+    stage,
+    static,
+)
+
+#: Sums over signal photons kept by the memory for eta_int and the leak-through fraction:
+#: x = P(arrives), y = x P_r, z = x P_t per photon, and their second moments (ratio errors).
+MEMORY_STATS = ("x", "y", "z", "xx", "yy", "zz", "xy", "xz")
+
+
+@stage
+class LadderMemory:
+    """A write-store-read memory with a fixed Gaussian input and output mode.
+
+    A photon is stored with P_s = eta_w * O, O its overlap with the input mode (a real
+    Gaussian of intensity FWHM `input_mode_fwhm_ns` centred at `write_time_ns`, at the
+    memory's resonance nu = 0); it is retrieved after `storage_time_ns` with
+    P_r = P_s * eta_r * D(tau) as a Gaussian wavepacket centred at t_w + tau of FWHM
+    `output_mode_fwhm_ns` and the same frequency offset; otherwise it passes unstored
+    with P_t = (1 - P_s) * transmission, keeping its shape (the dip that the write pulse
+    cuts into the transmitted wavepacket is neglected). The decay D is Gaussian,
+    exp(-(tau/tau_s)^2), or exponential, exp(-tau/tau_s), times the hyperfine beating
+    |1 + sum a_k exp(i(2 pi f_k tau + phi_k))|^2 / |1 + sum a_k exp(i phi_k)|^2.
+    Read and write noise: Poisson numbers of Gaussian wavepackets in the output mode and
+    in the input mode, at nu = 0.
+    """
+
+    write_time_ns: float = param(unit="ns", doc="centre of the input mode t_w (retarded time)")
+    input_mode_fwhm_ns: float = param(unit="ns", doc="intensity FWHM of the input mode")
+    output_mode_fwhm_ns: float = param(unit="ns", doc="intensity FWHM of the retrieved mode")
+    write_efficiency: float = param(doc="storage efficiency of a mode-matched photon, eta_w")
+    read_efficiency: float = param(doc="read-out efficiency at zero storage time, eta_r")
+    storage_time_ns: float = param(unit="ns", doc="storage time tau")
+    lifetime_ns: float = param(unit="ns", doc="memory lifetime tau_s (1/e)")
+    beat_terms: np.ndarray = param(
+        (), doc="hyperfine beating terms [a_k, f_k (GHz), phi_k (rad)], a_k >= 0"
+    )
+    transmission: float = param(1.0, doc="survival of light that is not stored, T_mem")
+    read_noise_photons: float = param(0.0, doc="mean noise photons per shot in the output mode")
+    write_noise_photons: float = param(0.0, doc="mean noise photons per shot in the input mode")
+    decay: str = static("gaussian")
+    name: str = static("memory")
+
+    def __post_init__(self):
+        for field in ("write_time_ns",):
+            check_range(self, field)
+        for field in ("input_mode_fwhm_ns", "output_mode_fwhm_ns", "lifetime_ns"):
+            check_range(self, field, lo=0.0, lo_open=True)
+        check_range(self, "storage_time_ns", lo=0.0)
+        for field in ("write_efficiency", "read_efficiency", "transmission"):
+            check_range(self, field, lo=0.0, hi=1.0)
+        for field in ("read_noise_photons", "write_noise_photons"):
+            check_range(self, field, lo=0.0)
+        check_choice(self, "decay", ("gaussian", "exponential"))
+        self._check_beat_terms()
+
+    def _check_beat_terms(self):
+        terms = self.beat_terms
+        if isinstance(terms, list | tuple):
+            try:
+                terms = np.asarray(terms, dtype=np.float64).reshape(-1, 3)
+            except ValueError:
+                raise ValueError(
+                    f"{describe(self)}: beat_terms must be a list of [a_k, f_k_ghz, phi_k] "
+                    f"triples, got {self.beat_terms!r}"
+                ) from None
+            object.__setattr__(self, "beat_terms", terms)
+        if not isinstance(terms, np.ndarray):
+            return  # traced during a fit
+        if np.any(terms[:, 0] < 0) or not np.all(np.isfinite(terms)):
+            raise ValueError(
+                f"{describe(self)}: beat_terms amplitudes a_k must be finite and >= 0, "
+                f"got {terms[:, 0].tolist()}"
+            )
+        norm = abs(1.0 + np.sum(terms[:, 0] * np.exp(1j * terms[:, 2]))) ** 2
+        if norm < 1e-6:
+            raise ValueError(
+                f"{describe(self)}: beat_terms give |1 + sum a_k exp(i phi_k)|^2 = {norm:.3g} "
+                "at zero storage time; the beating normalisation must not vanish"
+            )
+
+    def decay_factor(self, storage_time_ns=None):
+        """D(tau), the retrieval efficiency relative to tau = 0 (1 at tau = 0)."""
+        tau = self.storage_time_ns if storage_time_ns is None else storage_time_ns
+        r = tau / self.lifetime_ns
+        d = jnp.exp(-(r**2)) if self.decay == "gaussian" else jnp.exp(-r)
+        terms = jnp.asarray(self.beat_terms)
+        if terms.size:
+            a, f, phi = terms[:, 0], terms[:, 1], terms[:, 2]
+            tau_ = jnp.asarray(tau)[..., None]
+            phase = 2.0 * jnp.pi * f * tau_ + phi
+            num = (1.0 + jnp.sum(a * jnp.cos(phase), -1)) ** 2 + jnp.sum(
+                a * jnp.sin(phase), -1
+            ) ** 2
+            den = (1.0 + jnp.sum(a * jnp.cos(phi))) ** 2 + jnp.sum(a * jnp.sin(phi)) ** 2
+            d = d * num / den
+        return d
+
+    def overlap(self, batch: Batch):
+        """Overlap O of every wavepacket with the input mode."""
+        o_exp = overlap_exp(
+            batch.t_ref_ns,
+            batch.width_ns,
+            batch.nu_ghz,
+            self.write_time_ns,
+            self.input_mode_fwhm_ns,
+        )
+        o_gauss = overlap_gauss(
+            batch.t_ref_ns,
+            batch.width_ns,
+            batch.nu_ghz,
+            self.write_time_ns,
+            self.input_mode_fwhm_ns,
+        )
+        return jnp.where(batch.kind == EXP, o_exp, o_gauss)
+
+    def fate_probabilities(self, batch: Batch):
+        """(P_r, P_t): retrieved and transmitted-unstored probabilities of each wavepacket."""
+        p_s = jnp.clip(self.write_efficiency, 0.0, 1.0) * self.overlap(batch)
+        p_r = p_s * jnp.clip(self.read_efficiency, 0.0, 1.0) * self.decay_factor()
+        p_t = (1.0 - p_s) * jnp.clip(self.transmission, 0.0, 1.0)
+        return p_r, p_t
+
+    def max_transmission(self) -> float:
+        return max(float(self.transmission), float(self.write_efficiency * self.read_efficiency))
+
+    def noise_capacity(self, n_shots: int) -> tuple[int, int]:
+        """Room for the (write, read) noise photons of `n_shots` shots in analog mode."""
+        return (
+            sampling.poisson_capacity(n_shots * (concrete(self.write_noise_photons) or 0.0)),
+            sampling.poisson_capacity(n_shots * (concrete(self.read_noise_photons) or 0.0)),
+        )
+
+    def apply(self, batch: Batch, key, ctx):
+        p_r, p_t = self.fate_probabilities(batch)
+        t_out = self.write_time_ns + self.storage_time_ns
+        retrieved = batch.replace(
+            kind=jnp.full_like(batch.kind, GAUSS),
+            t_ref_ns=jnp.broadcast_to(t_out, batch.t_ref_ns.shape).astype(batch.t_ref_ns.dtype),
+            width_ns=jnp.broadcast_to(self.output_mode_fwhm_ns, batch.width_ns.shape).astype(
+                batch.width_ns.dtype
+            ),
+            weight=batch.weight * p_r,
+            origin=jnp.where(batch.origin == MEMORY_NOISE, MEMORY_NOISE, RETRIEVED).astype(
+                jnp.int8
+            ),
+        )
+        transmitted = batch.replace(weight=batch.weight * p_t)
+        out = retrieved.concat_branches(transmitted)
+        info = self._stats(batch, p_r, p_t)
+
+        noise, noise_info = self._noise(key, out.shape[1], ctx, t_out, out.weight.dtype)
+        if noise is not None:
+            out = out.concat_photons(noise)
+        info.update(noise_info)
+        return out, info
+
+    def _stats(self, batch, p_r, p_t):
+        signal = batch.origin != MEMORY_NOISE
+        w = jnp.where(signal, batch.weight, 0.0)
+        x = jnp.sum(w, axis=-1)
+        y = jnp.sum(w * p_r, axis=-1)
+        z = jnp.sum(w * p_t, axis=-1)
+        values = dict(x=x, y=y, z=z, xx=x * x, yy=y * y, zz=z * z, xy=x * y, xz=x * z)
+        return {f"{self.name}.{k}": jnp.sum(values[k]) for k in MEMORY_STATS}
+
+    def _noise(self, key, n_branches, ctx, t_out, dtype):
+        """Write- and read-noise photons: Poisson events (analog) or their means (expected)."""
+        modes = (
+            # (mean per shot, centre, FWHM) of write noise, then read noise
+            (self.write_noise_photons, self.write_time_ns, self.input_mode_fwhm_ns),
+            (self.read_noise_photons, t_out, self.output_mode_fwhm_ns),
+        )
+        if ctx.mode == "analog":
+            sizes = ctx.capacity[self.name]
+            keys = jax.random.split(key, 2)
+        else:
+            sizes = tuple(0 if concrete(m) == 0.0 else 1 for m, _, _ in modes)
+        parts, truncated = [], jnp.zeros((), jnp.int32)
+        for i, ((mean, centre, fwhm), size) in enumerate(zip(modes, sizes, strict=True)):
+            if size == 0:
+                continue
+            shot = 0
+            if ctx.mode == "analog":
+                exists, shot, dropped = sampling.poisson_events(keys[i], mean, ctx.n_shots, size)
+                weight = exists.astype(dtype)
+                truncated = truncated + dropped
+            else:
+                weight = mean
+            parts.append(
+                wavepackets(
+                    size,
+                    shot=shot,
+                    kind=GAUSS,
+                    t_ref_ns=centre,
+                    width_ns=fwhm,
+                    nu_ghz=0.0,
+                    weight=weight,
+                    origin=MEMORY_NOISE,
+                    dtype=dtype,
+                ).pad_branches(n_branches)
+            )
+        info = {f"{self.name}.noise_truncated": truncated} if ctx.mode == "analog" else {}
+        if not parts:
+            return None, info
+        noise = parts[0]
+        for p in parts[1:]:
+            noise = noise.concat_photons(p)
+        return noise, info

@@ -1,0 +1,134 @@
+"""The quantum-dot single-photon source (MODEL.md 3.1)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from photonmc import units
+from photonmc.batch import EXP, SOURCE, Batch, wavepackets
+from photonmc.kernels import sampling
+from photonmc.stages._base import check_range, concrete, describe, param, stage, static
+
+
+@stage
+class QuantumDot:
+    """A pulsed quantum-dot source emitting at most two photons per shot.
+
+    Photon number n in {0, 1, 2} with p2 = g2 mu^2 / 2 and p1 = mu - 2 p2, so that
+    <n> = mu and g2(0) = 2 p2 / mu^2 exactly. Each photon is a one-sided exponential of
+    lifetime T1 starting after a feeding delay tau_f * Exp(1), at a frequency offset
+    detuning + Gaussian spectral diffusion. Pure dephasing (T2*) only enters
+    indistinguishability, not the memory overlap.
+    """
+
+    rep_rate_mhz: float = param(unit="MHz", doc="repetition rate")
+    lifetime_ns: float = param(unit="ns", doc="radiative lifetime T1")
+    wavelength_nm: float = param(1550.0, unit="nm", doc="emission wavelength")
+    feeding_time_ns: float = param(0.0, unit="ns", doc="feeding (relaxation) time tau_f")
+    mean_photon_number: float = param(1.0, doc="mean photons per shot into the first fibre, mu")
+    g2: float = param(0.0, doc="second-order correlation g2(0)")
+    detuning_ghz: float = param(0.0, unit="GHz", doc="centre-frequency offset from the line")
+    spectral_diffusion_fwhm_ghz: float = param(
+        0.0, unit="GHz", doc="FWHM of the Gaussian spectral wandering"
+    )
+    dephasing_time_ns: float | None = param(
+        None, unit="ns", doc="pure-dephasing time T2* (None: no pure dephasing)"
+    )
+    name: str = static("qd")
+
+    def __post_init__(self):
+        check_range(self, "rep_rate_mhz", lo=0.0, lo_open=True)
+        check_range(self, "lifetime_ns", lo=0.0, lo_open=True)
+        check_range(self, "wavelength_nm", lo=0.0, lo_open=True)
+        check_range(self, "feeding_time_ns", lo=0.0)
+        check_range(self, "mean_photon_number", lo=0.0, hi=1.0)
+        check_range(self, "g2", lo=0.0)
+        check_range(self, "detuning_ghz")
+        check_range(self, "spectral_diffusion_fwhm_ghz", lo=0.0)
+        if self.dephasing_time_ns is not None:
+            check_range(self, "dephasing_time_ns", lo=0.0, lo_open=True)
+        mu, g2 = concrete(self.mean_photon_number), concrete(self.g2)
+        if mu is not None and g2 is not None and g2 * mu > 1.0:
+            raise ValueError(
+                f"{describe(self)}: g2 * mean_photon_number must be <= 1 (so that "
+                f"p1 = mu - g2 mu^2 >= 0), got g2 = {g2:g} and mean_photon_number = {mu:g}"
+            )
+
+    @property
+    def period_ns(self):
+        return units.period_ns(self.rep_rate_mhz)
+
+    def photon_probabilities(self):
+        """(p0, p1, p2): probabilities of 0, 1 and 2 photons per shot."""
+        mu = jnp.clip(self.mean_photon_number, 0.0, 1.0)
+        p2 = jnp.clip(0.5 * self.g2 * mu**2, 0.0, 0.5 * mu)
+        p1 = mu - 2.0 * p2
+        return 1.0 - p1 - p2, p1, p2
+
+    def photon_slots(self) -> int:
+        """Photon slots per shot in analog mode: 2, or 1 when g2 is known to be 0."""
+        return 1 if concrete(self.g2) == 0.0 else 2
+
+    def emit(self, key, n_shots_static: int, ctx) -> tuple[Batch, dict]:
+        """Photons of a chunk of shots (analog) or of the latent quadrature nodes (expected)."""
+        if ctx.mode == "analog":
+            return self._emit_analog(key, n_shots_static, ctx)
+        return self._emit_expected(ctx)
+
+    def _emit_analog(self, key, n_shots_static, ctx):
+        key_n, key_feed, key_nu = jax.random.split(key, 3)
+        _, p1, p2 = self.photon_probabilities()
+        n = sampling.photon_number(key_n, (n_shots_static,), p1, p2)
+        n = jnp.where(jnp.arange(n_shots_static) < ctx.n_shots, n, 0)
+        slots = self.photon_slots()
+        # slot 0 exists if n >= 1, slot 1 if n == 2; photons ordered shot by shot
+        exists = (jnp.arange(slots)[None, :] < n[:, None]).ravel()
+        shot = jnp.repeat(jnp.arange(n_shots_static, dtype=jnp.int32), slots)
+        size = n_shots_static * slots
+        t_ref = self.feeding_time_ns * jax.random.exponential(key_feed, (size,))
+        sigma_sd = units.fwhm_to_sigma(self.spectral_diffusion_fwhm_ghz)
+        nu = self.detuning_ghz + sigma_sd * jax.random.normal(key_nu, (size,))
+        batch = wavepackets(
+            size,
+            shot=shot,
+            kind=EXP,
+            t_ref_ns=t_ref,
+            width_ns=self.lifetime_ns,
+            nu_ghz=nu,
+            weight=exists.astype(t_ref.dtype),
+            origin=SOURCE,
+        )
+        return batch, {"photons_emitted": jnp.sum(n)}
+
+    def _emit_expected(self, ctx):
+        # One photon per quadrature node of (feeding delay, spectral diffusion), of
+        # weight mu * node weight: expected clicks of a detector are linear in the
+        # number of photons, so mu enters as a weight (MODEL.md section 5).
+        e, z, w = ctx.latent
+        t_ref = self.feeding_time_ns * e
+        nu = self.detuning_ghz + units.fwhm_to_sigma(self.spectral_diffusion_fwhm_ghz) * z
+        mu = jnp.clip(self.mean_photon_number, 0.0, 1.0)
+        batch = wavepackets(
+            w.shape[0],
+            kind=EXP,
+            t_ref_ns=t_ref,
+            width_ns=self.lifetime_ns,
+            nu_ghz=nu,
+            weight=mu * w,
+            origin=SOURCE,
+            dtype=w.dtype,
+        )
+        return batch, {"photons_emitted": mu}
+
+    def latent_grid(self, n_feeding: int, n_nu: int):
+        """Quadrature nodes (e, z, w) for expected mode; one node per latent that is off."""
+        tau_f = concrete(self.feeding_time_ns)
+        sd = concrete(self.spectral_diffusion_fwhm_ghz)
+        n_f = 1 if tau_f == 0.0 else n_feeding
+        n_z = 1 if sd == 0.0 else n_nu
+        e, z, w = sampling.latent_nodes(n_f, n_z)
+        if n_f == 1:
+            e = np.zeros_like(e)
+        return e, z, w

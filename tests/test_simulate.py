@@ -1,0 +1,122 @@
+"""Runs: reproducibility, compilation, invariants, and analog against expected mode."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from conftest import fiber_link, memory_link
+from scipy import stats
+
+import photonmc as pmc
+import photonmc.simulation as sim
+
+CHUNK = 1 << 12
+
+
+def test_same_seed_same_counts_and_grouping_does_not_matter(monkeypatch):
+    link = memory_link(dead=20.0)
+    a = pmc.simulate(link, 30_000, key=7, chunk_shots=CHUNK)
+    b = pmc.simulate(link, 30_000, key=7, chunk_shots=CHUNK)
+    np.testing.assert_array_equal(a.detector().counts, b.detector().counts)
+    assert a.photons_emitted == b.photons_emitted
+    assert a.memory_sums == b.memory_sums
+    # Chunks grouped one per compiled block instead of all in one: same integers.
+    monkeypatch.setattr(sim, "_block_chunks", lambda chunk_shots: 1)
+    c = pmc.simulate(link, 30_000, key=7, chunk_shots=CHUNK)
+    np.testing.assert_array_equal(a.detector().counts, c.detector().counts)
+    np.testing.assert_array_equal(a.detector().totals, c.detector().totals)
+    d = pmc.simulate(link, 30_000, key=8, chunk_shots=CHUNK)
+    assert not np.array_equal(a.detector().counts, d.detector().counts)
+
+
+def test_shot_count_does_not_recompile():
+    link = fiber_link(dark=1e4)
+    pmc.simulate(link, 5_000, key=1, chunk_shots=CHUNK)
+    before = sim._analog_block._cache_size()
+    for shots in (7_000, 12_345, 100):
+        pmc.simulate(link, shots, key=1, chunk_shots=CHUNK)
+    # changing a parameter value does not recompile either
+    pmc.simulate(link.set("fiber.length_km", 3.0), 4_000, key=1, chunk_shots=CHUNK)
+    assert sim._analog_block._cache_size() == before
+
+
+def test_partial_last_chunk_counts_only_live_shots():
+    link = fiber_link(mu=1.0, dark=0.0)
+    res = pmc.simulate(link, CHUNK + 17, key=2, chunk_shots=CHUNK)
+    assert res.photons_emitted == CHUNK + 17  # mu = 1, g2 = 0: exactly one photon per shot
+    res_small = pmc.simulate(link, 17, key=2, chunk_shots=CHUNK)
+    assert res_small.photons_emitted == 17
+
+
+def test_count_types_and_invariants():
+    link = memory_link()
+    a = pmc.simulate(link, 20_000, key=4, chunk_shots=CHUNK)
+    e = pmc.simulate(link, 20_000, mode="expected")
+    assert a.detector().counts.dtype == np.int64 and e.detector().counts.dtype == np.float64
+    for r in (a, e):
+        d = r.detector()
+        assert np.all(np.isfinite(d.counts)) and np.all(d.counts >= 0)
+        assert np.all(d.totals >= d.counts.sum(axis=1) - 1e-9)
+    mu = link.source.mean_photon_number
+    assert abs(a.photons_emitted - mu * 20_000) < 5 * math.sqrt(20_000 * mu)
+    assert e.photons_emitted == pytest.approx(mu * 20_000)
+    assert a.counters[f"{link.memories[0].name}.noise_truncated"] == 0
+
+
+def _chi2_agreement(analog, expected, rebin):
+    """Chi-square of analog counts against expected counts, bins with >= 10 expected."""
+    chi2, dof = 0.0, 0
+    for origin in pmc.ORIGINS:
+        obs = analog.histogram(origin=origin)
+        exp = expected.histogram(origin=origin)
+        n = obs.size // rebin * rebin
+        obs = obs[:n].reshape(-1, rebin).sum(1)
+        exp = exp[:n].reshape(-1, rebin).sum(1)
+        keep = exp >= 10
+        chi2 += float(np.sum((obs[keep] - exp[keep]) ** 2 / exp[keep]))
+        dof += int(keep.sum())
+    return chi2, dof
+
+
+@pytest.mark.parametrize(
+    "make_link",
+    [lambda: memory_link(), lambda: fiber_link(feeding=0.1, jitter=80.0, dark=3e5, sd=5.0)],
+    ids=["memory", "fiber"],
+)
+def test_analog_mean_equals_expected(make_link):
+    link = make_link()
+    shots = 300_000
+    analog = pmc.simulate(link, shots, key=13, chunk_shots=1 << 14)
+    expected = pmc.simulate(link, shots, mode="expected")
+    chi2, dof = _chi2_agreement(analog, expected, rebin=4)
+    assert dof > 20
+    assert stats.chi2.sf(chi2, dof) > 1e-3, (chi2, dof)
+    for origin in pmc.ORIGINS:
+        n_exp = expected.detector().total(origin)
+        assert abs(analog.detector().total(origin) - n_exp) < 5 * math.sqrt(n_exp) + 1e-9
+
+
+def test_summary_figures_have_errors():
+    res = pmc.simulate(memory_link(), 50_000, key=9, chunk_shots=CHUNK)
+    s = res.summary()
+    for key in ("efficiency", "internal_efficiency", "leak_through", "snr", "leak_in_window"):
+        assert s[key]["value"] is not None and s[key]["stderr"] is not None
+        assert s[key]["stderr"] > 0
+    e = pmc.simulate(memory_link(), 50_000, mode="expected")
+    assert abs(res.snr().value - e.snr().value) < 5 * res.snr().stderr
+    assert abs(res.efficiency.value - e.efficiency.value) < 5 * res.efficiency.stderr
+    # the window moves with the storage time
+    moved = pmc.simulate(memory_link(storage=2.0), 100, mode="expected")
+    assert moved.retrieval_window_ns[0] == pytest.approx(res.retrieval_window_ns[0] + 1.0)
+
+
+def test_bad_arguments():
+    link = fiber_link()
+    with pytest.raises(ValueError, match="mode"):
+        pmc.simulate(link, 10, mode="exact")
+    with pytest.raises(ValueError, match="shots"):
+        pmc.simulate(link, 0)
+    with pytest.raises(ValueError, match="chunk_shots"):
+        pmc.simulate(link, 10, chunk_shots=0)
