@@ -220,11 +220,16 @@ def _series_integral(u: jax.Array, k: jax.Array) -> jax.Array:
     return total
 
 
-def _emg_cdf_sf(d: jax.Array, tau: jax.Array, sigma: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(P(T <= t0 + d), P(T > t0 + d)) of the EMG; d, tau, sigma broadcast, one dtype."""
+def _emg_terms(d: jax.Array, tau: jax.Array, sigma: jax.Array):
+    """F, S and the pieces of their derivatives, for d = x - t0; all broadcast, one dtype.
+
+    Returns (cdf, sf, a, phi_u, y, k, tau_eff): A of the module docstring, phi(u) (0 for
+    the exponential), y = d / tau_eff, k = sigma / tau_eff, and the floored lifetime.
+    """
     dtype = d.dtype
     eps = float(jnp.finfo(dtype).eps)
     x_switch, _ = _erfcx_split(dtype)
+    u_left = -math.sqrt(2.0) * x_switch  # where the continued fraction takes over
     sigma = jnp.maximum(sigma, 0.0)
     tau = jnp.maximum(jnp.maximum(tau, _TAU_FLOOR_NS), sigma * eps)
     y = d / tau  # distance in lifetimes
@@ -234,16 +239,17 @@ def _emg_cdf_sf(d: jax.Array, tau: jax.Array, sigma: jax.Array) -> tuple[jax.Arr
     y_pos = jnp.maximum(y, 0.0)
     cdf_exp = -jnp.expm1(-y_pos)
     sf_exp = jnp.exp(-y_pos)
+    a_exp0 = jnp.where(y > 0.0, sf_exp, 0.0)
 
     # EMG proper. Rows evaluated as exponential get sigma = tau: finite, then discarded.
     sig = jnp.where(is_exp, tau, sigma)
     k = sig / tau
-    # Clamp u where every Phi(.) it feeds is saturated, so that u = d / sigma never
-    # overflows and d / sigma^2 never appears in a gradient; the exponential forms below
-    # use y, which carries the true distance.
-    u_max = lax.stop_gradient(k + _U_SATURATE)
+    # Clamp u where every Phi(.) it feeds is saturated (u = d / sigma could overflow);
+    # the exponential forms below use y, which carries the true distance.
+    u_max = k + _U_SATURATE
     far = jnp.abs(d) > u_max * sig
     u = jnp.where(far, jnp.sign(d) * u_max, d / jnp.where(far, 1.0, sig))
+    phi_u = _exp_neg_half_square(u) * _INV_SQRT_2PI
     v = k - u
     use_erfcx = v >= 0.0
     # A via erfcx (u <= k): 0.5 exp(-u^2/2) erfcx((k - u)/sqrt 2), bounded by 0.5.
@@ -257,8 +263,7 @@ def _emg_cdf_sf(d: jax.Array, tau: jax.Array, sigma: jax.Array) -> tuple[jax.Arr
     v_b = jnp.where(use_erfcx, -1.0, v)
     log_e_b = 0.5 * k_b * k_b - y_b
     e_b = jnp.exp(log_e_b)
-    a_exp = e_b * _phi_upper(v_b)
-    a = jnp.where(use_erfcx, a_erfcx, a_exp)
+    a = jnp.where(use_erfcx, a_erfcx, e_b * _phi_upper(v_b))
     sf_emg = _phi_upper(u) + a
 
     # The CDF is Phi(u) - A, a difference; where it is small, other forms avoid the
@@ -267,18 +272,18 @@ def _emg_cdf_sf(d: jax.Array, tau: jax.Array, sigma: jax.Array) -> tuple[jax.Arr
     cdf_right = -jnp.expm1(log_e_b) + e_b * _phi_upper(-v_b) - _phi_upper(u_b)
     # Deep left, F = 0.5 exp(-u^2/2) (erfcx(-u/sqrt 2) - erfcx((k - u)/sqrt 2)), the
     # difference taken inside the continued fraction.
-    left_far = u < -math.sqrt(2.0) * x_switch
-    u_l = jnp.where(left_far, u, -math.sqrt(2.0) * x_switch)
+    left_far = u < u_left
+    u_l = jnp.where(left_far, u, u_left)
     c_l = jnp.where(left_far, k, 0.0) * _SQRT_HALF
     cdf_left = 0.5 * _exp_neg_half_square(u_l) * _erfcx_difference(-u_l * _SQRT_HALF, c_l)
-    # Near t0 with a narrow Gaussian (k <= 1/4), F is O(k) while Phi(u) and A are O(1):
-    # both differences above lose a factor ~1/k there. Instead expand in k:
-    # F = k e^(-k u) I, I = int_{-u}^inf e^(-k t) Q(t) dt = sum_n B_n (module docstring).
-    near = (k <= _K_SERIES) & (u >= -math.sqrt(2.0) * x_switch) & (u <= _u_series_max(dtype))
+    # Near t0 with a narrow Gaussian (k <= 1/4) F is O(k) while Phi(u) and A are O(1):
+    # both differences above would lose a factor ~1/k. There, a series in k:
+    # F = k e^(-k u) int_{-u}^inf e^(-k t) Q(t) dt (`_series_integral`).
+    near = (k <= _K_SERIES) & (u >= u_left) & (u <= _u_series_max(dtype))
     u_s = jnp.where(near, u, 0.0)
     k_s = jnp.where(near, k, 0.0)
     cdf_near = k_s * jnp.exp(-k_s * u_s) * _series_integral(u_s, k_s)
-    # Elsewhere in between (u <= k) the plain difference loses at most ~3.3 / k <= 13.
+    # Elsewhere in between (u <= k, k > 1/4) the plain difference loses at most ~3.3 / k.
     cdf_mid = _phi_upper(-u) - a
     cdf_emg = jnp.where(
         near,
@@ -288,7 +293,42 @@ def _emg_cdf_sf(d: jax.Array, tau: jax.Array, sigma: jax.Array) -> tuple[jax.Arr
 
     cdf = jnp.clip(jnp.where(is_exp, cdf_exp, cdf_emg), 0.0, 1.0)
     sf = jnp.clip(jnp.where(is_exp, sf_exp, sf_emg), 0.0, 1.0)
+    a = jnp.where(is_exp, a_exp0, a)
+    phi_u = jnp.where(is_exp, 0.0, phi_u)
+    k = jnp.where(is_exp, 0.0, k)
+    return cdf, sf, a, phi_u, y, k, tau
+
+
+@jax.custom_jvp
+def _emg_cdf_sf(d: jax.Array, tau: jax.Array, sigma: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(P(T <= t0 + d), P(T > t0 + d)) of the EMG; d, tau, sigma of one shape and dtype."""
+    cdf, sf, *_ = _emg_terms(d, tau, sigma)
     return cdf, sf
+
+
+@_emg_cdf_sf.defjvp
+def _emg_cdf_sf_jvp(primals, tangents):
+    """Closed-form derivatives, so autodiff never runs through the series and fractions.
+
+    With A and phi(u) as in the module docstring (the density is A / tau):
+      dF/dd = A / tau,  dF/dtau = -((y - k^2) A + k phi(u)) / tau,
+      dF/dsigma = (phi(u) - k A) / tau  (= sigma f'(d), the heat equation);  dS = -dF.
+    For sigma = 0 these are the exponential's, with dF/dsigma = 0 (F is even in sigma).
+    Through the floors, tau' = max(tau, 1e-9, sigma eps) and sigma' = max(sigma, 0),
+    the tangents follow whichever argument is active.
+    """
+    d, tau, sigma = primals
+    d_dot, tau_dot, sigma_dot = tangents
+    cdf, sf, a, phi_u, y, k, tau_eff = _emg_terms(d, tau, sigma)
+    eps = float(jnp.finfo(d.dtype).eps)
+    sigma_dot = jnp.where(sigma > 0.0, sigma_dot, 0.0)
+    tau_dot = jnp.where(
+        tau >= tau_eff, tau_dot, jnp.where(sigma * eps >= tau_eff, eps * sigma_dot, 0.0)
+    )
+    dcdf = (
+        a * d_dot - ((y - k * k) * a + k * phi_u) * tau_dot + (phi_u - k * a) * sigma_dot
+    ) / tau_eff
+    return (cdf, sf), (dcdf, -dcdf)
 
 
 def _prepare(*args: ArrayLike) -> list[jax.Array]:
