@@ -39,6 +39,24 @@ def poisson_events(key, mean_per_shot, n_shots, capacity: int):
     return exists, shot, jnp.maximum(n - capacity, 0)
 
 
+def bernoulli_indices(key, q, n_shots, capacity: int):
+    """Indices of the shots, among n_shots, that succeed with probability q each.
+
+    The gaps between successes are Geometric(q), drawn by inversion and summed, so the
+    work is `capacity` draws however many shots there are. Returns (index (capacity,),
+    increasing, entries >= n_shots are past the end and must be ignored; 1 if the room
+    ran out before the last shot, else 0: successes may then have been missed). Indices
+    are summed in float32, exact while below 2^24 (chunks are at most 2^24 shots).
+    """
+    u = 1.0 - jax.random.uniform(key, (capacity,))  # in (0, 1]
+    log_fail = jnp.log1p(-jnp.clip(q, 0.0, 1.0))
+    gap = 1.0 + jnp.floor(jnp.log(u) / jnp.minimum(log_fail, -1e-30))
+    gap = jnp.clip(gap, 1.0, 2.0**25)
+    index = jnp.cumsum(gap) - 1.0
+    short = (index[-1] < n_shots - 1).astype(jnp.int32)
+    return jnp.minimum(index, 2.0**30).astype(jnp.int32), short
+
+
 def round_capacity(n: int) -> int:
     """n rounded up to 4 steps per octave (8, 10, 12, 14, 16, 20, ...).
 

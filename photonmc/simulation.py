@@ -61,7 +61,9 @@ class AnalogPlan:
 def analog_plan(link: Link, chunk_shots: int) -> AnalogPlan:
     det, tagger = link.detector, link.tagger
     period = float(link.source.period_ns)
-    capacity = tuple((m.name, m.noise_capacity(chunk_shots)) for m in link.memories)
+    capacity = ((link.source.name, link.source.emitting_capacity(chunk_shots)),) + tuple(
+        (m.name, m.noise_capacity(chunk_shots)) for m in link.memories
+    )
     dark_capacity = det.dark_capacity(tagger, period, chunk_shots)
     # Mean clicks per chunk, bounded above (losses at their least).
     trans = 1.0
@@ -73,9 +75,8 @@ def analog_plan(link: Link, chunk_shots: int) -> AnalogPlan:
     a, b = det.dark_interval_ns(tagger, period, det.has_dead_time())
     darks = float(det.dark_count_rate_hz) * 1e-9 * (b - a)
     mean = chunk_shots * (photons * float(det.efficiency) + darks)
-    n_candidates = (
-        chunk_shots * link.source.photon_slots() + dark_capacity + sum(sum(c) for _, c in capacity)
-    )
+    noise_capacity = sum(sum(c) for _, c in capacity[1:])
+    n_candidates = capacity[0][1] * link.source.photon_slots() + dark_capacity + noise_capacity
     click_capacity = 0
     if det.has_dead_time():
         room = sampling.round_capacity(int(math.ceil(mean + 8.0 * math.sqrt(mean) + 64)))

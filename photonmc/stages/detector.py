@@ -143,7 +143,7 @@ class Detector:
         the histogram time (jitter and sync offset applied), the origin index, and
         whether it is a click. Also the number of dark counts beyond capacity (dropped).
         """
-        key_fate, key_e, key_z, key_jit, key_dark, key_dark_t = jax.random.split(key, 6)
+        key_fate, key_e, key_jit, key_dark, key_dark_t = jax.random.split(key, 5)
         eff = jnp.clip(self.efficiency, 0.0, 1.0)
         index, hit = sampling.choose_branch(key_fate, batch.weight * eff)
 
@@ -154,11 +154,15 @@ class Detector:
             pick, (batch.kind, batch.t_ref_ns, batch.width_ns, batch.origin)
         )
         shape = hit.shape
-        e = jax.random.exponential(key_e, shape, dtype=t_ref.dtype)
-        z = jax.random.normal(key_z, shape, dtype=t_ref.dtype)
+        # One uniform gives the wavepacket's time by inversion, as an exponential or a
+        # normal variate according to its kind: one random draw per photon, not two.
+        u = jax.random.uniform(key_e, shape, dtype=t_ref.dtype, minval=jnp.finfo(t_ref.dtype).tiny)
+        e = -jnp.log(u)
+        z = jnp.sqrt(2.0) * jax.lax.erf_inv(2.0 * u - 1.0)
         spread = jnp.where(kind == EXP, width * e, units.fwhm_to_sigma(width) * z)
-        jitter = self.jitter_sigma_ns * jax.random.normal(key_jit, shape, dtype=t_ref.dtype)
-        t = t_ref + spread + jitter - tagger.sync_offset_ns
+        t = t_ref + spread - tagger.sync_offset_ns
+        if concrete(self.jitter_fwhm_ps) != 0.0:
+            t = t + self.jitter_sigma_ns * jax.random.normal(key_jit, shape, dtype=t_ref.dtype)
         shot = batch.shot
         dropped = jnp.zeros((), jnp.int32)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -68,8 +70,20 @@ class QuantumDot:
         return 1.0 - p1 - p2, p1, p2
 
     def photon_slots(self) -> int:
-        """Photon slots per shot in analog mode: 2, or 1 when g2 is known to be 0."""
+        """Photon slots per emitting shot in analog mode: 2, or 1 when g2 is known to be 0."""
         return 1 if concrete(self.g2) == 0.0 else 2
+
+    def emitting_capacity(self, n_shots: int) -> int:
+        """Room for the shots that emit at least one photon, out of `n_shots` (analog).
+
+        Their number is Binomial(n_shots, 1 - p0); the room is its mean plus 9 standard
+        deviations, or every shot when that is not smaller.
+        """
+        p0, _, _ = (float(p) for p in self.photon_probabilities())
+        q = 1.0 - p0
+        room = n_shots * q + 9.0 * math.sqrt(n_shots * q * p0) + 16.0
+        room = sampling.round_capacity(int(math.ceil(room)))
+        return n_shots if room >= n_shots // 2 else room
 
     def emit(self, key, n_shots_static: int, ctx) -> tuple[Batch, dict]:
         """Photons of a chunk of shots (analog) or of the latent quadrature nodes (expected)."""
@@ -78,29 +92,44 @@ class QuantumDot:
         return self._emit_expected(ctx)
 
     def _emit_analog(self, key, n_shots_static, ctx):
-        key_n, key_feed, key_nu = jax.random.split(key, 3)
-        _, p1, p2 = self.photon_probabilities()
-        n = sampling.photon_number(key_n, (n_shots_static,), p1, p2)
-        n = jnp.where(jnp.arange(n_shots_static) < ctx.n_shots, n, 0)
+        key_shots, key_n, key_feed, key_nu = jax.random.split(key, 4)
+        p0, p1, p2 = self.photon_probabilities()
+        capacity = ctx.capacity.get(self.name, n_shots_static)
+        if capacity >= n_shots_static:
+            # Every shot gets its slots: a bright source wastes little on empty shots.
+            shot = jnp.arange(n_shots_static, dtype=jnp.int32)
+            n = sampling.photon_number(key_n, (n_shots_static,), p1, p2)
+            truncated = jnp.zeros((), jnp.int32)
+        else:
+            # Only the shots that emit: their gaps are Geometric(1 - p0), so the cost
+            # follows the photons, not the shots, for a dim source.
+            shot, truncated = sampling.bernoulli_indices(key_shots, 1.0 - p0, ctx.n_shots, capacity)
+            u = jax.random.uniform(key_n, (capacity,))
+            n = 1 + (u * (p1 + p2) < p2).astype(jnp.int32)
+        n = jnp.where(shot < ctx.n_shots, n, 0)
         slots = self.photon_slots()
         # slot 0 exists if n >= 1, slot 1 if n == 2; photons ordered shot by shot
         exists = (jnp.arange(slots)[None, :] < n[:, None]).ravel()
-        shot = jnp.repeat(jnp.arange(n_shots_static, dtype=jnp.int32), slots)
-        size = n_shots_static * slots
-        t_ref = self.feeding_time_ns * jax.random.exponential(key_feed, (size,))
-        sigma_sd = units.fwhm_to_sigma(self.spectral_diffusion_fwhm_ghz)
-        nu = self.detuning_ghz + sigma_sd * jax.random.normal(key_nu, (size,))
+        size = exists.shape[0]
+        # Latent draws only where the latent is on (a zero known before tracing skips them).
+        t_ref, nu = 0.0, self.detuning_ghz
+        if concrete(self.feeding_time_ns) != 0.0:
+            t_ref = self.feeding_time_ns * jax.random.exponential(key_feed, (size,))
+        if concrete(self.spectral_diffusion_fwhm_ghz) != 0.0:
+            sigma_sd = units.fwhm_to_sigma(self.spectral_diffusion_fwhm_ghz)
+            nu = nu + sigma_sd * jax.random.normal(key_nu, (size,))
         batch = wavepackets(
             size,
-            shot=shot,
+            shot=jnp.repeat(jnp.minimum(shot, n_shots_static - 1), slots),
             kind=EXP,
             t_ref_ns=t_ref,
             width_ns=self.lifetime_ns,
             nu_ghz=nu,
-            weight=exists.astype(t_ref.dtype),
+            weight=exists.astype(jnp.result_type(float)),
             origin=SOURCE,
         )
-        return batch, {"photons_emitted": jnp.sum(n)}
+        info = {"photons_emitted": jnp.sum(n), f"{self.name}.emitting_truncated": truncated}
+        return batch, info
 
     def _emit_expected(self, ctx):
         # One photon per quadrature node of (feeding delay, spectral diffusion), of
