@@ -87,7 +87,10 @@ def _fixed_point(s, t, ok, dead, period, max_iterations):
         r_new = update(r)
         return r_new, jnp.any(r_new != r), n + 1
 
-    r, changed, n = lax.while_loop(cond, body, (ok, jnp.array(True), jnp.array(0, jnp.int32)))
+    # Initial flags derived from `ok`, so that they vary across devices like the data
+    # (a loop carry inside shard_map must).
+    n0 = jnp.sum(ok, dtype=jnp.int32) * 0
+    r, changed, n = lax.while_loop(cond, body, (ok, n0 == 0, n0))
     return r, n, ~changed
 
 
@@ -108,7 +111,8 @@ def _pointer_doubling(s, t, ok, dead, period):
         far = ~ok[mid_c] | (-_gap(s, t, mid_c, period) >= dead)
         return jnp.where(active & ~far, mid, lo), jnp.where(active & far, mid, hi)
 
-    _, nxt = lax.fori_loop(0, rounds, bisect, (index, jnp.full((m,), m, jnp.int32)))
+    zero = jnp.sum(ok, dtype=jnp.int32) * 0  # device-varying, as a loop carry must be
+    _, nxt = lax.fori_loop(0, rounds, bisect, (index + zero, jnp.full((m,), m, jnp.int32) + zero))
     jump = jnp.where(ok, nxt, m)
 
     # After round r every click within 2^r steps of the first one is marked.
@@ -188,7 +192,8 @@ def registered_clicks_with_info(
         return lax.cond(n_valid <= capacity, compact, everything)
 
     def all_valid():
-        return valid, jnp.array(0, jnp.int32), jnp.array(False)
+        zero = jnp.sum(valid, dtype=jnp.int32) * 0  # varies like the other branch
+        return valid, zero, zero != 0
 
     registered, iterations, doubling = lax.cond(dead > 0, solve, all_valid)
     info = {

@@ -14,13 +14,6 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def photon_number(key, shape, p1, p2):
-    """Photons per shot in {0, 1, 2} with P(1) = p1, P(2) = p2, from one uniform each."""
-    u = jax.random.uniform(key, shape)
-    p0 = 1.0 - p1 - p2
-    return (u >= p0).astype(jnp.int32) + (u >= p0 + p1).astype(jnp.int32)
-
-
 def poisson_events(key, mean_per_shot, n_shots, capacity: int):
     """Poisson(mean_per_shot) events in each of n_shots shots, as one list of events.
 

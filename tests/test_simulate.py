@@ -34,12 +34,12 @@ def test_same_seed_same_counts_and_grouping_does_not_matter(monkeypatch):
 def test_shot_count_does_not_recompile():
     link = fiber_link(dark=1e4)
     pmc.simulate(link, 5_000, key=1, chunk_shots=CHUNK)
-    before = sim._analog_block._cache_size()
+    before = sim._analog_blocks._cache_size()
     for shots in (7_000, 12_345, 100):
         pmc.simulate(link, shots, key=1, chunk_shots=CHUNK)
     # changing a parameter value does not recompile either
     pmc.simulate(link.set("fiber.length_km", 3.0), 4_000, key=1, chunk_shots=CHUNK)
-    assert sim._analog_block._cache_size() == before
+    assert sim._analog_blocks._cache_size() == before
 
 
 def test_partial_last_chunk_counts_only_live_shots():
@@ -120,3 +120,38 @@ def test_bad_arguments():
         pmc.simulate(link, 0)
     with pytest.raises(ValueError, match="chunk_shots"):
         pmc.simulate(link, 10, chunk_shots=0)
+
+
+DEVICE_SCRIPT = """
+import sys, json
+sys.path.insert(0, {tests!r})
+import jax, numpy as np
+import photonmc as pmc
+from conftest import memory_link
+assert len(jax.local_devices()) == {n}
+res = pmc.simulate(memory_link(dead=20.0), 50_000, key=7, chunk_shots=4096)
+np.savez({out!r}, counts=res.detector().counts, totals=res.detector().totals,
+         sums=np.array([res.memory_sums["memory"][k] for k in sorted(res.memory_sums["memory"])]))
+"""
+
+
+def test_results_do_not_depend_on_device_count(tmp_path):
+    """Chunks spread over 4 host devices give the same integers and the same float sums."""
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    tests = str(pathlib.Path(__file__).parent)
+    out = tmp_path / "four.npz"
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+    )
+    code = DEVICE_SCRIPT.format(tests=tests, n=4, out=str(out))
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
+    four = np.load(out)
+    one = pmc.simulate(memory_link(dead=20.0), 50_000, key=7, chunk_shots=4096)
+    np.testing.assert_array_equal(one.detector().counts, four["counts"])
+    np.testing.assert_array_equal(one.detector().totals, four["totals"])
+    sums = np.array([one.memory_sums["memory"][k] for k in sorted(one.memory_sums["memory"])])
+    np.testing.assert_array_equal(sums, four["sums"])

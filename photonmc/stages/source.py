@@ -69,21 +69,19 @@ class QuantumDot:
         p1 = mu - 2.0 * p2
         return 1.0 - p1 - p2, p1, p2
 
-    def photon_slots(self) -> int:
-        """Photon slots per emitting shot in analog mode: 2, or 1 when g2 is known to be 0."""
-        return 1 if concrete(self.g2) == 0.0 else 2
+    def emitting_capacity(self, n_shots: int) -> tuple[int, int]:
+        """Room for the shots that emit, and for their second photons, out of `n_shots`.
 
-    def emitting_capacity(self, n_shots: int) -> int:
-        """Room for the shots that emit at least one photon, out of `n_shots` (analog).
-
-        Their number is Binomial(n_shots, 1 - p0); the room is its mean plus 9 standard
-        deviations, or every shot when that is not smaller.
+        The emitting shots are Binomial(n_shots, 1 - p0), the second photons
+        Binomial(emitting, p2 / (1 - p0)); each room is the mean plus 9 standard deviations
+        (every shot when that is not much smaller), and 0 for second photons when g2 is 0.
         """
-        p0, _, _ = (float(p) for p in self.photon_probabilities())
+        p0, p1, p2 = (float(p) for p in self.photon_probabilities())
         q = 1.0 - p0
-        room = n_shots * q + 9.0 * math.sqrt(n_shots * q * p0) + 16.0
-        room = sampling.round_capacity(int(math.ceil(room)))
-        return n_shots if room >= n_shots // 2 else room
+        first = _binomial_room(n_shots, q)
+        first = n_shots if first >= n_shots // 2 else first
+        second = _binomial_room(first, p2 / q) if p2 > 0.0 else 0
+        return first, min(second, first)
 
     def emit(self, key, n_shots_static: int, ctx) -> tuple[Batch, dict]:
         """Photons of a chunk of shots (analog) or of the latent quadrature nodes (expected)."""
@@ -92,24 +90,33 @@ class QuantumDot:
         return self._emit_expected(ctx)
 
     def _emit_analog(self, key, n_shots_static, ctx):
-        key_shots, key_n, key_feed, key_nu = jax.random.split(key, 4)
+        key_shots, key_pairs, key_feed, key_nu = jax.random.split(key, 4)
         p0, p1, p2 = self.photon_probabilities()
-        capacity = ctx.capacity.get(self.name, n_shots_static)
-        if capacity >= n_shots_static:
-            # Every shot gets its slots: a bright source wastes little on empty shots.
+        q = 1.0 - p0
+        first, second = ctx.capacity[self.name]
+        if first >= n_shots_static:
+            # Every shot gets a slot: a bright source wastes little on empty shots.
             shot = jnp.arange(n_shots_static, dtype=jnp.int32)
-            n = sampling.photon_number(key_n, (n_shots_static,), p1, p2)
-            truncated = jnp.zeros((), jnp.int32)
+            emits = jax.random.uniform(key_shots, (n_shots_static,)) < q
+            short = jnp.zeros((), jnp.int32)
         else:
             # Only the shots that emit: their gaps are Geometric(1 - p0), so the cost
             # follows the photons, not the shots, for a dim source.
-            shot, truncated = sampling.bernoulli_indices(key_shots, 1.0 - p0, ctx.n_shots, capacity)
-            u = jax.random.uniform(key_n, (capacity,))
-            n = 1 + (u * (p1 + p2) < p2).astype(jnp.int32)
-        n = jnp.where(shot < ctx.n_shots, n, 0)
-        slots = self.photon_slots()
-        # slot 0 exists if n >= 1, slot 1 if n == 2; photons ordered shot by shot
-        exists = (jnp.arange(slots)[None, :] < n[:, None]).ravel()
+            shot, short = sampling.bernoulli_indices(key_shots, q, ctx.n_shots, first)
+            emits = jnp.ones(first, bool)
+        emits = emits & (shot < ctx.n_shots)
+        shots, exists = [shot], [emits]
+        if second:
+            # Pairs: each emitting shot holds a second photon with probability p2 / q,
+            # so that P(n = 2) = p2 and P(n = 1) = p1 per shot.
+            pair = jnp.where(q > 0.0, p2 / jnp.where(q > 0.0, q, 1.0), 0.0)
+            slot, short2 = sampling.bernoulli_indices(key_pairs, pair, first, second)
+            slot_ok = slot < first
+            slot = jnp.minimum(slot, first - 1)
+            shots.append(shot[slot])
+            exists.append(slot_ok & emits[slot])
+            short = short + short2
+        shot, exists = jnp.concatenate(shots), jnp.concatenate(exists)
         size = exists.shape[0]
         # Latent draws only where the latent is on (a zero known before tracing skips them).
         t_ref, nu = 0.0, self.detuning_ghz
@@ -120,7 +127,7 @@ class QuantumDot:
             nu = nu + sigma_sd * jax.random.normal(key_nu, (size,))
         batch = wavepackets(
             size,
-            shot=jnp.repeat(jnp.minimum(shot, n_shots_static - 1), slots),
+            shot=jnp.minimum(shot, n_shots_static - 1),
             kind=EXP,
             t_ref_ns=t_ref,
             width_ns=self.lifetime_ns,
@@ -128,7 +135,7 @@ class QuantumDot:
             weight=exists.astype(jnp.result_type(float)),
             origin=SOURCE,
         )
-        info = {"photons_emitted": jnp.sum(n), f"{self.name}.emitting_truncated": truncated}
+        info = {"photons_emitted": jnp.sum(exists), f"{self.name}.emitting_truncated": short}
         return batch, info
 
     def _emit_expected(self, ctx):
@@ -161,3 +168,9 @@ class QuantumDot:
         if n_f == 1:
             e = np.zeros_like(e)
         return e, z, w
+
+
+def _binomial_room(n: int, p: float) -> int:
+    """Mean of Binomial(n, p) plus 9 standard deviations plus 16, rounded up (static room)."""
+    room = n * p + 9.0 * math.sqrt(n * p * (1.0 - p)) + 16.0
+    return sampling.round_capacity(int(math.ceil(room)))
