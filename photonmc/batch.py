@@ -21,6 +21,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 #: wavepacket kinds
 EXP = 0
@@ -40,6 +41,11 @@ class Batch:
     (int8). t_ref_ns: EXP start or GAUSS centre, in retarded time. width_ns: EXP lifetime
     T1 or GAUSS intensity FWHM. nu_ghz: centre-frequency offset from the nominal line.
     weight: probability that this wavepacket exists here. origin: index into ORIGINS.
+
+    `kind` and `origin` are numpy arrays: they follow from the link's structure, not
+    from random draws or parameters, so stages may branch on them before tracing (the
+    detector integrates exponential and Gaussian wavepackets separately, the memory
+    skips the overlap formula of a kind that is absent).
     """
 
     shot: jax.Array
@@ -59,28 +65,40 @@ class Batch:
 
     def concat_photons(self, other: Batch) -> Batch:
         """Append the photons of `other` (with as many branches) to this batch."""
-        return jax.tree.map(lambda a, b: jnp.concatenate([a, b], axis=0), self, other)
+        return self.replace(**{n: _concat(getattr(self, n), getattr(other, n), 0) for n in _FIELDS})
 
     def concat_branches(self, other: Batch) -> Batch:
         """Append the branches of `other` (the same photons) to this batch."""
-        fields = {
-            f.name: jnp.concatenate([getattr(self, f.name), getattr(other, f.name)], axis=1)
-            for f in dataclasses.fields(self)
-            if f.name != "shot"
-        }
-        return self.replace(**fields)
+        return self.replace(
+            **{n: _concat(getattr(self, n), getattr(other, n), 1) for n in _FIELDS if n != "shot"}
+        )
 
     def pad_branches(self, n_branches: int) -> Batch:
         """Pad the branch axis to `n_branches` with empty (weight 0) copies."""
         extra = n_branches - self.shape[1]
         if extra <= 0:
             return self
+        pad = ((0, 0), (0, extra))
         fields = {
-            f.name: jnp.pad(getattr(self, f.name), ((0, 0), (0, extra)), mode="edge")
-            for f in dataclasses.fields(self)
-            if f.name not in ("shot", "weight")
+            n: (np if _static(getattr(self, n)) else jnp).pad(getattr(self, n), pad, mode="edge")
+            for n in _FIELDS
+            if n not in ("shot", "weight")
         }
-        return self.replace(weight=jnp.pad(self.weight, ((0, 0), (0, extra))), **fields)
+        return self.replace(weight=jnp.pad(self.weight, pad), **fields)
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Batch))
+
+
+def _static(x) -> bool:
+    return isinstance(x, np.ndarray)
+
+
+def _concat(a, b, axis: int):
+    """Concatenate, staying numpy (static) when both parts are numpy."""
+    if _static(a) and _static(b):
+        return np.concatenate([a, b], axis=axis)
+    return jnp.concatenate([a, b], axis=axis)
 
 
 def wavepackets(
@@ -105,10 +123,10 @@ def wavepackets(
 
     return Batch(
         shot=jnp.broadcast_to(jnp.asarray(shot, jnp.int32), (n_photons,)),
-        kind=full(kind, jnp.int8),
+        kind=np.full(shape, kind, np.int8),
         t_ref_ns=full(t_ref_ns, dtype),
         width_ns=full(width_ns, dtype),
         nu_ghz=full(nu_ghz, dtype),
         weight=full(weight, dtype),
-        origin=full(origin, jnp.int8),
+        origin=np.full(shape, origin, np.int8),
     )

@@ -629,8 +629,10 @@ def _check_stream_chunk(template: TimeTags, tags: TimeTags, check_resolution: bo
 
 
 def _slice(tags: TimeTags, i: int, j: int) -> TimeTags:
+    """Tags i..j-1; a part of the record has no known duration."""
     shot = None if tags.shot is None else tags.shot[i:j]
-    return tags._replace(tags.channel[i:j], tags.time_ps[i:j], shot)
+    part = tags._replace(tags.channel[i:j], tags.time_ps[i:j], shot)
+    return dataclasses.replace(part, duration_ps=None)
 
 
 # ----------------------------------------------------------------- files

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from photonmc import units
-from photonmc.batch import DARK, EXP, ORIGINS
+from photonmc.batch import DARK, EXP, GAUSS, ORIGINS
 from photonmc.kernels import bin_integrals, sampling
 from photonmc.kernels.deadtime import registered_clicks
 from photonmc.stages._base import check_range, concrete, describe, param, stage, static
@@ -157,9 +157,11 @@ class Detector:
         # One uniform gives the wavepacket's time by inversion, as an exponential or a
         # normal variate according to its kind: one random draw per photon, not two.
         u = jax.random.uniform(key_e, shape, dtype=t_ref.dtype, minval=jnp.finfo(t_ref.dtype).tiny)
-        e = -jnp.log(u)
-        z = jnp.sqrt(2.0) * jax.lax.erf_inv(2.0 * u - 1.0)
-        spread = jnp.where(kind == EXP, width * e, units.fwhm_to_sigma(width) * z)
+        if (batch.kind == EXP).all():  # static: a link without memory has no Gaussian packets
+            spread = -width * jnp.log(u)
+        else:
+            z = jnp.sqrt(2.0) * jax.lax.erf_inv(2.0 * u - 1.0)
+            spread = jnp.where(kind == EXP, -width * jnp.log(u), units.fwhm_to_sigma(width) * z)
         t = t_ref + spread - tagger.sync_offset_ns
         if concrete(self.jitter_fwhm_ps) != 0.0:
             t = t + self.jitter_sigma_ns * jax.random.normal(key_jit, shape, dtype=t_ref.dtype)
@@ -195,13 +197,25 @@ class Detector:
         edges = jnp.asarray(tagger.bin_edges_ns, dtype) + tagger.sync_offset_ns
         w = batch.weight * jnp.clip(self.efficiency, 0.0, 1.0)
         sigma_j = self.jitter_sigma_ns
-        p_exp = bin_integrals.emg_bin_probs(edges, batch.t_ref_ns, batch.width_ns, sigma_j)
-        sigma_g = jnp.sqrt(units.fwhm_to_sigma(batch.width_ns) ** 2 + sigma_j**2)
-        p_gauss = bin_integrals.gauss_bin_probs(edges, batch.t_ref_ns, sigma_g)
-        probs = jnp.where((batch.kind == EXP)[..., None], p_exp, p_gauss)
-        one_hot = (batch.origin[..., None] == jnp.arange(len(ORIGINS))).astype(dtype)
-        counts = jnp.einsum("pbo,pbk->ok", one_hot * w[..., None], probs)
-        totals = jnp.einsum("pbo->o", one_hot * w[..., None])
+        # Exponential and Gaussian wavepackets are told apart before tracing (their kinds
+        # are static), so each bin integral runs only on the wavepackets of its kind.
+        kind, origin = batch.kind.ravel(), batch.origin.ravel()
+        fields = [x.ravel() for x in (w, batch.t_ref_ns, batch.width_ns)]
+        counts = jnp.zeros((len(ORIGINS), tagger.n_bins), dtype)
+        totals = jnp.zeros(len(ORIGINS), dtype)
+        for k in (EXP, GAUSS):
+            idx = np.nonzero(kind == k)[0]
+            if idx.size == 0:
+                continue
+            w_k, t_k, width_k = (x[idx] for x in fields)
+            if k == EXP:
+                probs = bin_integrals.emg_bin_probs(edges, t_k, width_k, sigma_j)
+            else:
+                sigma = jnp.sqrt(units.fwhm_to_sigma(width_k) ** 2 + sigma_j**2)
+                probs = bin_integrals.gauss_bin_probs(edges, t_k, sigma)
+            one_hot = jnp.asarray(origin[idx, None] == np.arange(len(ORIGINS)), dtype)
+            counts = counts + jnp.einsum("po,pk->ok", one_hot * w_k[:, None], probs)
+            totals = totals + one_hot.T @ w_k
 
         rate = units.hz_to_per_ns(self.dark_count_rate_hz)
         dark_bins = rate * tagger.bin_width_ns * jnp.ones(tagger.n_bins, dtype)

@@ -1,0 +1,762 @@
+"""Photon-HDF5 time-tag files (write and read) and photonmc's coincidence-histogram files.
+
+Photon-HDF5 (version 0.5, photon-hdf5.readthedocs.io) is an open HDF5 layout for
+photon time stamps. photonmc writes one spot, its tags as absolute times in ps::
+
+    /                                       attrs format_name "Photon-HDF5",
+                                            format_version "0.5", format_url
+    /description                            string
+    /acquisition_duration                   float, s (the tags' duration, else their span)
+    /photon_data/timestamps                 int64 absolute times (MODEL.md section 1)
+    /photon_data/timestamps_specs/timestamps_unit   1e-12 (s per unit: ps)
+    /photon_data/detectors                  uint8 channel of each tag
+    /photon_data/measurement_specs/         (pulsed data only) measurement_type "generic",
+        laser_repetition_rate               Hz
+    /setup/num_pixels ... /setup/lifetime   the mandatory setup fields: one spot, one
+                                            spectral and polarization channel, every
+                                            channel a beam-split channel, no nanotimes
+    /setup/excitation_alternated, excitation_cw, laser_repetition_rates (pulsed)
+    /setup/detectors/id, label, counts      channel numbers, names and tag counts
+    /identity/...                           filename, creation_time, software,
+                                            software_version, format_name/version/url
+    /provenance/...                         software that made the tags
+    /user/photonmc/shot                     int64 shot of each tag (when known)
+    /user/photonmc/period_ps, resolution_ps, duration_ps   exact metadata
+
+Every official node carries its specification text as a TITLE attribute, as phconvert
+writes and validates it; strings are scalar byte strings. Shots go under /user because
+Photon-HDF5 has no field for them; the TCSPC layout (timestamps in sync periods plus
+nanotimes) is not used since photonmc's windows may start before their sync.
+
+Reading takes these files and other single-spot Photon-HDF5 files: timestamps times
+timestamps_unit, plus nanotimes times tcspc_unit when present; when the timestamps
+count laser periods (unit = 1 / laser_repetition_rate) they are the shots.
+
+The coincidence-histogram file of `photonmc correlate` (`write_correlation`) is
+photonmc's own small layout (format = "photonmc.correlation"), documented there.
+
+Writes are atomic: a temporary file beside the target, fsynced, renamed at close.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import math
+import os
+import secrets
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from photonmc import __version__
+from photonmc.io.hdf5 import _fsync, _fsync_directory, check_writable
+from photonmc.observables import Estimate
+from photonmc.timetags import SYNC_CHANNEL, OrderedStream, TimeTags
+
+FORMAT_NAME = "Photon-HDF5"
+FORMAT_VERSION = "0.5"
+FORMAT_URL = "http://photon-hdf5.org/"
+_PS_PER_S = 1e12  # TODO(units): move to photonmc.units (ps_to_s / s_to_ps)
+_M_PER_NM = 1e-9  # TODO(units): move to photonmc.units
+_CHUNK = 1 << 16
+
+#: Specification texts (phconvert/specs/photon-hdf5_specs.json, version 0.5) of the
+#: official fields photonmc writes; each becomes the node's TITLE attribute.
+TITLES = {
+    "/": "A file format for photon-counting detector based single-molecule "
+    "spectroscopy experiments.",
+    "/acquisition_duration": "Measurement duration in seconds.",
+    "/description": "A user-defined comment describing the data file.",
+    "/photon_data": "Group containing arrays of photon-data.",
+    "/photon_data/timestamps": "Array of photon timestamps. Units specified in "
+    "timestamps_units (defined in timestamps_specs/).",
+    "/photon_data/detectors": "Array of pixel IDs for each timestamp.",
+    "/photon_data/timestamps_specs": "Specifications for timestamps.",
+    "/photon_data/timestamps_specs/timestamps_unit": "Value of 1-unit timestamp-increment "
+    "in seconds.",
+    "/photon_data/measurement_specs": "Metadata necessary for interpretation of the "
+    "particular type of measurement.",
+    "/photon_data/measurement_specs/measurement_type": "Name of the measurement the data "
+    "represents.",
+    "/photon_data/measurement_specs/laser_repetition_rate": "Repetition rate of the pulsed "
+    "excitation laser (in Hertz).",
+    "/photon_data/measurement_specs/detectors_specs": "Mapping between the pixel IDs and "
+    "the detection channels.",
+    "/setup": "Information about the experimental setup.",
+    "/setup/num_pixels": "Total number of detector pixels.",
+    "/setup/num_spots": 'Number of excitation (or detection) "spots" in the sample.',
+    "/setup/num_spectral_ch": "Number of distinct spectral bands which are acquired.",
+    "/setup/num_polarization_ch": "Number of distinct polarization states which are acquired.",
+    "/setup/num_split_ch": "Number of distinct detection channels detecting the same "
+    "spectral band and polarization. This value is > 1 when using a non-polarizing "
+    "beam splitter.",
+    "/setup/modulated_excitation": "True (i.e. 1) if there is any form of excitation "
+    "modulation of excitation wavelength (as in us-ALEX or PAX) or polarization. This "
+    "field is also True for pulse-interleaved excitation (PIE) or ns-ALEX measurements.",
+    "/setup/excitation_alternated": "New in version 0.5. Indicates whether each excitation "
+    "source is alternated (True, or 1) or not alternated (False, or 0).",
+    "/setup/lifetime": "True (i.e. 1) if the measurement includes a nanotimes array of "
+    "photon arrival times with respect to a laser pulse (as in TCSPC measurements).",
+    "/setup/excitation_cw": "For each excitation source, this field indicates whether "
+    "excitation is continuous wave (CW), True (i.e. 1), or pulsed, False (i.e. 0).",
+    "/setup/laser_repetition_rates": "Repetition rates in Hz for each laser. CW lasers "
+    "have a value of 0.",
+    "/setup/excitation_wavelengths": "List of excitation wavelengths (center wavelength if "
+    "broad-band) in increasing order (unit: meter).",
+    "/setup/detection_wavelengths": "Reference wavelengths (units: meter) for each detected "
+    "spectral band.",
+    "/setup/detectors": "Metadata relative to each detector's pixel. Each field is an "
+    "array with size equal to the number of the detectors.",
+    "/setup/detectors/id": "Detector IDs as they appear on /photon_data/detectors.",
+    "/setup/detectors/label": "Labels (strings) describing each detector.",
+    "/setup/detectors/counts": "Total number of counts detected by each detector.",
+    "/identity": "Information about the Photon-HDF5 data file.",
+    "/identity/filename": "Original file name of the current Photon-HDF5 file (i.e. file "
+    "name at creation time).",
+    "/identity/filename_full": "Original file name (with full path) of the current "
+    "Photon-HDF5 file (i.e. full file name at creation time).",
+    "/identity/creation_time": "Creation time of the current Photon-HDF5 file.",
+    "/identity/software": "Name of the software used to create the current Photon-HDF5 file.",
+    "/identity/software_version": "Version of the software used to create current the "
+    "Photon-HDF5 file.",
+    "/identity/format_name": "Name of the file format.",
+    "/identity/format_version": "Version for the Photon-HDF5 format.",
+    "/identity/format_url": "Official URL for the Photon-HDF5 format.",
+    "/provenance": "Information about the original data file.",
+    "/provenance/filename": "File name of the original data file before conversion to Photon-HDF5.",
+    "/provenance/creation_time": "Creation time of the original data file.",
+    "/provenance/software": "Software used to save the original data file.",
+    "/provenance/software_version": "Version of the software used to save the original data file.",
+}
+
+# phconvert's ordinals for numbered fields ("thrid" is theirs: its validator compares).
+_NTH = (
+    "first",
+    "second",
+    "thrid",
+    "fourth",
+    "fifth",
+    "sixth",
+    "seventh",
+    "eighth",
+    "ninth",
+    "tenth",
+)
+
+
+def _titles(n_channels: int) -> dict[str, str]:
+    """TITLES plus the numbered detectors_specs/split_chM fields of n channels."""
+    titles = dict(TITLES)
+    for m in range(1, n_channels + 1):
+        nth = _NTH[m - 1] if m <= len(_NTH) else f"{m}{_suffix(m)}"
+        titles[f"/photon_data/measurement_specs/detectors_specs/split_ch{m}"] = (
+            f"Pixel IDs for the {nth} channel split through a non-polarizing beam splitter."
+        )
+    return titles
+
+
+def _suffix(m: int) -> str:
+    return {1: "st", 2: "nd", 3: "rd"}.get(m % 10, "")
+
+
+#: Fields a Photon-HDF5 file must have (the specification's and phconvert's checks)
+REQUIRED_FIELDS = (
+    "/acquisition_duration",
+    "/description",
+    "/photon_data/timestamps",
+    "/photon_data/timestamps_specs/timestamps_unit",
+    "/setup/num_pixels",
+    "/setup/num_spots",
+    "/setup/num_spectral_ch",
+    "/setup/num_polarization_ch",
+    "/setup/num_split_ch",
+    "/setup/modulated_excitation",
+    "/setup/lifetime",
+    "/setup/excitation_alternated",
+    "/identity/format_name",
+    "/identity/format_version",
+    "/identity/format_url",
+    "/identity/software",
+    "/identity/software_version",
+    "/identity/creation_time",
+)
+
+
+class PhotonHDF5Error(ValueError):
+    """A file that is not a readable Photon-HDF5 (or photonmc correlation) file."""
+
+
+# ------------------------------------------------------------------- writing
+class PhotonHDF5Writer:
+    """Stream time tags into a Photon-HDF5 file (layout above), atomically.
+
+    Args:
+        path: target file (.h5 or .hdf5). An existing file is an error unless `force`.
+        channels: detector channel names (channel c is detector ID c).
+        period_ps: shot period in ps (pulsed data), or None.
+        resolution_ps: time resolution of the tags in ps (recorded, not applied).
+        description: `/description`.
+        wavelength_nm: source wavelength in nm, written as the excitation and detection
+            wavelength (m); None leaves both out (phconvert then warns).
+        provenance: software (name, version) that produced the tags; default photonmc.
+        reorder_window_ps: how far chunks may overlap in time (see OrderedStream).
+
+    Use as a context manager or call `close()`; `abort()` discards the file.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        channels: Sequence[str],
+        period_ps: float | None,
+        resolution_ps: float = 1.0,
+        description: str = "Time tags simulated by photonmc",
+        wavelength_nm: float | None = None,
+        provenance: tuple[str, str] | None = None,
+        force: bool = False,
+        reorder_window_ps: int = 1_000_000,
+    ) -> None:
+        self.path = Path(path)
+        self._stream = OrderedStream(
+            channels=channels,
+            period_ps=period_ps,
+            resolution_ps=resolution_ps,
+            shots=None,
+            reorder_window_ps=reorder_window_ps,
+        )
+        template = self._stream.template
+        self.channels = template.channels
+        self.period_ps = template.period_ps
+        self.resolution_ps = template.resolution_ps
+        self.description = description
+        self.wavelength_nm = wavelength_nm
+        self.provenance = provenance or ("photonmc", __version__)
+        self._counts = np.zeros(SYNC_CHANNEL + 1, np.int64)
+        self._first: int | None = None
+        self._last: int | None = None
+        check_writable(self.path, force)
+        self._tmp = self.path.parent / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        self._file: h5py.File | None = h5py.File(self._tmp, "x", track_order=True)
+        try:
+            data = self._group("/photon_data")
+            self._timestamps = self._growing(data, "timestamps", np.int64)
+            self._detectors = self._growing(data, "detectors", np.uint8)
+            self._shots: h5py.Dataset | None = None
+        except BaseException:
+            self.abort()
+            raise
+
+    def write(self, tags: TimeTags) -> None:
+        """Append a chunk of tags (the file's channels, period and resolution)."""
+        if self._file is None:
+            raise ValueError(f"{self.path}: the writer is closed")
+        try:
+            ready = self._stream.push(tags)
+            if ready is not None:
+                self._append(ready)
+        except BaseException:
+            self.abort()
+            raise
+
+    def close(self) -> Path:
+        """Write the held-back tags and the metadata; move the file into place."""
+        if self._file is None:
+            raise ValueError(f"{self.path}: the writer is closed")
+        try:
+            rest = self._stream.flush()
+            if rest is not None:
+                self._append(rest)
+            self._write_metadata()
+            self._file.close()
+            self._file = None
+            _fsync(self._tmp)
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        _fsync_directory(self.path.parent)
+        return self.path
+
+    def abort(self) -> None:
+        """Discard the unfinished file; any earlier file at the path stays."""
+        if self._file is not None:
+            with contextlib.suppress(Exception):
+                self._file.close()
+            self._file = None
+        with contextlib.suppress(OSError):
+            os.unlink(self._tmp)
+
+    def __enter__(self) -> PhotonHDF5Writer:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    # -------------------------------------------------------------- internals
+    def _group(self, path: str) -> h5py.Group:
+        return self._file.require_group(path)
+
+    def _growing(self, group: h5py.Group, name: str, dtype) -> h5py.Dataset:
+        return group.create_dataset(
+            name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(_CHUNK,)
+        )
+
+    def _append(self, tags: TimeTags) -> None:
+        if tags.shot is not None and self._shots is None:
+            user = self._file.require_group("/user/photonmc")
+            self._shots = self._growing(user, "shot", np.int64)
+        n0, n = self._timestamps.shape[0], len(tags)
+        for ds, values in (
+            (self._timestamps, tags.time_ps),
+            (self._detectors, tags.channel),
+            (self._shots, tags.shot),
+        ):
+            if ds is not None:
+                ds.resize((n0 + n,))
+                ds[n0:] = values
+        self._counts += np.bincount(tags.channel, minlength=SYNC_CHANNEL + 1)
+        if self._first is None:
+            self._first = int(tags.time_ps[0])
+        self._last = int(tags.time_ps[-1])
+
+    def _write_metadata(self) -> None:
+        f = self._file
+        f.attrs["format_name"] = np.bytes_(FORMAT_NAME)
+        f.attrs["format_version"] = np.bytes_(FORMAT_VERSION)
+        f.attrs["format_url"] = np.bytes_(FORMAT_URL)
+        duration = self._stream.duration_ps
+        if duration is None:
+            span = 0 if self._first is None else self._last - self._first
+            seconds = span / _PS_PER_S
+        else:
+            seconds = duration / _PS_PER_S
+        self._scalar("/acquisition_duration", np.float64(seconds))
+        self._string("/description", self.description)
+        self._scalar("/photon_data/timestamps_specs/timestamps_unit", np.float64(1 / _PS_PER_S))
+        pulsed = self.period_ps is not None
+        n = len(self.channels)
+        specs = "/photon_data/measurement_specs"
+        self._string(f"{specs}/measurement_type", "generic")
+        self._group(f"{specs}/detectors_specs")
+        if n > 1:
+            for i in range(n):
+                self._array(f"{specs}/detectors_specs/split_ch{i + 1}", np.array([i], np.uint8))
+        if pulsed:
+            rate_hz = _PS_PER_S / self.period_ps
+            self._scalar(f"{specs}/laser_repetition_rate", np.float64(rate_hz))
+            self._array("/setup/laser_repetition_rates", np.array([rate_hz], np.float64))
+        for name, value in (
+            ("num_pixels", n),
+            ("num_spots", 1),
+            ("num_spectral_ch", 1),
+            ("num_polarization_ch", 1),
+            ("num_split_ch", n),
+            ("modulated_excitation", 0),
+            ("lifetime", 0),
+        ):
+            self._scalar(f"/setup/{name}", np.int64(value))
+        if self.wavelength_nm is not None:
+            wavelength_m = np.array([self.wavelength_nm * _M_PER_NM], np.float64)
+            self._array("/setup/excitation_wavelengths", wavelength_m)
+            self._array("/setup/detection_wavelengths", wavelength_m)
+        self._array("/setup/excitation_alternated", np.array([0], np.uint8))
+        self._array("/setup/excitation_cw", np.array([0 if pulsed else 1], np.uint8))
+        self._array("/setup/detectors/id", np.arange(n, dtype=np.uint8))
+        self._array("/setup/detectors/label", np.array([c.encode() for c in self.channels]))
+        self._array("/setup/detectors/counts", self._counts[:n].copy())
+        now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        for name, value in (
+            ("filename", self.path.name),
+            ("filename_full", str(self.path.resolve())),
+            ("creation_time", now),
+            ("software", "photonmc"),
+            ("software_version", __version__),
+            ("format_name", FORMAT_NAME),
+            ("format_version", FORMAT_VERSION),
+            ("format_url", FORMAT_URL),
+        ):
+            self._string(f"/identity/{name}", value)
+        software, version = self.provenance
+        self._string("/provenance/software", software)
+        self._string("/provenance/software_version", version)
+        self._string("/provenance/creation_time", now)
+        user = self._file.require_group("/user/photonmc")
+        user["period_ps"] = np.float64(np.nan if self.period_ps is None else self.period_ps)
+        user["resolution_ps"] = np.float64(self.resolution_ps)
+        user["duration_ps"] = np.int64(-1 if duration is None else duration)
+        user["channels"] = np.array([c.encode() for c in self.channels])
+        user.attrs["photonmc_version"] = __version__
+        for field, title in _titles(n).items():
+            node = f if field == "/" else f.get(field)
+            if node is not None:
+                node.attrs["TITLE"] = np.bytes_(title)
+
+    def _node(self, path: str, value) -> None:
+        parent, name = path.rsplit("/", 1)
+        group = self._group(parent) if parent else self._file
+        group[name] = value
+
+    def _scalar(self, path: str, value) -> None:
+        self._node(path, value)
+
+    def _string(self, path: str, value: str) -> None:
+        self._node(path, np.bytes_(value.encode("utf-8")))
+        # PyTables (phconvert) reads a scalar string as bytes only with this flavor.
+        self._file[path].attrs["FLAVOR"] = np.bytes_("python")
+
+    def _array(self, path: str, value: np.ndarray) -> None:
+        self._node(path, value)
+
+
+def write_photon_hdf5(
+    path: str | os.PathLike, tags: TimeTags, *, force: bool = False, **kwargs
+) -> Path:
+    """Write `tags` as a Photon-HDF5 file (layout above); returns the path.
+
+    Keyword arguments go to PhotonHDF5Writer (description, provenance).
+    """
+    with PhotonHDF5Writer(
+        path,
+        channels=tags.channels,
+        period_ps=tags.period_ps,
+        resolution_ps=tags.resolution_ps,
+        force=force,
+        reorder_window_ps=0,
+        **kwargs,
+    ) as writer:
+        writer.write(tags.sorted())
+    return Path(path)
+
+
+# ------------------------------------------------------------------- reading
+def read_photon_hdf5(path: str | os.PathLike) -> TimeTags:
+    """Read the tags of a single-spot Photon-HDF5 file.
+
+    Raises FileNotFoundError for a missing file and PhotonHDF5Error (a ValueError) for
+    a file that is not a complete single-spot Photon-HDF5 file.
+    """
+    path = Path(path)
+    with _open(path, "Photon-HDF5") as f:
+        if f.attrs.get("format") == "photonmc.result":
+            raise PhotonHDF5Error(
+                f"{path}: a photonmc result file holds histograms, not time tags; "
+                "write time tags with simulate --timetags"
+            )
+        name = _string_attr(f, "format_name")
+        if name is None and "identity/format_name" in f:
+            name = _read_string(f["identity/format_name"])
+        if name != FORMAT_NAME:
+            raise PhotonHDF5Error(f"{path}: not a Photon-HDF5 file (no format_name 'Photon-HDF5')")
+        try:
+            return _read(f, path)
+        except PhotonHDF5Error:
+            raise
+        except (KeyError, TypeError, ValueError, OSError) as e:
+            raise PhotonHDF5Error(f"{path}: damaged Photon-HDF5 file ({_one_line(e)})") from None
+
+
+def _read(f: h5py.File, path: Path) -> TimeTags:
+    spots = [k for k in f if k.startswith("photon_data") and k != "photon_data"]
+    if spots:
+        raise PhotonHDF5Error(f"{path}: multi-spot files ({', '.join(spots)}) are not read")
+    for field in ("photon_data/timestamps", "photon_data/timestamps_specs/timestamps_unit"):
+        if field not in f:
+            raise PhotonHDF5Error(f"{path}: missing /{field}")
+    data = f["photon_data"]
+    timestamps = _integers(data["timestamps"], path)
+    unit_ps = float(data["timestamps_specs/timestamps_unit"][()]) * _PS_PER_S
+    if not (math.isfinite(unit_ps) and unit_ps > 0):
+        raise PhotonHDF5Error(f"{path}: timestamps_unit must be > 0 s")
+    if "detectors" in data:
+        detectors = _integers(data["detectors"], path)
+        if detectors.shape != timestamps.shape:
+            raise PhotonHDF5Error(
+                f"{path}: {detectors.size} detectors for {timestamps.size} timestamps"
+            )
+        if detectors.size and (detectors.min() < 0 or detectors.max() >= SYNC_CHANNEL):
+            raise PhotonHDF5Error(
+                f"{path}: detector IDs must be in 0..{SYNC_CHANNEL - 1}, got "
+                f"{int(detectors.min())}..{int(detectors.max())}"
+            )
+    else:
+        detectors = np.zeros(timestamps.shape, np.uint8)
+    user = f.get("user/photonmc")
+    period_ps = None
+    rate_path = "photon_data/measurement_specs/laser_repetition_rate"
+    if user is not None and "period_ps" in user and math.isfinite(user["period_ps"][()]):
+        period_ps = float(user["period_ps"][()])
+    elif rate_path in f and float(f[rate_path][()]) > 0:
+        period_ps = _PS_PER_S / float(f[rate_path][()])
+    resolution_ps = unit_ps
+    shot = None
+    if "nanotimes" in data:
+        # TCSPC layout: a macrotime plus the time since the laser pulse.
+        nanotimes = _integers(data["nanotimes"], path)
+        if nanotimes.shape != timestamps.shape:
+            raise PhotonHDF5Error(f"{path}: {nanotimes.size} nanotimes for {timestamps.size}")
+        tcspc_ps = float(data["nanotimes_specs/tcspc_unit"][()]) * _PS_PER_S
+        resolution_ps = tcspc_ps
+        if period_ps is not None and abs(unit_ps - period_ps) <= 1e-6 * period_ps:
+            shot = timestamps
+            macro = np.rint(shot * period_ps).astype(np.int64)
+        else:
+            macro = np.rint(timestamps * unit_ps).astype(np.int64)
+        time_ps = macro + np.rint(nanotimes * tcspc_ps).astype(np.int64)
+    elif float(unit_ps).is_integer():
+        time_ps = timestamps * np.int64(unit_ps)
+    else:
+        time_ps = np.rint(timestamps * unit_ps).astype(np.int64)
+    duration = None
+    names: Sequence[str] = ()
+    if user is not None:
+        if "shot" in user:
+            shot = _integers(user["shot"], path)
+        if "resolution_ps" in user:
+            resolution_ps = float(user["resolution_ps"][()])
+        if "duration_ps" in user and int(user["duration_ps"][()]) >= 0:
+            duration = int(user["duration_ps"][()])
+        if "channels" in user:
+            names = [_decode(x) for x in user["channels"][()]]
+    if not names and "setup/detectors/label" in f and "setup/detectors/id" in f:
+        ids = f["setup/detectors/id"][()]
+        labels = [_decode(x) for x in f["setup/detectors/label"][()]]
+        if np.array_equal(ids, np.arange(len(ids))):
+            names = labels
+    if duration is None and "acquisition_duration" in f:
+        seconds = float(f["acquisition_duration"][()])
+        duration = round(seconds * _PS_PER_S) if math.isfinite(seconds) and seconds > 0 else None
+    try:
+        return TimeTags(
+            channel=detectors.astype(np.uint8),
+            time_ps=time_ps,
+            shot=shot,
+            period_ps=period_ps,
+            channels=tuple(names),
+            resolution_ps=resolution_ps,
+            duration_ps=duration,
+        )
+    except ValueError as e:
+        raise PhotonHDF5Error(f"{path}: {_one_line(e)}") from None
+
+
+def check_photon_hdf5(path: str | os.PathLike) -> list[str]:
+    """Structural check of a Photon-HDF5 file: the list of problems (empty if none).
+
+    Checks the root attributes, every field of REQUIRED_FIELDS, the kinds (string,
+    scalar, array) of the official fields present, the TITLE of each official field
+    photonmc writes, equal lengths of the per-photon arrays, and the pulsed-data fields
+    (measurement_specs/laser_repetition_rate and setup/laser_repetition_rates) when a
+    source is pulsed.
+    """
+    problems = []
+    with _open(Path(path), "Photon-HDF5") as f:
+        for key, expected in (
+            ("format_name", FORMAT_NAME),
+            ("format_version", FORMAT_VERSION),
+            ("format_url", FORMAT_URL),
+        ):
+            if _string_attr(f, key) != expected:
+                problems.append(f"root attribute {key} is not {expected!r}")
+        for field in REQUIRED_FIELDS:
+            if field.lstrip("/") not in f:
+                problems.append(f"missing {field}")
+        n_pixels = int(f["setup/num_pixels"][()]) if "setup/num_pixels" in f else 0
+        for field, title in _titles(n_pixels).items():
+            node = f if field == "/" else f.get(field.lstrip("/"))
+            if node is None:
+                continue
+            if _string_attr(node, "TITLE") != title:
+                problems.append(f"{field}: TITLE is not the specification's text")
+            if isinstance(node, h5py.Dataset):
+                kind = _kind(field)
+                if kind == "string" and not (node.ndim == 0 and node.dtype.kind == "S"):
+                    problems.append(f"{field} must be a scalar byte string")
+                elif kind == "scalar" and node.ndim != 0:
+                    problems.append(f"{field} must be a scalar")
+                elif kind == "array" and node.ndim < 1:
+                    problems.append(f"{field} must be an array")
+        data = f.get("photon_data")
+        if data is not None and "timestamps" in data:
+            n = data["timestamps"].shape
+            for name in ("detectors", "nanotimes"):
+                if name in data and data[name].shape != n:
+                    problems.append(f"/photon_data/{name} and timestamps differ in length")
+            if "user/photonmc/shot" in f and f["user/photonmc/shot"].shape != n:
+                problems.append("/user/photonmc/shot and timestamps differ in length")
+        cw = f.get("setup/excitation_cw")
+        if cw is not None and not np.all(cw[()]):
+            for field in (
+                "photon_data/measurement_specs/laser_repetition_rate",
+                "setup/laser_repetition_rates",
+            ):
+                if field not in f:
+                    problems.append(f"pulsed excitation without /{field}")
+    return problems
+
+
+def _kind(field: str) -> str:
+    strings = ("/description", "/identity/", "/provenance/", "measurement_type")
+    if any(s in field for s in strings):
+        return "string"
+    if "/detectors_specs/" in field:
+        return "array"
+    arrays = (
+        "/photon_data/timestamps",
+        "/photon_data/detectors",
+        "/setup/excitation_alternated",
+        "/setup/excitation_cw",
+        "/setup/laser_repetition_rates",
+        "/setup/excitation_wavelengths",
+        "/setup/detection_wavelengths",
+    )
+    if field in arrays or field.startswith("/setup/detectors/"):
+        return "array"
+    return "scalar"
+
+
+# ------------------------------------------------------- correlation files
+def write_correlation(
+    path: str | os.PathLike,
+    *,
+    bin_edges_ps: np.ndarray,
+    counts: np.ndarray,
+    peak_delays_ps: np.ndarray,
+    peak_counts: np.ndarray,
+    g2_0: Estimate,
+    attrs: dict[str, Any],
+    force: bool = False,
+) -> Path:
+    """Write a coincidence histogram and its g2(0), atomically; returns the path.
+
+    Layout (format = "photonmc.correlation", format_version = 1)::
+
+        /                       attrs: format, format_version, photonmc_version,
+                                created_utc, and `attrs` (source, channels,
+                                channel_names, period_ps, bin_ps, range_ps, side_peaks)
+        /bin_edges_ps           (n + 1,) float64 delays t_b - t_a in ps, bins [a, b)
+        /counts                 (n,) int64 pairs per bin
+        /peaks/delay_ps         (2K + 1,) float64 peak centres k * period
+        /peaks/counts           (2K + 1,) int64 pairs within +- period / 2 of each
+        /g2_0/value, /g2_0/stderr   float64 centre peak over mean side peak
+    """
+    path = Path(path)
+    check_writable(path, force)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        with h5py.File(tmp, "x", track_order=True) as f:
+            f.attrs.update(
+                {
+                    "format": "photonmc.correlation",
+                    "format_version": 1,
+                    "photonmc_version": __version__,
+                    "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                }
+            )
+            for key, value in attrs.items():
+                f.attrs[key] = np.nan if value is None else value
+            f["bin_edges_ps"] = np.asarray(bin_edges_ps, np.float64)
+            f["counts"] = np.asarray(counts, np.int64)
+            f["peaks/delay_ps"] = np.asarray(peak_delays_ps, np.float64)
+            f["peaks/counts"] = np.asarray(peak_counts, np.int64)
+            f["g2_0/value"] = np.float64(g2_0.value)
+            f["g2_0/stderr"] = np.float64(g2_0.stderr)
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_directory(path.parent)
+    return path
+
+
+def read_correlation(path: str | os.PathLike) -> dict[str, Any]:
+    """A correlation file as a dict: bin_edges_ps, counts, peak_delays_ps, peak_counts,
+    g2_0 (Estimate) and attrs."""
+    path = Path(path)
+    with _open(path, "photonmc correlation") as f:
+        if f.attrs.get("format") != "photonmc.correlation":
+            raise PhotonHDF5Error(f"{path}: not a photonmc correlation file")
+        try:
+            return {
+                "bin_edges_ps": f["bin_edges_ps"][()],
+                "counts": f["counts"][()],
+                "peak_delays_ps": f["peaks/delay_ps"][()],
+                "peak_counts": f["peaks/counts"][()],
+                "g2_0": Estimate(float(f["g2_0/value"][()]), float(f["g2_0/stderr"][()])),
+                "attrs": {k: _attr(v) for k, v in f.attrs.items()},
+            }
+        except (KeyError, TypeError, ValueError) as e:
+            raise PhotonHDF5Error(f"{path}: damaged correlation file ({_one_line(e)})") from None
+
+
+# ------------------------------------------------------------------- helpers
+@contextlib.contextmanager
+def _open(path: Path, what: str):
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise PhotonHDF5Error(f"{path} is a directory, not a {what} file")
+    if not h5py.is_hdf5(path):
+        raise PhotonHDF5Error(f"{path}: not an HDF5 file ({what} files are HDF5)")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise PhotonHDF5Error(
+            f"{path}: unreadable HDF5 file, truncated or damaged ({_one_line(e)})"
+        ) from None
+    with f:
+        try:
+            yield f
+        except OSError as e:
+            raise PhotonHDF5Error(
+                f"{path}: unreadable HDF5 data, truncated or damaged ({_one_line(e)})"
+            ) from None
+
+
+def _integers(ds: h5py.Dataset, path: Path) -> np.ndarray:
+    if ds.ndim != 1 or ds.dtype.kind not in "iu":
+        raise PhotonHDF5Error(
+            f"{path}: {ds.name} must be a 1-D integer array, got {ds.dtype} of shape {ds.shape}"
+        )
+    a = ds[()]
+    if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
+        raise PhotonHDF5Error(f"{path}: {ds.name} exceeds the int64 range")
+    return a.astype(np.int64, copy=False)
+
+
+def _decode(x) -> str:
+    return x.decode("utf-8", errors="replace") if isinstance(x, bytes) else str(x)
+
+
+def _read_string(ds: h5py.Dataset) -> str:
+    return _decode(ds[()])
+
+
+def _string_attr(node, key: str) -> str | None:
+    value = node.attrs.get(key)
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray) and value.shape == (1,):
+        value = value[0]
+    return _decode(value)
+
+
+def _attr(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__

@@ -1,0 +1,277 @@
+"""PicoQuant PTU: T3 files written by photonmc, checked with ptufile's own decoder.
+
+Every file written here is read back by `ptufile` directly (its decoded records, not
+photonmc's reader) and must give the same tags, histograms and g2(0) as the tags in
+memory and as the Photon-HDF5 copy, including runs long enough to need many sync
+overflow records. T2 files (with sync events) are built here with ptufile's tag
+encoder and read with photonmc's reader. Damaged files give one clear error each.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import numpy as np
+import ptufile
+import pytest
+from ptufile.ptufile import encode_tag
+from test_timetags import PERIOD_PS, pulsed_tags
+
+from photonmc.io.photon_hdf5 import read_photon_hdf5, write_photon_hdf5
+from photonmc.io.ptu import PTUFileError, PTUWriter, read_ptu, write_ptu
+from photonmc.timetags import SYNC_CHANNEL, TimeTags, concatenate, shot_clock_ps
+
+
+def decoded_by_ptufile(path) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """(channel, nsync, dtime) of the photon records as ptufile decodes them, and tags."""
+    with ptufile.PtuFile(path) as ptu:
+        assert ptu.type == ptufile.PqFileType.PTU
+        assert ptu.record_type == ptufile.PtuRecordType.HydraHarp2T3
+        assert ptu.measurement_mode == ptufile.PtuMeasurementMode.T3
+        assert ptu.measurement_submode == ptufile.PtuMeasurementSubMode.POINT
+        records = ptu.decode_records()
+        tags = dict(ptu.tags)
+        assert records.size == tags["TTResult_NumberOfRecords"]
+    photon = records["channel"] >= 0
+    r = records[photon]
+    return r["channel"].astype(np.int64), r["time"].astype(np.int64), r["dtime"], tags
+
+
+def tags_from_ptufile(path, first_shot: int = 0) -> TimeTags:
+    """TimeTags rebuilt from ptufile's decoded records and the PicoQuant header tags."""
+    channel, nsync, dtime, tags = decoded_by_ptufile(path)
+    period_ps = tags["MeasDesc_GlobalResolution"] * 1e12
+    resolution_ps = round(tags["MeasDesc_Resolution"] * 1e12)
+    shot = nsync + first_shot
+    return TimeTags(
+        channel=channel,
+        time_ps=shot_clock_ps(shot, round(period_ps, 6)) + dtime.astype(np.int64) * resolution_ps,
+        shot=shot,
+        period_ps=round(period_ps, 6),
+        channels=("a", "b"),
+    )
+
+
+def assert_same_tags(x: TimeTags, y: TimeTags) -> None:
+    assert np.array_equal(x.time_ps, y.time_ps)
+    assert np.array_equal(x.channel, y.channel)
+    assert np.array_equal(x.shot, y.shot)
+
+
+# ------------------------------------------------------------------ round trips
+def test_t3_round_trip_through_ptufile_gives_the_same_histograms(tmp_path):
+    tags = pulsed_tags(300_000, 0.3, 0.03, seed=21)
+    path = write_ptu(tmp_path / "hbt.ptu", tags)
+    assert not any(p.name.endswith(".tmp") for p in tmp_path.iterdir())
+    via_ptufile = tags_from_ptufile(path)
+    assert_same_tags(via_ptufile, tags)
+    h5 = read_photon_hdf5(write_photon_hdf5(tmp_path / "hbt.h5", tags))
+    for other in (via_ptufile, read_ptu(path), h5):
+        for a, b in ((0, 1), (1, 0)):
+            assert np.array_equal(
+                other.coincidences(a, b, 250, 5.5 * PERIOD_PS)[0],
+                tags.coincidences(a, b, 250, 5.5 * PERIOD_PS)[0],
+            )
+        assert np.array_equal(
+            other.histogram(0, 20, (0, 8000))[0], tags.histogram(0, 20, (0, 8000))[0]
+        )
+        assert other.g2_zero(0, 1) == tags.g2_zero(0, 1)
+    back = read_ptu(path)
+    assert_same_tags(back, tags)
+    assert back.channels == ("a", "b") and back.period_ps == PERIOD_PS
+    assert back.duration_ps == tags.duration_ps and back.resolution_ps == 1.0
+
+
+def test_long_runs_need_overflow_records(tmp_path):
+    # Sparse tags over 4e9 shots (13 hours at 80 MHz), with gaps of up to 2e9 shots:
+    # far more than 1023 * 1024 syncs, so one gap takes many overflow records.
+    rng = np.random.default_rng(22)
+    shot = np.sort(
+        np.concatenate(
+            [
+                rng.integers(0, 5_000_000, 3000),
+                [1_047_552, 1_048_575, 1_048_576],
+                4 * 10**9 + np.arange(5),
+            ]
+        )
+    )
+    rel = rng.integers(0, PERIOD_PS, shot.size)
+    tags = TimeTags(
+        rng.integers(0, 2, shot.size), shot * PERIOD_PS + rel, shot, PERIOD_PS, ("a", "b")
+    )
+    path = write_ptu(tmp_path / "long.ptu", tags)
+    assert_same_tags(tags_from_ptufile(path), tags)
+    assert_same_tags(read_ptu(path), tags)
+    with ptufile.PtuFile(path) as ptu:
+        raw = ptu.read_records()
+    special = (raw >> 31) == 1
+    assert np.all(((raw[special] >> 25) & 63) == 63)  # every special record is an overflow
+    counts = raw[special] & 1023
+    assert counts.min() >= 1 and counts.max() == 1023
+    assert counts.sum() == shot.max() // 1024  # every wrap of the 10-bit sync counter
+    assert special.sum() > (4 * 10**9 // 1024) // 1023
+
+
+def test_streaming_writer_equals_one_shot_write(tmp_path):
+    tags = pulsed_tags(100_000, 0.3, 0.03, seed=23)
+    n = len(tags)
+    chunks = [
+        TimeTags(tags.channel[i:j], tags.time_ps[i:j], tags.shot[i:j], PERIOD_PS, ("a", "b"))
+        for i, j in ((0, n // 3), (n // 3, n // 2), (n // 2, n))
+    ]
+    with PTUWriter(tmp_path / "stream.ptu", channels=("a", "b"), period_ps=PERIOD_PS) as w:
+        for chunk in chunks:
+            w.write(chunk)
+            assert not (tmp_path / "stream.ptu").exists()  # only the temporary file so far
+    assert (tmp_path / "stream.ptu").exists()
+    assert_same_tags(read_ptu(tmp_path / "stream.ptu"), concatenate(chunks))
+    assert_same_tags(tags_from_ptufile(tmp_path / "stream.ptu"), tags)
+
+
+def test_non_integer_period_and_tags_before_their_sync(tmp_path):
+    period = 1e6 / 76.0  # 76 MHz: 13157.89... ps
+    tags = pulsed_tags(50_000, 0.3, 0.03, seed=24, period_ps=period)
+    assert_same_tags(read_ptu(write_ptu(tmp_path / "76.ptu", tags)), tags)
+    # A tag 2 ns before shot 0's sync cannot sit in a file whose sync 0 is shot 0 ...
+    early = TimeTags(np.array([0, 1]), np.array([-2000, 500]), np.array([0, 0]), period, ("a", "b"))
+    with pytest.raises(PTUFileError, match="precedes sync 0 .* first_shot"):
+        write_ptu(tmp_path / "early.ptu", early)
+    assert list(tmp_path.glob("early*")) == [] and list(tmp_path.glob(".early*")) == []
+    # ... but can with first_shot = -1; T3 stores it after the sync it follows (shot -1).
+    back = read_ptu(write_ptu(tmp_path / "early.ptu", early, first_shot=-1))
+    assert np.array_equal(back.time_ps, early.time_ps)
+    assert np.array_equal(back.shot, [-1, 0])
+
+
+def test_long_periods_coarsen_the_resolution(tmp_path):
+    period = 100_000  # 10 MHz: 1e5 ps do not fit 32768 bins of 1 ps
+    rng = np.random.default_rng(25)
+    shot = np.arange(1000)
+    rel = rng.integers(0, period, shot.size)
+    tags = TimeTags(shot % 2, shot * period + rel, shot, period, ("a", "b"))
+    back = read_ptu(write_ptu(tmp_path / "slow.ptu", tags))
+    assert back.resolution_ps == 4.0
+    assert np.array_equal(back.time_ps, shot * period + rel // 4 * 4)
+
+
+def test_empty_record_files(tmp_path):
+    empty = TimeTags(np.zeros(0), np.zeros(0), np.zeros(0), PERIOD_PS, ("a", "b"))
+    path = write_ptu(tmp_path / "empty.ptu", empty)
+    back = read_ptu(path)
+    assert len(back) == 0 and back.channels == ("a", "b")
+    with ptufile.PtuFile(path) as ptu:
+        assert ptu.decode_records().size == 0
+
+
+# ------------------------------------------------------------------ T2 files
+def write_t2_file(path, channel, time_ps, n_syncs, sync_period_ps) -> None:
+    """A HydraHarp V2 T2 file (1 ps resolution, sync events), header by ptufile."""
+    sync_t = np.arange(n_syncs, dtype=np.int64) * sync_period_ps
+    t = np.concatenate([sync_t, time_ps])
+    special = np.concatenate([np.ones(n_syncs, bool), np.zeros(time_ps.size, bool)])
+    code = np.concatenate([np.zeros(n_syncs, np.int64), channel])
+    order = np.argsort(t, kind="stable")
+    records, wraps = [], 0
+    for ti, si, ci in zip(t[order], special[order], code[order], strict=True):
+        while ti // 2**25 > wraps:
+            records.append((1 << 31) | (63 << 25) | 1)
+            wraps += 1
+        records.append((int(si) << 31) | (int(ci) << 25) | int(ti % 2**25))
+    records = np.array(records, np.uint32)
+    header = b"PQTTTR\0\0" + b"1.0.00\0\0"
+    for ident, value in (
+        ("File_GUID", "{6C1E0C66-2A4D-4B64-9A3E-2F6B3C0E9D10}"),
+        ("Measurement_Mode", 2),
+        ("Measurement_SubMode", 1),
+        ("TTResultFormat_TTTRRecType", 0x01010204),
+        ("TTResultFormat_BitsPerRecord", 32),
+        ("MeasDesc_GlobalResolution", 1e-12),
+        ("MeasDesc_Resolution", 1e-12),
+        ("TTResult_SyncRate", round(1e12 / sync_period_ps)),
+        ("TTResult_NumberOfRecords", int(records.size)),
+        ("Header_End", None),
+    ):
+        header += encode_tag(ident, value)
+    path.write_bytes(header + records.tobytes())
+
+
+def test_t2_files_keep_the_sync_apart_from_channel_0(tmp_path):
+    tags = pulsed_tags(20_000, 0.3, 0.05, seed=26)  # spans 250 us: 7 timetag overflows
+    path = tmp_path / "t2.ptu"
+    write_t2_file(path, tags.channel.astype(np.int64), tags.time_ps, 20_000, PERIOD_PS)
+    back = read_ptu(path)
+    assert back.shot is None and back.period_ps == PERIOD_PS
+    detectors = back.channel != SYNC_CHANNEL
+    assert np.count_nonzero(~detectors) == 20_000
+    assert np.array_equal(back.time_ps[detectors], tags.time_ps)
+    assert np.array_equal(back.channel[detectors], tags.channel)
+    by_sync = back.histogram(0, 20, (0, 8000), sync=SYNC_CHANNEL)[0]
+    assert np.array_equal(by_sync, tags.histogram(0, 20, (0, 8000))[0])
+    assert back.g2_zero(0, 1) == tags.g2_zero(0, 1)
+
+
+# ------------------------------------------------------------------ bad files
+@pytest.fixture
+def good_ptu(tmp_path):
+    return write_ptu(tmp_path / "good.ptu", pulsed_tags(2000, 0.3, 0.03, seed=27))
+
+
+def damaged(path, data: bytes, name: str = "bad"):
+    bad = path.with_name(f"{name}.ptu")
+    bad.write_bytes(data)
+    return bad
+
+
+def test_truncated_and_corrupt_files_are_clear_errors(good_ptu, tmp_path):
+    data = good_ptu.read_bytes()
+    cases = {
+        "missing": (tmp_path / "nope.ptu", FileNotFoundError, "no such file"),
+        "directory": (tmp_path, PTUFileError, "is a directory"),
+        "empty": (damaged(good_ptu, b"", "empty"), PTUFileError, "not a readable PTU file"),
+        "garbage": (
+            damaged(good_ptu, os.urandom(4000), "garbage"),
+            PTUFileError,
+            "not a readable PTU",
+        ),
+        "header cut": (damaged(good_ptu, data[:300], "header"), PTUFileError, "not a readable PTU"),
+        "records cut": (
+            damaged(good_ptu, data[:-10], "records"),
+            PTUFileError,
+            "truncated: the header",
+        ),
+    }
+    for name, (path, error, message) in cases.items():
+        with pytest.raises(error, match=message) as info:
+            read_ptu(path)
+        assert "\n" not in str(info.value), name
+        assert isinstance(info.value, ValueError | FileNotFoundError), name
+
+
+def test_unknown_record_type_is_a_clear_error(good_ptu):
+    data = bytearray(good_ptu.read_bytes())
+    at = data.find(b"TTResultFormat_TTTRRecType") + 40
+    data[at : at + 8] = struct.pack("<q", 0x12345678)
+    with pytest.raises(PTUFileError, match="record type 0x12345678"):
+        read_ptu(damaged(good_ptu, bytes(data)))
+
+
+def test_writer_refuses_what_t3_cannot_hold_and_leaves_no_file(tmp_path):
+    path = tmp_path / "x.ptu"
+    sync = TimeTags(np.array([0, SYNC_CHANNEL]), np.array([5, 6]), np.array([0, 0]), PERIOD_PS)
+    with pytest.raises(PTUFileError, match="no sync tags"):
+        write_ptu(path, sync)
+    with pytest.raises(ValueError, match="64 channels"):
+        PTUWriter(path, channels=[f"c{i}" for i in range(65)], period_ps=PERIOD_PS)
+    with pytest.raises(ValueError, match="shot period"):
+        write_ptu(path, TimeTags(np.array([0]), np.array([5])))
+    with pytest.raises(RuntimeError, match="boom"):
+        with PTUWriter(path, channels=("a",), period_ps=PERIOD_PS) as w:
+            w.write(TimeTags(np.array([0]), np.array([5]), np.array([0]), PERIOD_PS))
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    write_ptu(path, pulsed_tags(100, 0.5, 0.0, seed=28))
+    with pytest.raises(FileExistsError, match="--force"):
+        write_ptu(path, pulsed_tags(100, 0.5, 0.0, seed=28))
+    write_ptu(path, pulsed_tags(200, 0.5, 0.0, seed=29), force=True)
+    assert len(read_ptu(path)) == len(pulsed_tags(200, 0.5, 0.0, seed=29))

@@ -1,0 +1,145 @@
+"""Stage construction: every bad value is refused with stage, field, value, unit and range."""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import jax.numpy as jnp
+import pytest
+from conftest import memory_link
+
+import photonmc as pmc
+
+QD = dict(rep_rate_mhz=80.0, lifetime_ns=0.6)
+MEM = dict(
+    write_time_ns=1.0,
+    input_mode_fwhm_ns=1.0,
+    output_mode_fwhm_ns=0.8,
+    write_efficiency=0.5,
+    read_efficiency=0.6,
+    storage_time_ns=1.0,
+    lifetime_ns=1.1,
+)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: pmc.Fiber(length_km=-3.0), "Fiber 'fiber': length_km must be >= 0 km, got -3"),
+        (
+            lambda: pmc.Fiber(length_km=1.0, loss_db_per_km=-0.2),
+            "loss_db_per_km must be >= 0 dB/km",
+        ),
+        (lambda: pmc.Fiber(length_km=1.0, group_index=0.9), "group_index must be >= 1, got 0.9"),
+        (
+            lambda: pmc.QuantumDot(**{**QD, "lifetime_ns": 0.0}),
+            "QuantumDot 'qd': lifetime_ns must be > 0 ns, got 0",
+        ),
+        (
+            lambda: pmc.QuantumDot(**{**QD, "lifetime_ns": -1.0}),
+            "lifetime_ns must be > 0 ns, got -1",
+        ),
+        (lambda: pmc.QuantumDot(**{**QD, "rep_rate_mhz": 0.0}), "rep_rate_mhz must be > 0 MHz"),
+        (
+            lambda: pmc.QuantumDot(**QD, mean_photon_number=1.2),
+            "mean_photon_number must be in [0, 1], got 1.2",
+        ),
+        (
+            lambda: pmc.QuantumDot(**QD, mean_photon_number=0.9, g2=1.5),
+            "g2 * mean_photon_number must be <= 1",
+        ),
+        (lambda: pmc.QuantumDot(**QD, dephasing_time_ns=0.0), "dephasing_time_ns must be > 0 ns"),
+        (
+            lambda: pmc.QuantumDot(**QD, feeding_time_ns=float("nan")),
+            "feeding_time_ns must be a number",
+        ),
+        (lambda: pmc.QuantumDot(**QD, feeding_time_ns="fast"), "feeding_time_ns must be a number"),
+        (
+            lambda: pmc.LadderMemory(**{**MEM, "write_efficiency": 1.5}),
+            "LadderMemory 'memory': write_efficiency must be in [0, 1], got 1.5",
+        ),
+        (
+            lambda: pmc.LadderMemory(**{**MEM, "storage_time_ns": -1.0}),
+            "storage_time_ns must be >= 0 ns",
+        ),
+        (
+            lambda: pmc.LadderMemory(**MEM, decay="linear"),
+            "decay must be one of 'gaussian', 'exponential'",
+        ),
+        (lambda: pmc.LadderMemory(**MEM, beat_terms=[[-0.1, 0.05, 0.0]]), "amplitudes a_k must be"),
+        (
+            lambda: pmc.LadderMemory(**MEM, beat_terms=[[1.0, 0.05, 3.14159265358979]]),
+            "beating normalisation must not vanish",
+        ),
+        (
+            lambda: pmc.Detector(efficiency=-0.1),
+            "Detector 'detector': efficiency must be in [0, 1]",
+        ),
+        (lambda: pmc.Detector(efficiency=0.9, dead_time_ns=-5.0), "dead_time_ns must be >= 0 ns"),
+        (
+            lambda: pmc.Detector(efficiency=0.9, jitter_fwhm_ps=-1.0),
+            "jitter_fwhm_ps must be >= 0 ps",
+        ),
+        (lambda: pmc.Attenuator(loss_db=-1.0), "Attenuator 'attenuator': loss_db must be >= 0 dB"),
+        (
+            lambda: pmc.BandpassFilter(fwhm_ghz=0.0),
+            "BandpassFilter 'filter': fwhm_ghz must be > 0 GHz",
+        ),
+        (lambda: pmc.BandpassFilter(fwhm_ghz=1.0, shape="box"), "shape must be one of"),
+        (
+            lambda: pmc.TimeTagger(bin_width_ps=10.0, window_start_ns=5.0, window_stop_ns=5.0),
+            "window_stop_ns must be > window_start_ns (5 ns), got 5 ns",
+        ),
+        (
+            lambda: pmc.TimeTagger(bin_width_ps=10.0, window_start_ns=5.0, window_stop_ns=-1.0),
+            "window_stop_ns must be > window_start_ns",
+        ),
+        (
+            lambda: pmc.TimeTagger(bin_width_ps=0.0, window_start_ns=0.0, window_stop_ns=1.0),
+            "bin_width_ps must be > 0 ps",
+        ),
+        (
+            lambda: pmc.TimeTagger(bin_width_ps=1e-4, window_start_ns=0.0, window_stop_ns=1e4),
+            "makes 1e+11 bins",
+        ),
+        (
+            lambda: pmc.TimeTagger(bin_width_ps=30.0, window_start_ns=0.0, window_stop_ns=1.0),
+            "whole number of 30 ps bins",
+        ),
+    ],
+)
+def test_bad_values_are_refused_with_a_clear_message(make, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make()
+
+
+def test_link_structure_is_checked():
+    qd, det = pmc.QuantumDot(**QD), pmc.Detector(efficiency=0.9)
+    tagger = pmc.TimeTagger(bin_width_ps=10.0, window_start_ns=0.0, window_stop_ns=1.0)
+    with pytest.raises(ValueError, match="first stage must be a QuantumDot"):
+        pmc.Link([pmc.Fiber(length_km=1.0), det], tagger)
+    with pytest.raises(ValueError, match="last stage must be a Detector"):
+        pmc.Link([qd, pmc.Fiber(length_km=1.0)], tagger)
+    with pytest.raises(ValueError, match="two stages are named 'fiber'"):
+        pmc.Link([qd, pmc.Fiber(length_km=1.0), pmc.Fiber(length_km=2.0), det], tagger)
+    link = pmc.Link(
+        [qd, pmc.Fiber(length_km=1.0), pmc.Fiber(length_km=2.0, name="f2"), det], tagger
+    )
+    assert link.fixed_delay_ns == pytest.approx(3 * 4897.388, rel=1e-6)  # 4.897 us/km
+    with pytest.raises(KeyError, match="no parameter"):
+        link.get("f2.colour")
+    with pytest.raises(ValueError, match="length_km must be >= 0 km"):
+        link.set("f2.length_km", -1.0)
+
+
+def test_stages_are_pytrees_and_gradients_are_not_validated():
+    link = memory_link(sd=0.0, feeding=0.0)  # one quadrature node: a quick compile
+    leaves = jax.tree.leaves(link)
+    assert len(leaves) == 8 + 5 + 11 + 1 + 4 + 1  # qd, fiber, memory, attenuator, detector, tagger
+    # gradients carry zeros for e.g. rep_rate_mhz: rebuilding the tree must not validate
+    grad = jax.grad(lambda lk: jnp.sum(pmc.expected_counts(lk)[0][1]))(link)
+    assert float(grad.get("memory.read_efficiency")) > 0
+    assert float(grad.get("fiber.group_index")) == 0.0
+    doubled = jax.tree.map(lambda x: 2 * x, link)
+    assert float(doubled.get("memory.write_efficiency")) == pytest.approx(1.2)  # not refused
