@@ -55,7 +55,9 @@ class Result:
     fibre (a count, or its expectation). memory_sums: per memory, sums over signal
     photons for eta_int and the leak-through fraction (see stages.memory). fixed_delay_ns:
     the fibre group delay (times in histograms are retarded). retrieval_window_ns: the
-    histogram-time window of the SNR figures, or None without a memory.
+    histogram-time window of the SNR figures, or None without a memory. warnings: what
+    the run found that limits its validity (expected mode above the dead-time threshold,
+    Poisson events beyond their room), also printed by the CLI.
     """
 
     mode: str
@@ -73,6 +75,7 @@ class Result:
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
     created_utc: str = ""
     counters: dict[str, float] = dataclasses.field(default_factory=dict)
+    warnings: list[str] = dataclasses.field(default_factory=list)
     link: Any = None
 
     # ------------------------------------------------------------- histograms
@@ -178,6 +181,7 @@ class Result:
             out["leak_through"] = self.leak_through().as_dict()
             out["snr"] = self.snr().as_dict()
             out["leak_in_window"] = self.leak_in_window().as_dict()
+        out["warnings"] = list(self.warnings)
         return out
 
 

@@ -18,6 +18,7 @@ import dataclasses
 import datetime
 import math
 import time
+import warnings
 from collections.abc import Callable
 from functools import partial
 
@@ -366,6 +367,9 @@ def simulate(
         m.name: {k: float(counters.pop(f"{m.name}.{k}")) for k in MEMORY_STATS}
         for m in link.memories
     }
+    notes = run_warnings(link, mode, counters, detectors[det.name].total() / shots)
+    for note in notes:
+        warnings.warn(note, stacklevel=2)
     return Result(
         mode=mode,
         shots=shots,
@@ -382,8 +386,27 @@ def simulate(
         versions=versions(),
         created_utc=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         counters=counters,
+        warnings=notes,
         link=link,
     )
+
+
+def run_warnings(link: Link, mode: str, counters: dict, clicks_per_shot: float) -> list[str]:
+    """What limits a run's validity, in words (empty when nothing does)."""
+    notes = []
+    det = link.detector
+    period = float(link.source.period_ns)
+    load = clicks_per_shot / period * float(det.dead_time_ns)
+    if mode == "expected" and load > DEAD_TIME_WARNING:
+        notes.append(
+            f"detector {det.name!r}: count rate x dead time = {load:.3g} > "
+            f"{DEAD_TIME_WARNING:g}; expected mode neglects dead time and click saturation, "
+            "so its counts are too high here (analog mode models them)"
+        )
+    for name, value in counters.items():
+        if name.endswith("_truncated") and value > 0:
+            notes.append(f"{name} = {value:g}: Poisson events beyond their room were dropped")
+    return notes
 
 
 def default_retrieval_window(link: Link) -> tuple[float, float] | None:

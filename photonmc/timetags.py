@@ -160,8 +160,8 @@ class TimeTags:
 
     def counts(self) -> dict[int, int]:
         """Number of tags per channel present, {channel: count}."""
-        values, n = np.unique(self.channel, return_counts=True)
-        return {int(c): int(k) for c, k in zip(values, n, strict=True)}
+        n = np.bincount(self.channel, minlength=SYNC_CHANNEL + 1)
+        return {int(c): int(n[c]) for c in np.flatnonzero(n)}
 
     def name(self, channel: int) -> str:
         """Name of a channel ("sync" for SYNC_CHANNEL)."""

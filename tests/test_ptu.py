@@ -133,15 +133,19 @@ def test_non_integer_period_and_tags_before_their_sync(tmp_path):
     period = 1e6 / 76.0  # 76 MHz: 13157.89... ps
     tags = pulsed_tags(50_000, 0.3, 0.03, seed=24, period_ps=period)
     assert_same_tags(read_ptu(write_ptu(tmp_path / "76.ptu", tags)), tags)
-    # A tag 2 ns before shot 0's sync cannot sit in a file whose sync 0 is shot 0 ...
+    # A tag 2 ns before shot 0's sync: sync 0 of the file is then shot -1, and T3 stores
+    # the tag after the sync it follows (shot -1), its absolute time kept.
     early = TimeTags(np.array([0, 1]), np.array([-2000, 500]), np.array([0, 0]), period, ("a", "b"))
-    with pytest.raises(PTUFileError, match="precedes sync 0 .* first_shot"):
-        write_ptu(tmp_path / "early.ptu", early)
-    assert list(tmp_path.glob("early*")) == [] and list(tmp_path.glob(".early*")) == []
-    # ... but can with first_shot = -1; T3 stores it after the sync it follows (shot -1).
-    back = read_ptu(write_ptu(tmp_path / "early.ptu", early, first_shot=-1))
+    back = read_ptu(write_ptu(tmp_path / "early.ptu", early))
     assert np.array_equal(back.time_ps, early.time_ps)
     assert np.array_equal(back.shot, [-1, 0])
+    assert np.array_equal(
+        tags_from_ptufile(tmp_path / "early.ptu", first_shot=-1).time_ps, [-2000, 500]
+    )
+    # A sync 0 given by hand must precede every tag.
+    with pytest.raises(PTUFileError, match="precedes sync 0 .* first_shot"):
+        write_ptu(tmp_path / "late.ptu", early, first_shot=0)
+    assert list(tmp_path.glob("late*")) == [] and list(tmp_path.glob(".late*")) == []
 
 
 def test_long_periods_coarsen_the_resolution(tmp_path):

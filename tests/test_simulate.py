@@ -155,3 +155,13 @@ def test_results_do_not_depend_on_device_count(tmp_path):
     np.testing.assert_array_equal(one.detector().totals, four["totals"])
     sums = np.array([one.memory_sums["memory"][k] for k in sorted(one.memory_sums["memory"])])
     np.testing.assert_array_equal(sums, four["sums"])
+
+
+def test_expected_mode_warns_where_dead_time_matters():
+    bright = fiber_link(mu=1.0, length=0.0, dead=20.0)
+    with pytest.warns(UserWarning, match="neglects dead time"):
+        res = pmc.simulate(bright, 1000, mode="expected")
+    assert any("dead time" in w for w in res.warnings)
+    assert res.summary()["warnings"] == res.warnings
+    dim = fiber_link(mu=0.001, length=0.0, dead=20.0)  # 1e-4 clicks per shot: no warning
+    assert pmc.simulate(dim, 1000, mode="expected").warnings == []

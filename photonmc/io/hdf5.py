@@ -175,6 +175,8 @@ def _write_tree(group: h5py.Group, tree: dict, *, analog: bool, counts: bool = F
             _write_tree(sub, value, analog=analog, counts=is_count)
         elif isinstance(value, str):
             group[name] = value
+        elif isinstance(value, list | tuple) and value and all(isinstance(v, str) for v in value):
+            group[name] = np.array(value, dtype=h5py.string_dtype())
         elif isinstance(value, list | tuple):
             group[name] = np.asarray(value, np.float64)
         elif value is None:
@@ -298,6 +300,7 @@ def _read(f: h5py.File) -> Result:
         versions=versions,
         created_utc=str(a["created_utc"]),
         counters=counters,
+        warnings=list(_read_tree(f["summary"]).get("warnings", [])),
         link=None,
     )
 
@@ -308,7 +311,8 @@ def _read_tree(group: h5py.Group) -> dict:
         if isinstance(item, h5py.Group):
             out[key] = _read_tree(item)
         elif h5py.check_string_dtype(item.dtype) is not None:
-            out[key] = item.asstr()[()]
+            value = item.asstr()[()]
+            out[key] = value.tolist() if isinstance(value, np.ndarray) else value
         elif item.ndim == 1:
             out[key] = item[()].tolist()
         else:

@@ -271,6 +271,8 @@ class PhotonHDF5Writer:
             rest = self._stream.flush()
             if rest is not None:
                 self._append(rest)
+            if self._stream.shots and self._shots is None:  # tags with shots, none of them
+                self._shots = self._growing(self._group("/user/photonmc"), "shot", np.int64)
             self._write_metadata()
             self._file.close()
             self._file = None

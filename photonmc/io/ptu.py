@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import logging
 import math
 import os
 import secrets
@@ -50,6 +51,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import ptufile
 
 from photonmc import __version__
 from photonmc.io.hdf5 import _fsync, _fsync_directory, check_writable
@@ -77,6 +79,14 @@ _READ_BLOCK = 1 << 22
 _PS_PER_S = 1e12  # TODO(units): move to photonmc.units (ps_to_s / s_to_ps)
 _PS_PER_MS = 1e9
 
+#: Header values written at close
+_PATCHED = (
+    "TTResult_NumberOfRecords",
+    "MeasDesc_AcquisitionTime",
+    "photonmc_FirstShot",
+    "photonmc_DurationPs",
+)
+
 # Tag types of the PTU header (apx_tagtypes.html)
 _EMPTY8 = 0xFFFF0008
 _BOOL8 = 0x00000008
@@ -97,24 +107,46 @@ def read_ptu(path: str | os.PathLike) -> TimeTags:
     Raises FileNotFoundError for a missing file and PTUFileError (a ValueError) for a
     file that is not a complete PTU file of T2 or T3 records.
     """
-    import ptufile
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     if path.is_dir():
         raise PTUFileError(f"{path} is a directory, not a PTU file")
-    try:
-        ptu = ptufile.PtuFile(path)
-    except (ValueError, OSError, struct.error, UnicodeError) as e:
-        raise PTUFileError(f"{path}: not a readable PTU file ({_one_line(e)})") from None
-    with ptu:
+    with _ptufile_messages() as messages:
         try:
-            return _read(ptu, path)
-        except (KeyError, TypeError, ValueError, OSError) as e:
-            if isinstance(e, PTUFileError):
+            ptu = ptufile.PtuFile(path)
+        except (ValueError, OSError, struct.error, UnicodeError) as e:
+            raise PTUFileError(f"{path}: not a readable PTU file ({_one_line(e)})") from None
+        with ptu:
+            try:
+                return _read(ptu, path)
+            except PTUFileError:
                 raise
-            raise PTUFileError(f"{path}: damaged PTU file ({_one_line(e)})") from None
+            except KeyError as e:
+                why = f"; ptufile: {messages[0]}" if messages else ""
+                raise PTUFileError(f"{path}: damaged PTU file: no tag {e}{why}") from None
+            except (TypeError, ValueError, OSError) as e:
+                raise PTUFileError(f"{path}: damaged PTU file ({_one_line(e)})") from None
+
+
+@contextlib.contextmanager
+def _ptufile_messages():
+    """Collect what ptufile logs while reading, instead of printing it on stderr."""
+    messages: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(_one_line(Exception(record.getMessage())))
+
+    logger = logging.getLogger("ptufile")
+    handler, propagate = Collect(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def _read(ptu, path: Path) -> TimeTags:
@@ -241,7 +273,8 @@ class PTUWriter:
         period_ps: shot period in ps; sync n of the file is shot `first_shot + n`.
         resolution_ps: base dtime unit in whole ps (default 1); doubled until a period
             fits into the 15-bit dtime (32768 bins), as the HydraHarp's binning does.
-        first_shot: shot of sync 0; a tag before its sync is an error (PTUFileError).
+        first_shot: shot of sync 0 of the file; default: shot 0, or the shot of the
+            earliest tag's sync if that is earlier. A tag before sync 0 is a PTUFileError.
         comment: `File_Comment`.
         reorder_window_ps: how far chunks may overlap in time (see OrderedStream).
 
@@ -255,7 +288,7 @@ class PTUWriter:
         channels: Sequence[str],
         period_ps: float,
         resolution_ps: float = 1.0,
-        first_shot: int = 0,
+        first_shot: int | None = None,
         comment: str = "",
         force: bool = False,
         reorder_window_ps: int = 1_000_000,
@@ -283,17 +316,13 @@ class PTUWriter:
             resolution *= 2
         self.period_ps = period
         self.resolution_ps = resolution
-        self.first_shot = int(first_shot)
+        self.first_shot = None if first_shot is None else int(first_shot)
         self.n_records = 0
         self._wraps = 0  # 1024-sync wraps already written
         check_writable(self.path, force)
         self._tmp = self.path.parent / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
         header, self._patch = _header(
-            channels=self.channels,
-            period_ps=period,
-            resolution_ps=resolution,
-            first_shot=self.first_shot,
-            comment=comment,
+            channels=self.channels, period_ps=period, resolution_ps=resolution, comment=comment
         )
         self._file = open(self._tmp, "xb")  # noqa: SIM115 (closed in close/abort)
         try:
@@ -326,6 +355,8 @@ class PTUWriter:
             f = self._file
             f.seek(self._patch["TTResult_NumberOfRecords"])
             f.write(struct.pack("<q", self.n_records))
+            f.seek(self._patch["photonmc_FirstShot"])
+            f.write(struct.pack("<q", self.first_shot or 0))
             if duration is not None:
                 f.seek(self._patch["MeasDesc_AcquisitionTime"])
                 f.write(struct.pack("<q", round(duration / _PS_PER_MS)))
@@ -372,6 +403,8 @@ class PTUWriter:
             )
         t = tags.time_ps
         shot = _sync_index(t, self.period_ps)
+        if self.first_shot is None:  # the first tags written are the earliest
+            self.first_shot = min(0, int(shot[0]))
         nsync = shot - self.first_shot
         if nsync[0] < 0:
             first = int(shot_clock_ps(np.array([self.first_shot]), self.period_ps)[0])
@@ -471,7 +504,7 @@ def _tag(ident: str, value, index: int = -1, kind: int | None = None) -> bytes:
 
 
 def _header(
-    *, channels, period_ps: float, resolution_ps: int, first_shot: int, comment: str
+    *, channels, period_ps: float, resolution_ps: int, comment: str
 ) -> tuple[bytes, dict[str, int]]:
     """The header bytes and the file offsets of the values patched at close."""
     now = _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
@@ -496,7 +529,7 @@ def _header(
         ("TTResult_SyncRate", round(_PS_PER_S / period_ps)),
         ("TTResult_NumberOfRecords", 0),
         ("photonmc_PeriodPs", float(period_ps)),
-        ("photonmc_FirstShot", int(first_shot)),
+        ("photonmc_FirstShot", 0),
         ("photonmc_DurationPs", -1),
     ]
     parts = [b"PQTTTR\0\0", b"1.0.00\0\0"]
@@ -506,7 +539,7 @@ def _header(
         kind = None
         if isinstance(value, tuple):
             value, kind = value
-        if ident in ("TTResult_NumberOfRecords", "MeasDesc_AcquisitionTime", "photonmc_DurationPs"):
+        if ident in _PATCHED:
             patch[ident] = offset + 40
         encoded = _tag(ident, value, kind=kind)
         parts.append(encoded)
