@@ -57,9 +57,10 @@ class AnalogPlan:
     dead_time: bool
     click_capacity: int
     n_bins: int
+    record_capacity: int = 0
 
 
-def analog_plan(link: Link, chunk_shots: int) -> AnalogPlan:
+def analog_plan(link: Link, chunk_shots: int, records: bool = False) -> AnalogPlan:
     det, tagger = link.detector, link.tagger
     period = float(link.source.period_ns)
     capacity = ((link.source.name, link.source.emitting_capacity(chunk_shots)),) + tuple(
@@ -77,10 +78,10 @@ def analog_plan(link: Link, chunk_shots: int) -> AnalogPlan:
     darks = float(det.dark_count_rate_hz) * 1e-9 * (b - a)
     mean = chunk_shots * (photons * float(det.efficiency) + darks)
     n_candidates = dark_capacity + sum(sum(c) for _, c in capacity)
-    click_capacity = 0
-    if det.has_dead_time():
-        room = sampling.round_capacity(int(math.ceil(mean + 8.0 * math.sqrt(mean) + 64)))
-        click_capacity = min(n_candidates, room)
+    room = min(
+        n_candidates, sampling.round_capacity(int(math.ceil(mean + 8 * math.sqrt(mean) + 64)))
+    )
+    click_capacity = room if det.has_dead_time() else 0
     return AnalogPlan(
         chunk_shots=int(chunk_shots),
         capacity=capacity,
@@ -88,6 +89,7 @@ def analog_plan(link: Link, chunk_shots: int) -> AnalogPlan:
         dead_time=det.has_dead_time(),
         click_capacity=click_capacity,
         n_bins=tagger.n_bins,
+        record_capacity=room if records else 0,
     )
 
 
@@ -105,7 +107,9 @@ def propagate(link: Link, key, n_static: int, ctx: Context):
 def analog_chunk(link: Link, key, n_shots, plan: AnalogPlan):
     """One chunk of `plan.chunk_shots` shots, the first `n_shots` live.
 
-    Returns the int32 histogram (n_origins, n_bins + 2) and the info dict of counters.
+    Returns the int32 histogram (n_origins, n_bins + 2), the info dict of counters and,
+    when the plan records clicks, the registered clicks (shot in the chunk, histogram
+    time, origin; `plan.record_capacity` long, the first `count` valid), else None.
     """
     period = link.source.period_ns
     ctx = Context(
@@ -122,7 +126,14 @@ def analog_chunk(link: Link, key, n_shots, plan: AnalogPlan):
     column = histogram.bin_index(t, tagger.window_start_ns, tagger.bin_width_ns, plan.n_bins)
     hist = jnp.zeros((len(ORIGINS), plan.n_bins + 2), jnp.int32)
     hist = histogram.accumulate(hist, column, origin, valid)
-    return hist, info
+    records = None
+    if plan.record_capacity:
+        cap = plan.record_capacity
+        (index,) = jnp.nonzero(valid, size=cap, fill_value=0)
+        count = jnp.sum(valid, dtype=jnp.int32)
+        info[f"{det.name}.records_truncated"] = jnp.maximum(count - cap, 0)
+        records = (shot[index], t[index], origin[index], jnp.minimum(count, cap))
+    return hist, info, records
 
 
 def _split_info(info: dict):
@@ -138,35 +149,41 @@ def _is_int_counter(name: str) -> bool:
 def _analog_block(link, run_key, first_chunk, n_chunks, last_chunk, last_shots, plan, per_block):
     """Chunks first_chunk .. first_chunk + n_chunks - 1 on one device (n_chunks traced).
 
-    Returns the summed int32 histogram and integer counters, and the float counters of
-    each chunk, (per_block, n_floats) float32 (rows past n_chunks are zero): the host
-    adds those exactly (math.fsum), so float results do not depend on how chunks are
-    grouped into blocks or spread over devices.
+    Returns the summed int32 histogram and integer counters, the float counters of each
+    chunk, (per_block, n_floats) float32 (rows past n_chunks are zero): the host adds
+    those exactly (math.fsum), so float results do not depend on how chunks are grouped
+    into blocks or spread over devices; and each chunk's click records (or None).
     """
 
     def chunk(c):
         n_valid = jnp.where(c == last_chunk, last_shots, plan.chunk_shots)
-        hist, info = analog_chunk(link, jax.random.fold_in(run_key, c), n_valid, plan)
+        hist, info, records = analog_chunk(link, jax.random.fold_in(run_key, c), n_valid, plan)
         ints, floats = _split_info(info)
-        return hist, ints, jnp.stack([floats[k] for k in sorted(floats)]) if floats else None
+        floats = jnp.stack([floats[k] for k in sorted(floats)]) if floats else None
+        return hist, ints, floats, records
 
-    hist0, ints0, floats0 = jax.eval_shape(chunk, first_chunk)
+    hist0, ints0, floats0, records0 = jax.eval_shape(chunk, first_chunk)
     # Zeros that vary with the device (they depend on first_chunk), as a loop carry
     # inside shard_map must; a plain constant would be replicated.
     varying = jnp.zeros((), jnp.int32) * first_chunk
-    zeros = partial(jax.tree.map, lambda s: jnp.zeros(s.shape, s.dtype) + varying.astype(s.dtype))
-    per_chunk0 = None
-    if floats0 is not None:
-        per_chunk0 = jnp.zeros((per_block, floats0.shape[0]), jnp.float32) + varying
+
+    def zeros(shape_dtype, rows=None):
+        shape = shape_dtype.shape if rows is None else (rows, *shape_dtype.shape)
+        return jnp.zeros(shape, shape_dtype.dtype) + varying.astype(shape_dtype.dtype)
+
+    per_chunk0 = None if floats0 is None else zeros(floats0, per_block)
+    stacked0 = None if records0 is None else jax.tree.map(lambda r: zeros(r, per_block), records0)
 
     def body(i, carry):
-        hist, ints, per_chunk = carry
-        h, n, f = chunk(first_chunk + i)
+        hist, ints, per_chunk, stacked = carry
+        h, n, f, rec = chunk(first_chunk + i)
         if per_chunk is not None:
             per_chunk = per_chunk.at[i].set(f)
-        return hist + h, jax.tree.map(jnp.add, ints, n), per_chunk
+        if stacked is not None:
+            stacked = jax.tree.map(lambda s_, r_: s_.at[i].set(r_), stacked, rec)
+        return hist + h, jax.tree.map(jnp.add, ints, n), per_chunk, stacked
 
-    init = (zeros(hist0), zeros(ints0), per_chunk0)
+    init = (zeros(hist0), jax.tree.map(zeros, ints0), per_chunk0, stacked0)
     return jax.lax.fori_loop(0, n_chunks, body, init)
 
 
@@ -175,10 +192,10 @@ def _analog_blocks(link, run_key, firsts, counts, last_chunk, last_shots, plan, 
     """One block per device: device d runs chunks firsts[d] .. firsts[d] + counts[d] - 1."""
 
     def local(firsts, counts):
-        hist, ints, per_chunk = _analog_block(
+        out = _analog_block(
             link, run_key, firsts[0], counts[0], last_chunk, last_shots, plan, per_block
         )
-        return jax.tree.map(lambda x: x[None], (hist, ints, per_chunk))
+        return jax.tree.map(lambda x: x[None], out)
 
     spec = jax.sharding.PartitionSpec("chunks")
     return jax.shard_map(local, mesh=mesh, in_specs=(spec, spec), out_specs=spec)(firsts, counts)
@@ -217,31 +234,36 @@ def run_analog(
     chunk_shots: int = DEFAULT_CHUNK_SHOTS,
     progress: Callable[[int], None] | None = None,
     devices=None,
+    on_records: Callable[[dict], None] | None = None,
 ):
     """Analog counts of a run: (histogram int64 (n_origins, n_bins + 2), counters).
 
     Chunks are spread over `devices` (default: every local device), each device taking
     consecutive chunks of a block. Integer results are the same for any number of
     devices, and so are the float sums, which are added exactly on the host.
+    on_records: called, in shot order, with the registered clicks of consecutive chunks
+    as `click_records` gives them.
     """
-    plan = analog_plan(link, chunk_shots)
+    plan = analog_plan(link, chunk_shots, records=on_records is not None)
     devices = list(devices) if devices is not None else jax.local_devices()
     mesh = jax.sharding.Mesh(np.array(devices), ("chunks",))
     n_dev = len(devices)
     n_chunks = -(-shots // chunk_shots)
     last_shots = shots - (n_chunks - 1) * chunk_shots
     per_block = _block_chunks(chunk_shots)  # static: the same for every run of this plan
+    if plan.record_capacity:
+        # keep each block's records (per_block x capacity per device) to ~2^22 clicks
+        per_block = max(1, min(per_block, (1 << 22) // plan.record_capacity))
     hist = np.zeros((len(ORIGINS), plan.n_bins + 2), np.int64)
     ints_total: dict[str, int] = {}
     float_rows: list[np.ndarray] = []
-    float_names = None
     for first in range(0, n_chunks, per_block * n_dev):
         # The block's chunks in consecutive runs of equal length, one run per device.
         share = -(-min(per_block * n_dev, n_chunks - first) // n_dev)
         firsts = np.array([first + d * share for d in range(n_dev)], np.int32)
         counts = np.clip(n_chunks - firsts, 0, share).astype(np.int32)
         with _rng_mode():
-            h, ints, per_chunk = _analog_blocks(
+            h, ints, per_chunk, records = _analog_blocks(
                 link, key, firsts, counts, n_chunks - 1, last_shots, plan, per_block, mesh
             )
         hist += np.asarray(h, np.int64).sum(axis=0)
@@ -250,6 +272,8 @@ def run_analog(
         if per_chunk is not None:
             per_chunk = np.asarray(per_chunk, np.float64)
             float_rows.extend(per_chunk[d, : counts[d]] for d in range(n_dev))
+        if records is not None:
+            on_records(click_records(link, records, firsts, counts, chunk_shots))
         if progress is not None:
             done = min(shots, (first + int(counts.sum())) * chunk_shots)
             progress(done - min(shots, first * chunk_shots))
@@ -262,9 +286,41 @@ def run_analog(
     return hist, counters
 
 
+def click_records(link: Link, records, firsts, counts, chunk_shots: int) -> dict:
+    """The registered clicks of one block as time tags (MODEL.md section 1).
+
+    Returns numpy arrays sorted by absolute time within each chunk: `shot` (int64, the
+    shot index in the run), `channel` (uint8; detectors are channels 0, 1, ... in link
+    order), `time_ps` (int64 absolute time s * T_rep + t + D, rounded to the nearest ps;
+    t is the retarded click time and D the fixed fibre delay), `origin` (int8 index into
+    ORIGINS, what the simulation knows and a real tagger does not). Chunks are in shot
+    order; a click later than the next chunk's first click (possible only for windows
+    longer than the shot period) stays with its own chunk.
+    """
+    shot, t, origin, n = (np.asarray(x) for x in records)
+    period_ps = float(link.source.period_ns) * 1e3
+    offset_ps = (float(link.tagger.sync_offset_ns) + link.fixed_delay_ns) * 1e3
+    parts = []
+    for d in range(len(firsts)):
+        for j in range(int(counts[d])):
+            m = int(n[d, j])
+            chunk = int(firsts[d]) + j
+            s = shot[d, j, :m].astype(np.int64) + chunk * chunk_shots
+            time_ps = np.rint(s * period_ps + t[d, j, :m].astype(np.float64) * 1e3 + offset_ps)
+            order = np.argsort(time_ps, kind="stable")
+            parts.append((s[order], time_ps[order].astype(np.int64), origin[d, j, :m][order]))
+    cat = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0) for i in range(3)]
+    return {
+        "shot": cat[0].astype(np.int64),
+        "channel": np.zeros(cat[0].shape, np.uint8),
+        "time_ps": cat[1].astype(np.int64),
+        "origin": cat[2].astype(np.int8),
+    }
+
+
 def _info_names(link: Link, plan: AnalogPlan) -> list[str]:
     """Names of the info counters of a chunk (from its abstract evaluation)."""
-    _, info = jax.eval_shape(
+    _, info, _ = jax.eval_shape(
         lambda lk: analog_chunk(lk, jax.random.key(0), plan.chunk_shots, plan), link
     )
     return list(info)
@@ -324,6 +380,7 @@ def simulate(
     nodes: tuple[int, int] = DEFAULT_NODES,
     progress: bool | Callable[[int], None] | None = None,
     config_toml: str = "",
+    on_records: Callable[[dict], None] | None = None,
 ) -> Result:
     """Run `shots` shots of `link`.
 
@@ -332,7 +389,9 @@ def simulate(
     `expected_counts`). retrieval_window_ns: histogram-time window of the SNR figures;
     default t_w + tau +- output_mode_fwhm_ns of the first memory (minus the sync offset).
     progress: True for a progress bar on stderr for runs longer than a few seconds, or a
-    callable receiving the number of shots completed after each block.
+    callable receiving the number of shots completed after each block. on_records
+    (analog only): a callable that receives the click records (time tags) block by block,
+    as `click_records` describes, so they can stream to disk in bounded memory.
     """
     if mode not in ("analog", "expected"):
         raise ValueError(f"mode must be 'analog' or 'expected', got {mode!r}")
@@ -349,7 +408,9 @@ def simulate(
     start = time.perf_counter()
     if mode == "analog":
         with _progress_bar(progress, shots) as bar:
-            hist, counters = run_analog(link, shots, key, int(chunk_shots), bar)
+            hist, counters = run_analog(
+                link, shots, key, int(chunk_shots), bar, on_records=on_records
+            )
     else:
         hist, counters = run_expected(link, shots, nodes)
     elapsed = time.perf_counter() - start

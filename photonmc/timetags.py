@@ -51,8 +51,9 @@ _BLOCK_PAIRS = 1 << 21
 def shot_clock_ps(shot: np.ndarray, period_ps: float) -> np.ndarray:
     """Absolute time in ps of the sync of each shot, `round(shot * period_ps)` (int64).
 
-    Exact integer arithmetic when the period is a whole number of ps; otherwise
-    float64, exact to well below 1 ps for shot * period_ps < 2^52 ps (75 minutes).
+    Exact integer arithmetic when the period is a whole number of ps; otherwise float64,
+    the nearest ps up to 2^50 ps (19 minutes) and within 1 ps up to 2^53 ps (2.5 h).
+    Writers and readers use this one clock, so their round trips are exact.
     """
     shot = np.asarray(shot, np.int64)
     if float(period_ps).is_integer():

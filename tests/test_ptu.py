@@ -18,6 +18,7 @@ import pytest
 from ptufile.ptufile import encode_tag
 from test_timetags import PERIOD_PS, pulsed_tags
 
+from photonmc.io import ptu as ptu_module
 from photonmc.io.photon_hdf5 import read_photon_hdf5, write_photon_hdf5
 from photonmc.io.ptu import PTUFileError, PTUWriter, read_ptu, write_ptu
 from photonmc.timetags import SYNC_CHANNEL, TimeTags, concatenate, shot_clock_ps
@@ -53,6 +54,11 @@ def tags_from_ptufile(path, first_shot: int = 0) -> TimeTags:
     )
 
 
+def records_bytes(path) -> bytes:
+    with ptufile.PtuFile(path) as ptu:
+        return path.read_bytes()[ptu.record_offset :]
+
+
 def assert_same_tags(x: TimeTags, y: TimeTags) -> None:
     assert np.array_equal(x.time_ps, y.time_ps)
     assert np.array_equal(x.channel, y.channel)
@@ -83,7 +89,7 @@ def test_t3_round_trip_through_ptufile_gives_the_same_histograms(tmp_path):
     assert back.duration_ps == tags.duration_ps and back.resolution_ps == 1.0
 
 
-def test_long_runs_need_overflow_records(tmp_path):
+def test_long_runs_need_overflow_records(tmp_path, monkeypatch):
     # Sparse tags over 4e9 shots (13 hours at 80 MHz), with gaps of up to 2e9 shots:
     # far more than 1023 * 1024 syncs, so one gap takes many overflow records.
     rng = np.random.default_rng(22)
@@ -102,6 +108,11 @@ def test_long_runs_need_overflow_records(tmp_path):
     )
     path = write_ptu(tmp_path / "long.ptu", tags)
     assert_same_tags(tags_from_ptufile(path), tags)
+    assert_same_tags(read_ptu(path), tags)
+    # Small blocks: the overflow count must carry across every block boundary.
+    monkeypatch.setattr(ptu_module, "_WRITE_BLOCK", 37)
+    monkeypatch.setattr(ptu_module, "_READ_BLOCK", 101)
+    assert records_bytes(write_ptu(tmp_path / "blocks.ptu", tags)) == records_bytes(path)
     assert_same_tags(read_ptu(path), tags)
     with ptufile.PtuFile(path) as ptu:
         raw = ptu.read_records()
@@ -200,12 +211,14 @@ def write_t2_file(path, channel, time_ps, n_syncs, sync_period_ps) -> None:
     path.write_bytes(header + records.tobytes())
 
 
-def test_t2_files_keep_the_sync_apart_from_channel_0(tmp_path):
+def test_t2_files_keep_the_sync_apart_from_channel_0(tmp_path, monkeypatch):
     tags = pulsed_tags(20_000, 0.3, 0.05, seed=26)  # spans 250 us: 7 timetag overflows
     path = tmp_path / "t2.ptu"
     write_t2_file(path, tags.channel.astype(np.int64), tags.time_ps, 20_000, PERIOD_PS)
     back = read_ptu(path)
     assert back.shot is None and back.period_ps == PERIOD_PS
+    monkeypatch.setattr(ptu_module, "_READ_BLOCK", 333)
+    assert np.array_equal(read_ptu(path).time_ps, back.time_ps)
     detectors = back.channel != SYNC_CHANNEL
     assert np.count_nonzero(~detectors) == 20_000
     assert np.array_equal(back.time_ps[detectors], tags.time_ps)

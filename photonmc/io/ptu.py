@@ -73,8 +73,9 @@ _MAX_WRAPS_PER_RECORD = 1023
 _DTIME_BINS = 1 << 15
 _MAX_CHANNEL = 63
 _OVERFLOW = (1 << 31) | (63 << 25)
-#: Records decoded per block when reading
+#: Records decoded per block when reading, tags encoded per block when writing
 _READ_BLOCK = 1 << 22
+_WRITE_BLOCK = 1 << 20
 
 _PS_PER_S = 1e12  # TODO(units): move to photonmc.units (ps_to_s / s_to_ps)
 _PS_PER_MS = 1e9
@@ -391,17 +392,18 @@ class PTUWriter:
             self.abort()
 
     def _write_records(self, tags: TimeTags) -> None:
-        records = self._encode(tags)
-        self._file.write(records.tobytes())
-        self.n_records += records.size
-
-    def _encode(self, tags: TimeTags) -> np.ndarray:
-        channel = tags.channel
-        if np.any(channel == SYNC_CHANNEL):
+        if np.any(tags.channel == SYNC_CHANNEL):
             raise PTUFileError(
                 f"{self.path}: T3 records hold no sync tags (the sync is the record's clock)"
             )
-        t = tags.time_ps
+        for i in range(0, len(tags), _WRITE_BLOCK):
+            j = i + _WRITE_BLOCK
+            records = self._encode(tags.channel[i:j], tags.time_ps[i:j])
+            self._file.write(records.tobytes())
+            self.n_records += records.size
+
+    def _encode(self, channel: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """Records of tags in time order: photons, each preceded by its overflows."""
         shot = _sync_index(t, self.period_ps)
         if self.first_shot is None:  # the first tags written are the earliest
             self.first_shot = min(0, int(shot[0]))
@@ -421,27 +423,17 @@ class PTUWriter:
         wraps = nsync // _NSYNC_WRAP
         step = np.diff(wraps, prepend=self._wraps)
         self._wraps = int(wraps[-1])
-        n_overflow = (step + _MAX_WRAPS_PER_RECORD - 1) // _MAX_WRAPS_PER_RECORD
-        total_overflow = int(n_overflow.sum())
-        if total_overflow == 0:
+        owners = np.flatnonzero(step)
+        if owners.size == 0:
             return photons
-        # Overflow records of photon i come right before it: rank r of n_i records
-        # carries 1023 wraps, the last one the remainder.
-        out = np.empty(photons.size + total_overflow, np.uint32)
-        position = np.arange(photons.size) + np.cumsum(n_overflow)
-        is_photon = np.zeros(out.size, bool)
-        is_photon[position] = True
-        out[position] = photons
-        owner = np.repeat(np.arange(photons.size), n_overflow)
-        rank = np.arange(total_overflow) - np.repeat(np.cumsum(n_overflow) - n_overflow, n_overflow)
-        last = rank == n_overflow[owner] - 1
-        count = np.where(
-            last,
-            step[owner] - _MAX_WRAPS_PER_RECORD * (n_overflow[owner] - 1),
-            _MAX_WRAPS_PER_RECORD,
-        )
-        out[~is_photon] = _OVERFLOW | count.astype(np.uint32)
-        return out
+        # Photon i whose sync count passed w_i wraps since the previous tag follows
+        # ceil(w_i / 1023) overflow records: 1023 wraps each, the last the remainder.
+        n = (step[owners] + _MAX_WRAPS_PER_RECORD - 1) // _MAX_WRAPS_PER_RECORD
+        owner = np.repeat(np.arange(owners.size), n)
+        rank = np.arange(owner.size) - np.repeat(np.cumsum(n) - n, n)
+        remainder = step[owners] - _MAX_WRAPS_PER_RECORD * (n - 1)
+        count = np.where(rank == n[owner] - 1, remainder[owner], _MAX_WRAPS_PER_RECORD)
+        return np.insert(photons, owners[owner], _OVERFLOW | count.astype(np.uint32))
 
 
 def _sync_index(t: np.ndarray, period_ps: float) -> np.ndarray:
