@@ -21,6 +21,7 @@ import time
 import warnings
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +29,7 @@ import numpy as np
 
 from photonmc import __version__
 from photonmc.batch import ORIGINS
+from photonmc.io import checkpoint as checkpoint_io
 from photonmc.kernels import histogram, sampling
 from photonmc.link import Link
 from photonmc.result import DetectorCounts, Result
@@ -227,6 +229,21 @@ def _block_chunks(chunk_shots: int) -> int:
     return max(1, (1 << 24) // chunk_shots)
 
 
+@dataclasses.dataclass(frozen=True)
+class Checkpointing:
+    """Where and how often a long analog run saves its accumulators, and whether to resume.
+
+    path: the checkpoint file (HDF5, written atomically). every_s: seconds between saves
+    (also saved on Ctrl-C). resume: continue from the file instead of starting over; the
+    result is bit for bit the one of an uninterrupted run. The file is removed when the
+    run completes.
+    """
+
+    path: str
+    every_s: float = 300.0
+    resume: bool = False
+
+
 def run_analog(
     link: Link,
     shots: int,
@@ -235,6 +252,7 @@ def run_analog(
     progress: Callable[[int], None] | None = None,
     devices=None,
     on_records: Callable[[dict], None] | None = None,
+    checkpoint: Checkpointing | None = None,
 ):
     """Analog counts of a run: (histogram int64 (n_origins, n_bins + 2), counters).
 
@@ -242,7 +260,7 @@ def run_analog(
     consecutive chunks of a block. Integer results are the same for any number of
     devices, and so are the float sums, which are added exactly on the host.
     on_records: called, in shot order, with the registered clicks of consecutive chunks
-    as `click_records` gives them.
+    as `click_records` gives them. checkpoint: see `Checkpointing`.
     """
     plan = analog_plan(link, chunk_shots, records=on_records is not None)
     devices = list(devices) if devices is not None else jax.local_devices()
@@ -254,36 +272,80 @@ def run_analog(
     if plan.record_capacity:
         # keep each block's records (per_block x capacity per device) to ~2^22 clicks
         per_block = max(1, min(per_block, (1 << 22) // plan.record_capacity))
-    hist = np.zeros((len(ORIGINS), plan.n_bins + 2), np.int64)
-    ints_total: dict[str, int] = {}
-    float_rows: list[np.ndarray] = []
-    for first in range(0, n_chunks, per_block * n_dev):
-        # The block's chunks in consecutive runs of equal length, one run per device.
-        share = -(-min(per_block * n_dev, n_chunks - first) // n_dev)
-        firsts = np.array([first + d * share for d in range(n_dev)], np.int32)
-        counts = np.clip(n_chunks - firsts, 0, share).astype(np.int32)
-        with _rng_mode():
-            h, ints, per_chunk, records = _analog_blocks(
-                link, key, firsts, counts, n_chunks - 1, last_shots, plan, per_block, mesh
-            )
-        hist += np.asarray(h, np.int64).sum(axis=0)
-        for k, v in ints.items():
-            ints_total[k] = ints_total.get(k, 0) + int(np.asarray(v, np.int64).sum())
-        if per_chunk is not None:
-            per_chunk = np.asarray(per_chunk, np.float64)
-            float_rows.extend(per_chunk[d, : counts[d]] for d in range(n_dev))
-        if records is not None:
-            on_records(click_records(link, records, firsts, counts, chunk_shots))
+    float_names = sorted(k for k in _info_names(link, plan) if not _is_int_counter(k))
+    state = {
+        "next_chunk": 0,
+        "hist": np.zeros((len(ORIGINS), plan.n_bins + 2), np.int64),
+        "ints": {},
+        "float_rows": np.zeros((0, len(float_names))),
+        "float_names": float_names,
+        "identity": _run_identity(link, shots, key, plan),
+    }
+    if checkpoint is not None and checkpoint.resume:
+        if on_records is not None:
+            raise ValueError("a run that writes time tags cannot be resumed; start it again")
+        state = checkpoint_io.read_checkpoint(checkpoint.path, state["identity"])
         if progress is not None:
-            done = min(shots, (first + int(counts.sum())) * chunk_shots)
-            progress(done - min(shots, first * chunk_shots))
-    counters: dict[str, float] = dict(ints_total)
-    if float_rows:
-        float_names = sorted(k for k in _info_names(link, plan) if not _is_int_counter(k))
-        table = np.concatenate(float_rows)
-        for j, k in enumerate(float_names):
-            counters[k] = math.fsum(table[:, j])
-    return hist, counters
+            progress(min(shots, state["next_chunk"] * chunk_shots))
+    rows = [state["float_rows"]]
+    last_save = time.monotonic()
+
+    def save():
+        if checkpoint is not None:
+            state["float_rows"] = np.concatenate(rows)
+            checkpoint_io.write_checkpoint(checkpoint.path, state)
+
+    try:
+        for first in range(state["next_chunk"], n_chunks, per_block * n_dev):
+            # The block's chunks in consecutive runs of equal length, one run per device.
+            share = -(-min(per_block * n_dev, n_chunks - first) // n_dev)
+            firsts = np.array([first + d * share for d in range(n_dev)], np.int32)
+            counts = np.clip(n_chunks - firsts, 0, share).astype(np.int32)
+            with _rng_mode():
+                h, ints, per_chunk, records = _analog_blocks(
+                    link, key, firsts, counts, n_chunks - 1, last_shots, plan, per_block, mesh
+                )
+            h = np.asarray(h, np.int64).sum(axis=0)
+            ints = {k: int(np.asarray(v, np.int64).sum()) for k, v in ints.items()}
+            if per_chunk is not None:
+                per_chunk = np.asarray(per_chunk, np.float64)
+                rows.extend(per_chunk[d, : counts[d]] for d in range(n_dev))
+            if records is not None:
+                on_records(click_records(link, records, firsts, counts, chunk_shots))
+            # The block is complete: fold it into the state in one step.
+            state["hist"] = state["hist"] + h
+            state["ints"] = {k: state["ints"].get(k, 0) + v for k, v in ints.items()}
+            state["next_chunk"] = first + int(counts.sum())
+            if progress is not None:
+                done = min(shots, state["next_chunk"] * chunk_shots)
+                progress(done - min(shots, first * chunk_shots))
+            if checkpoint is not None and time.monotonic() - last_save > checkpoint.every_s:
+                save()
+                last_save = time.monotonic()
+    except KeyboardInterrupt:
+        save()
+        raise
+    counters: dict[str, float] = dict(state["ints"])
+    table = np.concatenate(rows)
+    for j, k in enumerate(float_names):
+        counters[k] = math.fsum(table[:, j])
+    if checkpoint is not None:
+        Path(checkpoint.path).unlink(missing_ok=True)
+    return state["hist"], counters
+
+
+def _run_identity(link: Link, shots: int, key, plan: AnalogPlan) -> dict:
+    """What makes a run this run, for checking that a checkpoint belongs to it."""
+    leaves = [np.asarray(x, np.float64).ravel().tolist() for x in jax.tree.leaves(link)]
+    return {
+        "link": repr(jax.tree.structure(link)),
+        "parameters": leaves,
+        "key": np.asarray(jax.random.key_data(key)).ravel().tolist(),
+        "shots": int(shots),
+        "plan": repr(plan),
+        "prng": PRNG_IMPL,
+        "photonmc": __version__,
+    }
 
 
 def click_records(link: Link, records, firsts, counts, chunk_shots: int) -> dict:
@@ -381,6 +443,7 @@ def simulate(
     progress: bool | Callable[[int], None] | None = None,
     config_toml: str = "",
     on_records: Callable[[dict], None] | None = None,
+    checkpoint: Checkpointing | None = None,
 ) -> Result:
     """Run `shots` shots of `link`.
 
@@ -392,6 +455,8 @@ def simulate(
     callable receiving the number of shots completed after each block. on_records
     (analog only): a callable that receives the click records (time tags) block by block,
     as `click_records` describes, so they can stream to disk in bounded memory.
+    checkpoint (analog only): save the accumulators every so often and resume from them
+    (`Checkpointing`).
     """
     if mode not in ("analog", "expected"):
         raise ValueError(f"mode must be 'analog' or 'expected', got {mode!r}")
@@ -409,7 +474,13 @@ def simulate(
     if mode == "analog":
         with _progress_bar(progress, shots) as bar:
             hist, counters = run_analog(
-                link, shots, key, int(chunk_shots), bar, on_records=on_records
+                link,
+                shots,
+                key,
+                int(chunk_shots),
+                bar,
+                on_records=on_records,
+                checkpoint=checkpoint,
             )
     else:
         hist, counters = run_expected(link, shots, nodes)

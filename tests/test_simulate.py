@@ -186,3 +186,79 @@ def test_click_records_are_the_histogrammed_clicks():
     from_records = np.histogram(t_ns, bins=edges)[0]
     from_run = res.histogram().reshape(-1, 20).sum(1)
     assert np.abs(from_records - from_run).max() <= 0.005 * from_run.max() + 3
+
+
+RESUME_SCRIPT = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+import photonmc as pmc
+import photonmc.simulation as sim
+from conftest import fiber_link
+sim._block_chunks = lambda chunk_shots: 2  # many small blocks, a checkpoint after each
+calls = []
+
+def progress(n):
+    calls.append(n)
+    if len(calls) == 5:  # mid-run: die without any chance to clean up
+        os.kill(os.getpid(), signal.SIGKILL)
+
+pmc.simulate(fiber_link(dark=1e5, dead=20.0), {shots}, key=5, chunk_shots=4096,
+             checkpoint=sim.Checkpointing({path!r}, every_s=0.0), progress=progress)
+"""
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    """kill -9 in the middle of a run, resume from its checkpoint: the same bits."""
+    import pathlib
+    import signal
+    import subprocess
+    import sys
+
+    from photonmc.simulation import Checkpointing
+
+    ckpt, shots = tmp_path / "run.partial.h5", 4096 * 20 + 123
+    code = RESUME_SCRIPT.format(
+        tests=str(pathlib.Path(__file__).parent), shots=shots, path=str(ckpt)
+    )
+    proc = subprocess.run([sys.executable, "-c", code], timeout=300)
+    assert proc.returncode == -signal.SIGKILL and ckpt.exists()
+
+    link = fiber_link(dark=1e5, dead=20.0)
+    resumed = pmc.simulate(
+        link, shots, key=5, chunk_shots=4096, checkpoint=Checkpointing(str(ckpt), resume=True)
+    )
+    assert not ckpt.exists()  # removed once the run is complete
+    whole = pmc.simulate(link, shots, key=5, chunk_shots=4096)
+    np.testing.assert_array_equal(resumed.detector().counts, whole.detector().counts)
+    np.testing.assert_array_equal(resumed.detector().totals, whole.detector().totals)
+    assert resumed.photons_emitted == whole.photons_emitted
+    assert resumed.counters == whole.counters
+
+
+def test_interrupted_run_leaves_a_checkpoint_only_its_own_run_resumes(tmp_path, monkeypatch):
+    from photonmc.io.checkpoint import CheckpointError
+    from photonmc.simulation import Checkpointing
+
+    monkeypatch.setattr(sim, "_block_chunks", lambda chunk_shots: 1)
+    link, path = fiber_link(dark=1e5, dead=20.0), str(tmp_path / "c.h5")
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        pmc.simulate(
+            link, 20_000, key=5, chunk_shots=4096, checkpoint=Checkpointing(path, resume=True)
+        )
+
+    def ctrl_c(n):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C after the first block: state saved
+        pmc.simulate(
+            link, 20_000, key=5, chunk_shots=4096, checkpoint=Checkpointing(path), progress=ctrl_c
+        )
+    with pytest.raises(CheckpointError, match="differs in key"):
+        pmc.simulate(
+            link, 20_000, key=6, chunk_shots=4096, checkpoint=Checkpointing(path, resume=True)
+        )
+    resumed = pmc.simulate(
+        link, 20_000, key=5, chunk_shots=4096, checkpoint=Checkpointing(path, resume=True)
+    )
+    whole = pmc.simulate(link, 20_000, key=5, chunk_shots=4096)
+    np.testing.assert_array_equal(resumed.detector().counts, whole.detector().counts)

@@ -1,0 +1,422 @@
+"""Measured data for fits: detection-time histograms and efficiency curves, and their loaders.
+
+Histograms (`HistogramData`): counts in uniform bins of histogram time (ns), with the
+number of shots that produced them, the detector that recorded them and per-dataset
+parameter overrides (e.g. the storage time of that run). Files:
+
+- CSV with the header `bin_start_ns,counts`: one row per bin, bin starts increasing and
+  evenly spaced (the width is inferred, the last bin is as wide as the others);
+- `.npz` with arrays `bin_edges_ns` (n + 1) and `counts` (n);
+- a photonmc HDF5 result (`photonmc simulate --out`): the in-window counts of one
+  detector, all origins summed, and the run's shots.
+
+Efficiency curves (`EfficiencyCurve`): a memory's internal efficiency (MODEL.md 3.4)
+measured at several values of one link parameter. CSV with one x column named by the
+qualified parameter (`memory.storage_time_ns`), a column `efficiency`, and optionally
+`efficiency_err` (one standard deviation, > 0).
+
+CSV files may carry comment lines starting with `#` (provenance) and blank lines. Bins
+count as uniform when every edge lies within 1e-3 bin widths of the evenly spaced grid
+(so rounded CSV values pass and a missing row or a varying width does not). Counts must
+be finite and >= 0; they need not be integers (expected-mode results are not).
+
+Every problem with a file raises `DatasetError`, a ValueError whose message is one line
+naming the file (or the dataset) and what is wrong.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+#: Largest deviation of a bin edge from the evenly spaced grid, in bin widths
+UNIFORM_TOLERANCE = 1e-3
+HISTOGRAM_COLUMNS = ("bin_start_ns", "counts")
+CURVE_Y, CURVE_ERR = "efficiency", "efficiency_err"
+HISTOGRAM_SUFFIXES = (".csv", ".npz", ".h5", ".hdf5")
+
+
+class DatasetError(ValueError):
+    """A data file or dataset that cannot be fitted; the message is one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class HistogramData:
+    """Counts per bin of one detector over `shots` shots.
+
+    bin_edges_ns: (n + 1,) increasing, evenly spaced, histogram time in ns. counts: (n,)
+    finite, >= 0. shots: >= 1. detector: the detector's stage name (None: the link's).
+    overrides: `{"stage.field": value}` set on the link for this dataset only. name: a
+    label for results and plots.
+    """
+
+    bin_edges_ns: np.ndarray
+    counts: np.ndarray
+    shots: int
+    detector: str | None = None
+    overrides: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    name: str = "histogram"
+
+    kind = "histogram"
+
+    def __post_init__(self):
+        label = self.name
+        edges = _float_array(self.bin_edges_ns, label, "bin_edges_ns")
+        counts = _float_array(self.counts, label, "counts")
+        if edges.ndim != 1 or counts.ndim != 1 or edges.size != counts.size + 1:
+            raise DatasetError(
+                f"{label}: bin_edges_ns must have one more entry than counts (1-D), got "
+                f"shapes {edges.shape} and {counts.shape}"
+            )
+        if counts.size < 1:
+            raise DatasetError(f"{label}: no bins")
+        check_uniform(edges, label)
+        check_counts(counts, edges, label)
+        shots = self.shots
+        if isinstance(shots, float) and shots.is_integer():
+            shots = int(shots)
+        if not (isinstance(shots, int | np.integer) and not isinstance(shots, bool) and shots >= 1):
+            raise DatasetError(f"{label}: shots must be a whole number >= 1, got {self.shots!r}")
+        object.__setattr__(self, "bin_edges_ns", edges)
+        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "shots", int(shots))
+        object.__setattr__(self, "overrides", _overrides(self.overrides, label))
+
+    @property
+    def n_points(self) -> int:
+        return int(self.counts.size)
+
+    @property
+    def bin_width_ns(self) -> float:
+        return float((self.bin_edges_ns[-1] - self.bin_edges_ns[0]) / self.counts.size)
+
+
+@dataclasses.dataclass(frozen=True)
+class EfficiencyCurve:
+    """A memory's internal efficiency measured at several values of one parameter.
+
+    parameter: the qualified name of x (`"memory.storage_time_ns"`). x, efficiency: (n,)
+    finite. efficiency_err: (n,) > 0, or None (the fit then estimates one common sigma
+    from the residuals). memory: the memory's stage name (None: the link's first).
+    overrides and name as for `HistogramData`.
+    """
+
+    parameter: str
+    x: np.ndarray
+    efficiency: np.ndarray
+    efficiency_err: np.ndarray | None = None
+    memory: str | None = None
+    overrides: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    name: str = "curve"
+
+    kind = "efficiency_curve"
+
+    def __post_init__(self):
+        label = self.name
+        if not isinstance(self.parameter, str) or "." not in self.parameter:
+            raise DatasetError(
+                f"{label}: the x column must be named by a qualified parameter such as "
+                f"'memory.storage_time_ns', got {self.parameter!r}"
+            )
+        x = _float_array(self.x, label, self.parameter)
+        y = _float_array(self.efficiency, label, CURVE_Y)
+        if x.ndim != 1 or x.shape != y.shape or x.size < 1:
+            raise DatasetError(
+                f"{label}: x and efficiency must be 1-D of one length >= 1, got shapes "
+                f"{x.shape} and {y.shape}"
+            )
+        for name, a in ((self.parameter, x), (CURVE_Y, y)):
+            if not np.all(np.isfinite(a)):
+                i = int(np.flatnonzero(~np.isfinite(a))[0])
+                raise DatasetError(f"{label}: {name} is not a finite number in point {i + 1}")
+        err = self.efficiency_err
+        if err is not None:
+            err = _float_array(err, label, CURVE_ERR)
+            if err.shape != y.shape:
+                raise DatasetError(f"{label}: efficiency_err must have one entry per point")
+            bad = ~(np.isfinite(err) & (err > 0))
+            if np.any(bad):
+                i = int(np.flatnonzero(bad)[0])
+                raise DatasetError(
+                    f"{label}: efficiency_err must be finite and > 0, got {err[i]!r} in point "
+                    f"{i + 1}"
+                )
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "efficiency", y)
+        object.__setattr__(self, "efficiency_err", err)
+        object.__setattr__(self, "overrides", _overrides(self.overrides, label))
+
+    @property
+    def n_points(self) -> int:
+        return int(self.x.size)
+
+
+Dataset = HistogramData | EfficiencyCurve
+
+
+# -------------------------------------------------------------------- loading
+def load_dataset(path: str | os.PathLike, kind: str, **kwargs) -> Dataset:
+    """`load_histogram` (kind "histogram") or `load_efficiency_curve` ("efficiency_curve")."""
+    if kind == "histogram":
+        return load_histogram(path, **kwargs)
+    if kind == "efficiency_curve":
+        return load_efficiency_curve(path, **kwargs)
+    raise DatasetError(f"{path}: kind must be 'histogram' or 'efficiency_curve', got {kind!r}")
+
+
+def load_histogram(
+    path: str | os.PathLike,
+    *,
+    shots: int | None = None,
+    detector: str | None = None,
+    overrides: Mapping[str, float] | None = None,
+    name: str | None = None,
+) -> HistogramData:
+    """A histogram from a CSV, `.npz` or photonmc HDF5 file (module docstring).
+
+    shots is required for CSV and `.npz` files; an HDF5 result gives its own (a different
+    `shots` is an error). detector picks the HDF5 result's detector (required when it has
+    several).
+    """
+    path = Path(path)
+    _check_file(path)
+    suffix = path.suffix.lower()
+    name = name or path.stem
+    if suffix == ".csv":
+        header, rows = read_csv(path)
+        _require_columns(path, header, HISTOGRAM_COLUMNS, HISTOGRAM_COLUMNS)
+        starts = rows[:, header.index("bin_start_ns")]
+        counts = rows[:, header.index("counts")]
+        edges = _edges_from_starts(path, starts)
+    elif suffix == ".npz":
+        edges, counts = _read_npz(path)
+    elif suffix in (".h5", ".hdf5"):
+        edges, counts, file_shots, detector = _read_result(path, detector)
+        if shots is not None and int(shots) != file_shots:
+            raise DatasetError(
+                f"{path}: shots = {shots} given, but the result holds {file_shots} shots; "
+                "leave shots out for an HDF5 result"
+            )
+        shots = file_shots
+    else:
+        raise DatasetError(
+            f"{path}: a histogram file must end in {', '.join(HISTOGRAM_SUFFIXES)}, "
+            f"got {path.suffix or 'no suffix'!r}"
+        )
+    if shots is None:
+        raise DatasetError(f"{path}: give the number of shots behind the counts (shots = N)")
+    try:
+        return HistogramData(edges, counts, shots, detector, dict(overrides or {}), name)
+    except DatasetError as e:
+        raise DatasetError(f"{path}: {str(e).removeprefix(name + ': ')}") from None
+
+
+def load_efficiency_curve(
+    path: str | os.PathLike,
+    *,
+    memory: str | None = None,
+    overrides: Mapping[str, float] | None = None,
+    name: str | None = None,
+) -> EfficiencyCurve:
+    """An efficiency curve from a CSV file: x column (qualified name), efficiency[, _err]."""
+    path = Path(path)
+    _check_file(path)
+    if path.suffix.lower() != ".csv":
+        raise DatasetError(f"{path}: an efficiency curve is a .csv file, got {path.suffix!r}")
+    header, rows = read_csv(path)
+    if CURVE_Y not in header:
+        raise DatasetError(
+            f"{path}: missing column {CURVE_Y!r} (columns: {', '.join(header)}); an "
+            f"efficiency curve has an x column named by a parameter, {CURVE_Y} and "
+            f"optionally {CURVE_ERR}"
+        )
+    x_columns = [c for c in header if c not in (CURVE_Y, CURVE_ERR)]
+    if len(x_columns) != 1:
+        found = ", ".join(x_columns) if x_columns else "none"
+        raise DatasetError(
+            f"{path}: expected exactly one x column besides {CURVE_Y} and {CURVE_ERR}, "
+            f"named by a qualified parameter such as memory.storage_time_ns; found {found}"
+        )
+    x_name = x_columns[0]
+    if "." not in x_name:
+        raise DatasetError(
+            f"{path}: the x column {x_name!r} must be named by a qualified parameter, "
+            f"'stage.field', e.g. memory.{x_name}"
+        )
+    err = rows[:, header.index(CURVE_ERR)] if CURVE_ERR in header else None
+    name = name or path.stem
+    try:
+        return EfficiencyCurve(
+            x_name,
+            rows[:, header.index(x_name)],
+            rows[:, header.index(CURVE_Y)],
+            err,
+            memory,
+            dict(overrides or {}),
+            name,
+        )
+    except DatasetError as e:
+        raise DatasetError(f"{path}: {str(e).removeprefix(name + ': ')}") from None
+
+
+def read_csv(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+    """(header, rows as float64 (n_rows, n_columns)) of a CSV file with `#` comments."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            lines = [
+                (i + 1, line) for i, line in enumerate(f) if line.strip() and line.lstrip()[0] != "#"
+            ]
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise DatasetError(f"{path}: cannot read: {e.strerror}") from None
+    if not lines:
+        raise DatasetError(f"{path}: empty (no header line)")
+    parsed = list(csv.reader(line for _, line in lines))
+    header = [c.strip() for c in parsed[0]]
+    if len(set(header)) != len(header) or not all(header):
+        raise DatasetError(f"{path}: the header must name distinct columns, got {','.join(header)}")
+    if len(parsed) < 2:
+        raise DatasetError(f"{path}: no data rows after the header")
+    rows = np.empty((len(parsed) - 1, len(header)))
+    for r, (cells, (line_no, _)) in enumerate(zip(parsed[1:], lines[1:], strict=True)):
+        if len(cells) != len(header):
+            raise DatasetError(
+                f"{path} line {line_no}: {len(cells)} values for {len(header)} columns"
+            )
+        for c, cell in enumerate(cells):
+            try:
+                rows[r, c] = float(cell)
+            except ValueError:
+                raise DatasetError(
+                    f"{path} line {line_no}: {cell.strip()!r} in column {header[c]!r} is not a "
+                    "number"
+                ) from None
+    return header, rows
+
+
+# ----------------------------------------------------------------- checks
+def check_uniform(edges: np.ndarray, label: str) -> float:
+    """The bin width of evenly spaced edges; DatasetError naming the first bad bin if not."""
+    if not np.all(np.isfinite(edges)):
+        raise DatasetError(f"{label}: bin edges must be finite numbers")
+    n = edges.size - 1
+    width = (edges[-1] - edges[0]) / n
+    if not width > 0 or np.any(np.diff(edges) <= 0):
+        raise DatasetError(f"{label}: bins must be increasing in time")
+    grid = edges[0] + width * np.arange(n + 1)
+    off = np.abs(edges - grid) > UNIFORM_TOLERANCE * width
+    if np.any(off):
+        i = int(np.flatnonzero(off)[0])
+        raise DatasetError(
+            f"{label}: bins are not uniform: edge {i} is at {edges[i]:.9g} ns, expected "
+            f"{grid[i]:.9g} ns for {n} bins of {width * 1e3:.6g} ps (fits need equal bins)"
+        )
+    return float(width)
+
+
+def check_counts(counts: np.ndarray, edges: np.ndarray, label: str) -> None:
+    bad = ~np.isfinite(counts)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise DatasetError(f"{label}: count in bin {i} (at {edges[i]:.6g} ns) is not finite")
+    negative = counts < 0
+    if np.any(negative):
+        i = int(np.flatnonzero(negative)[0])
+        raise DatasetError(
+            f"{label}: negative count {counts[i]:g} in bin {i} (starting at {edges[i]:.6g} ns)"
+        )
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise DatasetError(f"{path}: no such data file")
+    if path.is_dir():
+        raise DatasetError(f"{path}: is a directory, not a data file")
+
+
+def _require_columns(path, header, required, allowed) -> None:
+    missing = [c for c in required if c not in header]
+    extra = [c for c in header if c not in allowed]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+        if extra:
+            parts.append(f"unexpected column{'s' if len(extra) > 1 else ''} {', '.join(extra)}")
+        raise DatasetError(
+            f"{path}: {'; '.join(parts)}; a histogram CSV has the header {','.join(required)}"
+        )
+
+
+def _edges_from_starts(path, starts: np.ndarray) -> np.ndarray:
+    if starts.size < 2:
+        raise DatasetError(f"{path}: needs at least 2 bins to infer the bin width")
+    width = (starts[-1] - starts[0]) / (starts.size - 1)
+    return np.append(starts, starts[-1] + width)
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = list(z.keys())
+            missing = [k for k in ("bin_edges_ns", "counts") if k not in keys]
+            if missing:
+                raise DatasetError(
+                    f"{path}: missing array{'s' if len(missing) > 1 else ''} "
+                    f"{', '.join(missing)} (arrays: {', '.join(keys) or 'none'}); a histogram "
+                    ".npz holds bin_edges_ns and counts"
+                )
+            return np.asarray(z["bin_edges_ns"]), np.asarray(z["counts"])
+    except DatasetError:
+        raise
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"{path}: not a readable .npz file ({e})") from None
+
+
+def _read_result(path: Path, detector: str | None):
+    from photonmc.io.hdf5 import ResultFileError, read_result
+
+    try:
+        result = read_result(path)
+    except (ResultFileError, OSError) as e:
+        raise DatasetError(" ".join(str(e).split())) from None
+    names = list(result.detectors)
+    if detector is None:
+        if len(names) != 1:
+            raise DatasetError(f"{path}: holds detectors {', '.join(names)}; name one (detector)")
+        detector = names[0]
+    if detector not in result.detectors:
+        raise DatasetError(f"{path}: no detector {detector!r}; detectors: {', '.join(names)}")
+    d = result.detectors[detector]
+    return d.bin_edges_ns, d.histogram(), int(result.shots), detector
+
+
+def _float_array(a, label: str, what: str) -> np.ndarray:
+    try:
+        return np.array(a, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{label}: {what} must be numbers") from None
+
+
+def _overrides(values, label: str) -> dict[str, float]:
+    if not isinstance(values, Mapping):
+        raise DatasetError(f"{label}: overrides (set) must be a table of parameter = number")
+    out = {}
+    for k, v in values.items():
+        if not isinstance(k, str) or "." not in k:
+            raise DatasetError(f"{label}: set: {k!r} is not a qualified parameter name")
+        if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+            raise DatasetError(f"{label}: set: {k} must be a number, got {v!r}")
+        if not math.isfinite(float(v)):
+            raise DatasetError(f"{label}: set: {k} must be finite, got {v!r}")
+        out[k] = float(v)
+    return out

@@ -1,0 +1,356 @@
+"""Fittable parameters of a link: qualified names, valid ranges, unconstrained transforms.
+
+A parameter is addressed as `"<stage>.<field>"` (`"memory.lifetime_ns"`,
+`"tagger.sync_offset_ns"`), and one entry of a memory's beat terms as
+`"<memory>.beat_terms[k].a"`, `".f_ghz"` or `".phi"` (amplitude a_k >= 0, frequency f_k
+in GHz, phase phi_k in rad; k counts from 0), so that a fit can free single beat terms.
+
+`RANGES` is the valid range of every continuous field of every stage type, as the stages'
+constructors check it (`stages/*.py`, `check_range`); tests/test_fit.py probes every
+entry against the constructors, so the table cannot drift from them silently. The one
+joint constraint, g2 * mean_photon_number <= 1, is not a box and is not enforced here
+(a fit that crosses it is clipped by the source, MODEL.md 3.1).
+
+Free parameters are optimised in an unconstrained coordinate u (`Transform`): an
+interval (lo, hi) by x = lo + (hi - lo) sigmoid(u), a half line by x = lo + e^u or
+x = hi - e^u, the real line by x = u. So no step can leave the valid range; the bounds
+themselves are reached only in the limit, and a start value on a bound is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from photonmc.link import Link
+from photonmc.stages._base import concrete
+
+INF = math.inf
+
+
+class ParameterError(ValueError):
+    """An unknown parameter name, or a value outside a parameter's valid range (one line)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """A valid range [lo, hi] (a bound excluded when `*_open`); +-inf for none."""
+
+    lo: float = -INF
+    hi: float = INF
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def contains(self, x: float) -> bool:
+        if not math.isfinite(x):
+            return False
+        above = x > self.lo if self.lo_open else x >= self.lo
+        below = x < self.hi if self.hi_open else x <= self.hi
+        return above and below
+
+    def interior(self, x: float) -> bool:
+        """Strictly inside (where the unconstrained transform is finite)."""
+        return math.isfinite(x) and self.lo < x < self.hi
+
+    def text(self, unit: str = "") -> str:
+        """The range as words: "> 0 ns", "in [0, 1]", "any value"."""
+        u = f" {unit}" if unit else ""
+        if math.isinf(self.lo) and math.isinf(self.hi):
+            return "any value"
+        if math.isinf(self.hi):
+            return f"{'>' if self.lo_open else '>='} {self.lo:g}{u}"
+        if math.isinf(self.lo):
+            return f"{'<' if self.hi_open else '<='} {self.hi:g}{u}"
+        left, right = "(" if self.lo_open else "[", ")" if self.hi_open else "]"
+        return f"in {left}{self.lo:g}, {self.hi:g}{right}{u}"
+
+
+_ANY = Range()
+_POSITIVE = Range(0.0, INF, lo_open=True)
+_NON_NEGATIVE = Range(0.0, INF)
+_UNIT = Range(0.0, 1.0)
+
+#: Valid range of every continuous field, by (stage type, field); beat-term components
+#: as "beat_terms.a" / ".f_ghz" / ".phi".
+RANGES: dict[tuple[str, str], Range] = {
+    ("QuantumDot", "rep_rate_mhz"): _POSITIVE,
+    ("QuantumDot", "lifetime_ns"): _POSITIVE,
+    ("QuantumDot", "wavelength_nm"): _POSITIVE,
+    ("QuantumDot", "feeding_time_ns"): _NON_NEGATIVE,
+    ("QuantumDot", "mean_photon_number"): _UNIT,
+    ("QuantumDot", "g2"): _NON_NEGATIVE,
+    ("QuantumDot", "detuning_ghz"): _ANY,
+    ("QuantumDot", "spectral_diffusion_fwhm_ghz"): _NON_NEGATIVE,
+    ("QuantumDot", "dephasing_time_ns"): _POSITIVE,
+    ("Fiber", "length_km"): _NON_NEGATIVE,
+    ("Fiber", "loss_db_per_km"): _NON_NEGATIVE,
+    ("Fiber", "insertion_loss_db"): _NON_NEGATIVE,
+    ("Fiber", "group_index"): Range(1.0, INF),
+    ("Fiber", "dispersion_ps_per_nm_km"): _ANY,
+    ("Attenuator", "loss_db"): _NON_NEGATIVE,
+    ("BandpassFilter", "fwhm_ghz"): _POSITIVE,
+    ("BandpassFilter", "center_ghz"): _ANY,
+    ("BandpassFilter", "peak_transmission"): _UNIT,
+    ("LadderMemory", "write_time_ns"): _ANY,
+    ("LadderMemory", "input_mode_fwhm_ns"): _POSITIVE,
+    ("LadderMemory", "output_mode_fwhm_ns"): _POSITIVE,
+    ("LadderMemory", "write_efficiency"): _UNIT,
+    ("LadderMemory", "read_efficiency"): _UNIT,
+    ("LadderMemory", "storage_time_ns"): _NON_NEGATIVE,
+    ("LadderMemory", "lifetime_ns"): _POSITIVE,
+    ("LadderMemory", "transmission"): _UNIT,
+    ("LadderMemory", "read_noise_photons"): _NON_NEGATIVE,
+    ("LadderMemory", "write_noise_photons"): _NON_NEGATIVE,
+    ("LadderMemory", "beat_terms.a"): _NON_NEGATIVE,
+    ("LadderMemory", "beat_terms.f_ghz"): _ANY,
+    ("LadderMemory", "beat_terms.phi"): _ANY,
+    ("Detector", "efficiency"): _UNIT,
+    ("Detector", "dark_count_rate_hz"): _NON_NEGATIVE,
+    ("Detector", "jitter_fwhm_ps"): _NON_NEGATIVE,
+    ("Detector", "dead_time_ns"): _NON_NEGATIVE,
+    ("TimeTagger", "sync_offset_ns"): _ANY,
+}
+
+#: Components of one beat term, in the order of its [a_k, f_k_ghz, phi_k] triple
+BEAT_COMPONENTS = ("a", "f_ghz", "phi")
+_BEAT_UNITS = {"a": "", "f_ghz": "GHz", "phi": "rad"}
+_BEAT_NAME = re.compile(r"^(?P<stage>[^.\[\]]+)\.beat_terms\[(?P<k>\d+)\]\.(?P<c>\w+)$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Parameter:
+    """One fittable scalar of a link: where it lives, its unit and its valid range.
+
+    index and component are set for a beat-term entry (`beat_terms[index][component]`).
+    """
+
+    name: str
+    stage: str
+    field: str
+    unit: str
+    range: Range
+    index: int | None = None
+    component: int | None = None
+
+    def get(self, link: Link) -> Any:
+        value = link.get(f"{self.stage}.{self.field}")
+        if self.index is not None:
+            return jnp.asarray(value)[self.index, self.component]
+        return value
+
+    def describe_range(self) -> str:
+        return self.range.text(self.unit)
+
+    def check(self, value: float, what: str = "") -> float:
+        """Raise ParameterError unless the plain number `value` lies in the valid range."""
+        x = float(value)
+        if not self.range.contains(x):
+            u = f" {self.unit}" if self.unit else ""
+            where = f"{what}: " if what else ""
+            raise ParameterError(
+                f"{where}{self.name} must be {self.describe_range()}, got {x:g}{u}"
+            )
+        return x
+
+
+def parameter(link: Link, name: str) -> Parameter:
+    """The Parameter called `name` in `link`; ParameterError (with a suggestion) if none."""
+    if not isinstance(name, str):
+        raise ParameterError(f"parameter names are strings like 'memory.lifetime_ns', got {name!r}")
+    match = _BEAT_NAME.match(name)
+    if match:
+        return _beat_parameter(link, name, match)
+    stage_name, dot, field = name.partition(".")
+    stage = _stage(link, stage_name) if dot and field else None
+    if stage is not None and field == "beat_terms":
+        raise ParameterError(
+            f"{name}: address one entry, e.g. {stage_name}.beat_terms[0].a (components: "
+            + ", ".join(BEAT_COMPONENTS)
+            + ")"
+        )
+    if stage is not None and hasattr(stage, field) and not _is_leaf(stage, field):
+        raise ParameterError(f"{name} is a structural setting of {stage_name!r}, not a parameter")
+    if stage is None or not _is_leaf(stage, field):
+        raise ParameterError(_unknown(link, name))
+    if getattr(stage, field) is None:
+        raise ParameterError(f"{name} is not set in this link (no value to fit or to scan)")
+    cls = type(stage).__name__
+    return Parameter(name, stage_name, field, _unit(stage, field), RANGES[(cls, field)])
+
+
+def _beat_parameter(link: Link, name: str, match) -> Parameter:
+    stage_name, k, comp = match["stage"], int(match["k"]), match["c"]
+    stage = _stage(link, stage_name)
+    if stage is None or not hasattr(stage, "beat_terms"):
+        raise ParameterError(_unknown(link, name))
+    if comp not in BEAT_COMPONENTS:
+        raise ParameterError(
+            f"unknown beat-term component {comp!r} in {name!r}; components: "
+            + ", ".join(BEAT_COMPONENTS)
+        )
+    n_terms = int(np.shape(stage.beat_terms)[0]) if np.size(stage.beat_terms) else 0
+    if k >= n_terms:
+        raise ParameterError(
+            f"{name}: memory {stage_name!r} has {n_terms} beat term(s) (k = 0 .. {n_terms - 1})"
+            if n_terms
+            else f"{name}: memory {stage_name!r} has no beat_terms; give them in the config"
+        )
+    return Parameter(
+        name,
+        stage_name,
+        "beat_terms",
+        _BEAT_UNITS[comp],
+        RANGES[(type(stage).__name__, f"beat_terms.{comp}")],
+        index=k,
+        component=BEAT_COMPONENTS.index(comp),
+    )
+
+
+def fittable_names(link: Link) -> list[str]:
+    """Every qualified name that `parameter` accepts, beat-term entries included."""
+    names = link.parameter_names()
+    for s in link.stages:
+        terms = getattr(s, "beat_terms", None)
+        if terms is not None and np.size(terms):
+            for k in range(np.shape(terms)[0]):
+                names += [f"{s.name}.beat_terms[{k}].{c}" for c in BEAT_COMPONENTS]
+    return names
+
+
+def set_values(link: Link, values: Mapping[str, Any]) -> Link:
+    """A new Link with the named parameters replaced; values may be traced (inside jit).
+
+    Plain numbers are validated by the stage constructors (and beat-term entries by the
+    memory); traced values are not, as everywhere in photonmc.
+    """
+    plain: dict[str, Any] = {}
+    beats: dict[str, list[tuple[int, int, Any]]] = {}
+    for name, value in values.items():
+        p = parameter(link, name)
+        if p.index is None:
+            plain[name] = value
+        else:
+            beats.setdefault(p.stage, []).append((p.index, p.component, value))
+    for stage_name, entries in beats.items():
+        terms = link[stage_name].beat_terms
+        if all(concrete(v) is not None for _, _, v in entries):
+            terms = np.array(terms, np.float64)  # validated by the memory's constructor
+            for k, c, v in entries:
+                terms[k, c] = float(v)
+        else:
+            terms = jnp.asarray(terms)
+            for k, c, v in entries:
+                terms = terms.at[k, c].set(v)
+        plain[f"{stage_name}.beat_terms"] = terms
+    return link.replace(plain) if plain else link
+
+
+def as_float64(link: Link) -> Link:
+    """The link with every leaf a float64 array (call under `jax.enable_x64(True)`)."""
+    return jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), link)
+
+
+# --------------------------------------------------------------- transforms
+@dataclasses.dataclass(frozen=True)
+class Transform:
+    """Maps between a parameter x in its range and an unconstrained coordinate u.
+
+    kind: "interval" (lo, hi finite), "lower" (lo finite), "upper" (hi finite) or
+    "free"; lo and hi are the bounds (a bound that the kind ignores is unused).
+    """
+
+    kind: str
+    lo: float = -INF
+    hi: float = INF
+
+    @classmethod
+    def of(cls, rng: Range) -> Transform:
+        lo, hi = float(rng.lo), float(rng.hi)
+        if math.isfinite(lo) and math.isfinite(hi):
+            return cls("interval", lo, hi)
+        if math.isfinite(lo):
+            return cls("lower", lo, hi)
+        if math.isfinite(hi):
+            return cls("upper", lo, hi)
+        return cls("free", lo, hi)
+
+    def to_u(self, x: float) -> float:
+        """u of a plain x strictly inside the range (host side, float64)."""
+        if self.kind == "interval":
+            p = (x - self.lo) / (self.hi - self.lo)
+            return math.log(p) - math.log1p(-p)
+        if self.kind == "lower":
+            return math.log(x - self.lo)
+        if self.kind == "upper":
+            return math.log(self.hi - x)
+        return float(x)
+
+
+def to_x(kinds: tuple[str, ...], u, lo, hi):
+    """x of u for every parameter (traceable); kinds static, lo and hi arrays like u."""
+    out = []
+    for i, kind in enumerate(kinds):
+        if kind == "interval":
+            out.append(lo[i] + (hi[i] - lo[i]) * jax.nn.sigmoid(u[i]))
+        elif kind == "lower":
+            out.append(lo[i] + jnp.exp(u[i]))
+        elif kind == "upper":
+            out.append(hi[i] - jnp.exp(u[i]))
+        else:
+            out.append(u[i])
+    return jnp.stack(out) if out else jnp.zeros((0,), u.dtype)
+
+
+def dx_du(kinds: tuple[str, ...], u: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The Jacobian diagonal dx/du (host side, numpy float64)."""
+    out = np.ones(len(kinds))
+    for i, kind in enumerate(kinds):
+        if kind == "interval":
+            s = 1.0 / (1.0 + math.exp(-u[i])) if u[i] > -700 else 0.0
+            out[i] = (hi[i] - lo[i]) * s * (1.0 - s)
+        elif kind in ("lower", "upper"):
+            out[i] = math.exp(min(u[i], 700.0))
+    return out
+
+
+# ------------------------------------------------------------------ helpers
+def _stage(link: Link, name: str):
+    if name == "tagger":
+        return link.tagger
+    for s in link.stages:
+        if s.name == name:
+            return s
+    return None
+
+
+def _is_leaf(stage, field: str) -> bool:
+    for f in dataclasses.fields(stage):
+        if f.name == field:
+            return not f.metadata.get("static", False)
+    return False
+
+
+def _unit(stage, field: str) -> str:
+    for f in dataclasses.fields(stage):
+        if f.name == field:
+            return f.metadata.get("unit", "")
+    return ""
+
+
+def _unknown(link: Link, name: str) -> str:
+    names = fittable_names(link)
+    match = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if match:
+        hint = f"did you mean {match[0]!r}?"
+    else:
+        stages = ", ".join([s.name for s in link.stages] + ["tagger"])
+        hint = f"names are 'stage.field' with stages {stages}"
+    return f"unknown parameter {name!r}; {hint}"
