@@ -14,9 +14,11 @@ from photonmc.observables import Estimate as Estimate
 from photonmc.result import DetectorCounts as DetectorCounts
 from photonmc.result import Result as Result
 from photonmc.simulation import expected_counts as expected_counts
+from photonmc.simulation import expected_counts_all as expected_counts_all
 from photonmc.simulation import simulate as simulate
 from photonmc.stages import Attenuator as Attenuator
 from photonmc.stages import BandpassFilter as BandpassFilter
+from photonmc.stages import BeamSplitter as BeamSplitter
 from photonmc.stages import Detector as Detector
 from photonmc.stages import Fiber as Fiber
 from photonmc.stages import LadderMemory as LadderMemory

@@ -41,8 +41,10 @@ class Batch:
     (int8). t_ref_ns: EXP start or GAUSS centre, in retarded time. width_ns: EXP lifetime
     T1 or GAUSS intensity FWHM. nu_ghz: centre-frequency offset from the nominal line.
     weight: probability that this wavepacket exists here. origin: index into ORIGINS.
+    path: which optical path of the link the wavepacket is on (0: the trunk from the
+    source; each beam splitter opens two more, see `Link.paths`).
 
-    `kind` and `origin` are numpy arrays: they follow from the link's structure, not
+    `kind`, `origin` and `path` are numpy arrays: they follow from the link's structure, not
     from random draws or parameters, so stages may branch on them before tracing (the
     detector integrates exponential and Gaussian wavepackets separately, the memory
     skips the overlap formula of a kind that is absent).
@@ -54,7 +56,8 @@ class Batch:
     width_ns: jax.Array
     nu_ghz: jax.Array
     weight: jax.Array
-    origin: jax.Array
+    origin: np.ndarray
+    path: np.ndarray
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -111,6 +114,7 @@ def wavepackets(
     nu_ghz,
     weight,
     origin: int,
+    path: int = 0,
     dtype=None,
 ) -> Batch:
     """A one-branch batch of `n_photons`, each field broadcast from a scalar or array."""
@@ -129,4 +133,5 @@ def wavepackets(
         nu_ghz=full(nu_ghz, dtype),
         weight=full(weight, dtype),
         origin=np.full(shape, origin, np.int8),
+        path=np.full(shape, path, np.int16),
     )

@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from photonmc.io.hdf5 import check_writable
+from photonmc.io.photon_hdf5 import write_correlation
 from photonmc.observables import Estimate
 from photonmc.timetags import TimeTags, g2_from_peaks, read_timetags
 from photonmc.units import ns_to_ps, period_ns, ps_to_ns
@@ -213,9 +215,6 @@ def _channel_pair(text: str) -> tuple[int, int]:
 
 def run(args: argparse.Namespace) -> int:
     """Run `photonmc correlate` with parsed arguments; returns the exit status (0)."""
-    from photonmc.io.hdf5 import check_writable
-    from photonmc.io.photon_hdf5 import write_correlation
-
     source = Path(args.tags)
     out = Path(args.out) if args.out is not None else Path(f"{source.stem}_correlation.h5")
     if out.resolve() == source.resolve():

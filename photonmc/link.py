@@ -5,13 +5,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from photonmc.stages import Detector, Fiber, LadderMemory, QuantumDot, TimeTagger
+from photonmc.stages import BeamSplitter, Detector, Fiber, LadderMemory, QuantumDot, TimeTagger
 from photonmc.stages._base import parameters, register_pytree
 
 
 @dataclasses.dataclass(frozen=True, init=False)
 class Link:
-    """Source first, detector last, passive stages and memories in between (MODEL.md 3).
+    """Source first, then passive stages, memories, beam splitters and detectors.
+
+    Without beam splitters a link is a chain ending in one Detector. A BeamSplitter
+    opens two paths, "<name>.transmitted" and "<name>.reflected"; every stage after it
+    names the path it sits on (`branch`), the stages of one path apply in list order,
+    and every open path ends in exactly one Detector. Detectors are channels 0, 1, ...
+    in list order.
 
     A Link is a PyTree whose leaves are every continuous parameter of every stage and
     of the tagger, so `jax.grad` of an expected-mode output with respect to the link
@@ -30,20 +36,68 @@ class Link:
     def _validate(self):
         if not self.stages or not isinstance(self.stages[0], QuantumDot):
             raise ValueError("Link: the first stage must be a QuantumDot source")
-        if not isinstance(self.stages[-1], Detector):
-            raise ValueError("Link: the last stage must be a Detector")
-        for s in self.stages[1:-1]:
-            if isinstance(s, QuantumDot | Detector):
-                raise ValueError(
-                    f"Link: {type(s).__name__} {s.name!r} can only be the "
-                    f"{'first' if isinstance(s, QuantumDot) else 'last'} stage"
-                )
         if not isinstance(self.tagger, TimeTagger):
             raise ValueError("Link: tagger must be a TimeTagger")
         names = [s.name for s in self.stages] + ["tagger"]
         for n in names:
             if names.count(n) > 1:
                 raise ValueError(f"Link: two stages are named {n!r}; give each a distinct name")
+            if "." in n:
+                raise ValueError(f"Link: stage name {n!r} must not contain '.'")
+        for s in self.stages[1:]:
+            if isinstance(s, QuantumDot):
+                raise ValueError(f"Link: QuantumDot {s.name!r} can only be the first stage")
+        self.topology()  # raises on a bad layout of paths
+
+    def topology(self) -> tuple[dict[str, int], dict[str, int]]:
+        """(paths, path_of): path name -> id, and stage name -> id of the path it acts on.
+
+        The trunk from the source is path "" (id 0); a BeamSplitter acts on its input
+        path and opens its two outputs.
+        """
+        paths = {"": 0}
+        open_paths = {""}
+        ended: dict[str, str] = {}
+        path_of = {self.stages[0].name: 0}
+        for s in self.stages[1:]:
+            branch = getattr(s, "branch", "")
+            where = f"{type(s).__name__} {s.name!r}"
+            if branch not in paths:
+                raise ValueError(
+                    f"Link: {where} sits on branch {branch!r}, which no BeamSplitter before "
+                    f"it opens; open paths: {sorted(p for p in open_paths if p)}"
+                )
+            if branch in ended:
+                raise ValueError(
+                    f"Link: {where} sits on branch {branch or 'trunk'!r} after "
+                    f"{ended[branch]!r}, which ends it"
+                )
+            path_of[s.name] = paths[branch]
+            if isinstance(s, BeamSplitter):
+                ended[branch] = s.name
+                open_paths.discard(branch)
+                for out in s.outputs():
+                    paths[out] = len(paths)
+                    open_paths.add(out)
+            elif isinstance(s, Detector):
+                ended[branch] = s.name
+                open_paths.discard(branch)
+        if open_paths == {""}:
+            raise ValueError("Link: the last stage must be a Detector")
+        if open_paths:
+            missing = sorted(p or "trunk" for p in open_paths)
+            raise ValueError(f"Link: every path must end in a Detector; not ended: {missing}")
+        return paths, path_of
+
+    @property
+    def paths(self) -> dict[str, int]:
+        return self.topology()[0]
+
+    @property
+    def path_of(self) -> dict[str, int]:
+        """Path id each stage acts on, and each path name's id (one lookup for stages)."""
+        paths, path_of = self.topology()
+        return {**paths, **path_of}
 
     # ------------------------------------------------------------------ parts
     @property
@@ -51,20 +105,23 @@ class Link:
         return self.stages[0]
 
     @property
+    def detectors(self) -> tuple[Detector, ...]:
+        """Detectors in list order: channel i is detectors[i]."""
+        return tuple(s for s in self.stages if isinstance(s, Detector))
+
+    @property
     def detector(self) -> Detector:
-        return self.stages[-1]
+        """The first detector (the only one of a link without beam splitters)."""
+        return self.detectors[0]
 
     @property
     def middle(self) -> tuple:
-        return self.stages[1:-1]
+        """Every stage between source and detectors, in list order."""
+        return tuple(s for s in self.stages[1:] if not isinstance(s, Detector))
 
     @property
     def memories(self) -> tuple[LadderMemory, ...]:
         return tuple(s for s in self.stages if isinstance(s, LadderMemory))
-
-    @property
-    def detectors(self) -> tuple[Detector, ...]:
-        return (self.detector,)
 
     def __getitem__(self, name: str):
         if name == "tagger":
@@ -76,8 +133,27 @@ class Link:
 
     @property
     def fixed_delay_ns(self) -> float:
-        """Fixed group delay of all fibres (reported; times are retarded, MODEL.md 1)."""
-        return float(sum(float(s.delay_ns) for s in self.stages if isinstance(s, Fiber)))
+        """Fixed group delay of the fibres before the first detector (reported; times in
+        histograms are retarded, MODEL.md section 1)."""
+        return self.delay_to(self.detector)
+
+    def delay_to(self, detector: Detector) -> float:
+        """Fixed group delay, ns, of the fibres between the source and `detector`."""
+        _, path_of = self.topology()
+        # the detector's path and every path it descends from
+        chain, target = set(), path_of[detector.name]
+        parents = {}
+        for s in self.stages:
+            if isinstance(s, BeamSplitter):
+                for out in s.outputs():
+                    parents[self.paths[out]] = path_of[s.name]
+        while True:
+            chain.add(target)
+            if target not in parents:
+                break
+            target = parents[target]
+        fibres = (s for s in self.stages if isinstance(s, Fiber) and path_of[s.name] in chain)
+        return float(sum(float(s.delay_ns) for s in fibres))
 
     # -------------------------------------------------------------- parameters
     def parameter_names(self) -> list[str]:

@@ -112,6 +112,7 @@ RANGES: dict[tuple[str, str], Range] = {
     ("LadderMemory", "beat_terms.a"): _NON_NEGATIVE,
     ("LadderMemory", "beat_terms.f_ghz"): _ANY,
     ("LadderMemory", "beat_terms.phi"): _ANY,
+    ("BeamSplitter", "reflectivity"): _UNIT,
     ("Detector", "efficiency"): _UNIT,
     ("Detector", "dark_count_rate_hz"): _NON_NEGATIVE,
     ("Detector", "jitter_fwhm_ps"): _NON_NEGATIVE,
@@ -183,6 +184,11 @@ def parameter(link: Link, name: str) -> Parameter:
     if getattr(stage, field) is None:
         raise ParameterError(f"{name} is not set in this link (no value to fit or to scan)")
     cls = type(stage).__name__
+    if (cls, field) not in RANGES:
+        raise ParameterError(
+            f"{name}: no valid range is known for {cls}.{field}; add it to "
+            "photonmc.parameters.RANGES"
+        )
     return Parameter(name, stage_name, field, _unit(stage, field), RANGES[(cls, field)])
 
 

@@ -102,17 +102,19 @@ class Result:
 
     @property
     def efficiency(self) -> Estimate:
-        """End-to-end efficiency: in-window detections of the signal per shot.
+        """End-to-end efficiency: in-window detections of the signal per shot, all detectors.
 
         The signal is retrieved light when the link has a memory, source light otherwise.
         """
         origin = "retrieved" if self.has_memory else "source"
-        return observables.rate_per_shot(self.detector().in_window(origin), self.shots)
+        counts = sum(d.in_window(origin) for d in self.detectors.values())
+        return observables.rate_per_shot(counts, self.shots)
 
     @property
     def clicks_per_shot(self) -> Estimate:
-        """Every click of the first detector (all origins, in the window or not) per shot."""
-        return observables.rate_per_shot(self.detector().total(), self.shots)
+        """Every click of every detector (all origins, in the window or not) per shot."""
+        counts = sum(d.total() for d in self.detectors.values())
+        return observables.rate_per_shot(counts, self.shots)
 
     def _memory_ratio(self, num: str, memory: str | None) -> Estimate:
         if not self.memory_sums:
@@ -129,15 +131,18 @@ class Result:
         return self._memory_ratio("z", memory)
 
     def _window_counts(self, window_ns, detector: str | None) -> np.ndarray:
-        det = self.detector(detector)
+        """Counts by origin in the window, of one detector or of all (None)."""
         window = window_ns if window_ns is not None else self.retrieval_window_ns
         if window is None:
             raise ValueError("this link has no memory; give window_ns=(a, b) in histogram time")
-        mask = observables.window_mask(det.bin_edges_ns, window)
-        return det.counts[:, mask].sum(axis=1)
+        dets = self.detectors.values() if detector is None else [self.detector(detector)]
+        return sum(
+            d.counts[:, observables.window_mask(d.bin_edges_ns, window)].sum(axis=1) for d in dets
+        )
 
     def snr(self, window_ns=None, detector: str | None = None) -> Estimate:
-        """Retrieved counts over noise counts (memory noise + dark) in the retrieval window.
+        """Retrieved counts over noise counts (memory noise + dark) in the retrieval window,
+        of one detector or of all together (None).
 
         The noise is what the detector sees with the signal blocked; leak-through is a
         fate of the signal photon and is reported separately (`leak_in_window`).

@@ -34,6 +34,7 @@ from photonmc.kernels import histogram, sampling
 from photonmc.link import Link
 from photonmc.result import DetectorCounts, Result
 from photonmc.stages import Context
+from photonmc.stages import detector as detector_stage
 from photonmc.stages.memory import MEMORY_STATS
 
 DEFAULT_CHUNK_SHOTS = 1 << 18
@@ -63,33 +64,36 @@ class AnalogPlan:
 
 
 def analog_plan(link: Link, chunk_shots: int, records: bool = False) -> AnalogPlan:
-    det, tagger = link.detector, link.tagger
+    detectors, tagger = link.detectors, link.tagger
     period = float(link.source.period_ns)
     capacity = ((link.source.name, link.source.emitting_capacity(chunk_shots)),) + tuple(
         (m.name, m.noise_capacity(chunk_shots)) for m in link.memories
     )
-    dark_capacity = det.dark_capacity(tagger, period, chunk_shots)
-    # Mean clicks per chunk, bounded above (losses at their least).
+    dark_capacity = tuple(d.dark_capacity(tagger, period, chunk_shots) for d in detectors)
+    dead_time = tuple(d.has_dead_time() for d in detectors)
+    # Mean clicks per chunk, bounded above (losses at their least, every detector at the
+    # best efficiency): room for the clicks of a chunk.
     trans = 1.0
     for s in link.middle:
         trans *= s.max_transmission()
     photons = float(link.source.mean_photon_number) * trans + sum(
         float(m.read_noise_photons + m.write_noise_photons) for m in link.memories
     )
-    a, b = det.dark_interval_ns(tagger, period, det.has_dead_time())
-    darks = float(det.dark_count_rate_hz) * 1e-9 * (b - a)
-    mean = chunk_shots * (photons * float(det.efficiency) + darks)
-    n_candidates = dark_capacity + sum(sum(c) for _, c in capacity)
+    darks = 0.0
+    for d, dead in zip(detectors, dead_time, strict=True):
+        a, b = d.dark_interval_ns(tagger, period, dead)
+        darks += float(d.dark_count_rate_hz) * 1e-9 * (b - a)
+    mean = chunk_shots * (photons * max(float(d.efficiency) for d in detectors) + darks)
+    n_candidates = sum(dark_capacity) + sum(sum(c) for _, c in capacity)
     room = min(
         n_candidates, sampling.round_capacity(int(math.ceil(mean + 8 * math.sqrt(mean) + 64)))
     )
-    click_capacity = room if det.has_dead_time() else 0
     return AnalogPlan(
         chunk_shots=int(chunk_shots),
         capacity=capacity,
         dark_capacity=dark_capacity,
-        dead_time=det.has_dead_time(),
-        click_capacity=click_capacity,
+        dead_time=dead_time,
+        click_capacity=room if any(dead_time) else 0,
         n_bins=tagger.n_bins,
         record_capacity=room if records else 0,
     )
@@ -109,32 +113,41 @@ def propagate(link: Link, key, n_static: int, ctx: Context):
 def analog_chunk(link: Link, key, n_shots, plan: AnalogPlan):
     """One chunk of `plan.chunk_shots` shots, the first `n_shots` live.
 
-    Returns the int32 histogram (n_origins, n_bins + 2), the info dict of counters and,
-    when the plan records clicks, the registered clicks (shot in the chunk, histogram
-    time, origin; `plan.record_capacity` long, the first `count` valid), else None.
+    Returns the int32 histogram (n_detectors * n_origins, n_bins + 2), the info dict of
+    counters and, when the plan records clicks, the registered clicks (shot in the chunk,
+    histogram time, channel, origin; `plan.record_capacity` long, the first `count`
+    valid), else None.
     """
     period = link.source.period_ns
     ctx = Context(
-        "analog", link.source.wavelength_nm, period, n_shots=n_shots, capacity=dict(plan.capacity)
+        "analog",
+        link.source.wavelength_nm,
+        period,
+        n_shots=n_shots,
+        capacity=dict(plan.capacity),
+        paths=link.path_of,
     )
     batch, info, key_det = propagate(link, key, plan.chunk_shots, ctx)
-    det, tagger = link.detector, link.tagger
-    shot, t, origin, valid, dropped = det.clicks(
-        batch, key_det, ctx, tagger, plan.dark_capacity, plan.dead_time
+    detectors, tagger = link.detectors, link.tagger
+    shot, t, channel, origin, valid, dropped = detector_stage.detect(
+        detectors, batch, key_det, ctx, tagger, plan.dark_capacity, plan.dead_time
     )
-    info[f"{det.name}.dark_truncated"] = dropped
-    if plan.dead_time:
-        valid = det.register(shot, t, valid, period, plan.click_capacity)
+    info["dark_truncated"] = dropped
+    if plan.click_capacity:
+        valid = detector_stage.register(
+            detectors, shot, t, channel, valid, period, plan.dead_time, plan.click_capacity
+        )
     column = histogram.bin_index(t, tagger.window_start_ns, tagger.bin_width_ns, plan.n_bins)
-    hist = jnp.zeros((len(ORIGINS), plan.n_bins + 2), jnp.int32)
-    hist = histogram.accumulate(hist, column, origin, valid)
+    rows = channel * len(ORIGINS) + origin.astype(jnp.int32)
+    hist = jnp.zeros((len(detectors) * len(ORIGINS), plan.n_bins + 2), jnp.int32)
+    hist = histogram.accumulate(hist, column, rows, valid)
     records = None
     if plan.record_capacity:
         cap = plan.record_capacity
         (index,) = jnp.nonzero(valid, size=cap, fill_value=0)
         count = jnp.sum(valid, dtype=jnp.int32)
-        info[f"{det.name}.records_truncated"] = jnp.maximum(count - cap, 0)
-        records = (shot[index], t[index], origin[index], jnp.minimum(count, cap))
+        info["records_truncated"] = jnp.maximum(count - cap, 0)
+        records = (shot[index], t[index], channel[index], origin[index], jnp.minimum(count, cap))
     return hist, info, records
 
 
@@ -275,7 +288,7 @@ def run_analog(
     float_names = sorted(k for k in _info_names(link, plan) if not _is_int_counter(k))
     state = {
         "next_chunk": 0,
-        "hist": np.zeros((len(ORIGINS), plan.n_bins + 2), np.int64),
+        "hist": np.zeros((len(link.detectors) * len(ORIGINS), plan.n_bins + 2), np.int64),
         "ints": {},
         "float_rows": np.zeros((0, len(float_names))),
         "float_names": float_names,
@@ -354,29 +367,33 @@ def click_records(link: Link, records, firsts, counts, chunk_shots: int) -> dict
     Returns numpy arrays sorted by absolute time within each chunk: `shot` (int64, the
     shot index in the run), `channel` (uint8; detectors are channels 0, 1, ... in link
     order), `time_ps` (int64 absolute time s * T_rep + t + D, rounded to the nearest ps;
-    t is the retarded click time and D the fixed fibre delay), `origin` (int8 index into
-    ORIGINS, what the simulation knows and a real tagger does not). Chunks are in shot
+    t is the retarded click time and D the fixed fibre delay to that detector), `origin`
+    (int8 index into ORIGINS, what the simulation knows and a real tagger does not). Chunks are in shot
     order; a click later than the next chunk's first click (possible only for windows
     longer than the shot period) stays with its own chunk.
     """
-    shot, t, origin, n = (np.asarray(x) for x in records)
+    shot, t, channel, origin, n = (np.asarray(x) for x in records)
     period_ps = float(link.source.period_ns) * 1e3
-    offset_ps = (float(link.tagger.sync_offset_ns) + link.fixed_delay_ns) * 1e3
+    # sync offset and the fixed fibre delay to each detector, ps
+    offset_ps = 1e3 * (
+        float(link.tagger.sync_offset_ns) + np.array([link.delay_to(d) for d in link.detectors])
+    )
     parts = []
     for d in range(len(firsts)):
         for j in range(int(counts[d])):
             m = int(n[d, j])
-            chunk = int(firsts[d]) + j
-            s = shot[d, j, :m].astype(np.int64) + chunk * chunk_shots
-            time_ps = np.rint(s * period_ps + t[d, j, :m].astype(np.float64) * 1e3 + offset_ps)
+            s = shot[d, j, :m].astype(np.int64) + (int(firsts[d]) + j) * chunk_shots
+            ch = channel[d, j, :m]
+            t_ps = t[d, j, :m].astype(np.float64) * 1e3 + offset_ps[ch]
+            time_ps = np.rint(s * period_ps + t_ps).astype(np.int64)
             order = np.argsort(time_ps, kind="stable")
-            parts.append((s[order], time_ps[order].astype(np.int64), origin[d, j, :m][order]))
-    cat = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0) for i in range(3)]
+            parts.append((s[order], ch[order], time_ps[order], origin[d, j, :m][order]))
+    cat = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0) for i in range(4)]
     return {
         "shot": cat[0].astype(np.int64),
-        "channel": np.zeros(cat[0].shape, np.uint8),
-        "time_ps": cat[1].astype(np.int64),
-        "origin": cat[2].astype(np.int8),
+        "channel": cat[1].astype(np.uint8),
+        "time_ps": cat[2].astype(np.int64),
+        "origin": cat[3].astype(np.int8),
     }
 
 
@@ -389,36 +406,55 @@ def _info_names(link: Link, plan: AnalogPlan) -> list[str]:
 
 
 # -------------------------------------------------------------------- expected
-def expected_counts(link: Link, key=None, *, nodes: tuple[int, int] = DEFAULT_NODES):
-    """Expected clicks per shot: (counts (n_origins, n_bins), totals (n_origins,), info).
+def expected_counts(
+    link: Link, key=None, *, detector: str | None = None, nodes: tuple[int, int] = DEFAULT_NODES
+):
+    """Expected clicks per shot of one detector (default: the first).
 
-    Differentiable in every continuous parameter of the link. Works in the default
-    float dtype; enable x64 (`jax.enable_x64(True)`) for float64 accuracy, as
-    `simulate` does. `key` is accepted for future latent variables beyond two, which
+    Returns (counts (n_origins, n_bins) in the window, totals (n_origins,) of every
+    click, info). Differentiable in every continuous parameter of the link. Works in
+    the default float dtype; enable x64 (`jax.enable_x64(True)`) for float64 accuracy,
+    as `simulate` does. `key` is accepted for future latent variables beyond two, which
     will use quasi-random points; with the present model the quadrature is exact.
     """
+    counts, totals, info = expected_counts_all(link, key, nodes=nodes)
+    names = [d.name for d in link.detectors]
+    i = 0 if detector is None else names.index(link[detector].name)
+    return counts[i], totals[i], info
+
+
+def expected_counts_all(link: Link, key=None, *, nodes: tuple[int, int] = DEFAULT_NODES):
+    """Expected clicks per shot of every detector: counts (n_detectors, n_origins,
+    n_bins), totals (n_detectors, n_origins), info; see `expected_counts`."""
     del key
     e, z, w = link.source.latent_grid(*nodes)
     dtype = jnp.result_type(float)
     latent = tuple(jnp.asarray(a, dtype) for a in (e, z, w))
-    ctx = Context("expected", link.source.wavelength_nm, link.source.period_ns, latent=latent)
+    ctx = Context(
+        "expected",
+        link.source.wavelength_nm,
+        link.source.period_ns,
+        latent=latent,
+        paths=link.path_of,
+    )
     batch, info, _ = propagate(link, jax.random.key(0), len(w), ctx)
-    counts, totals = link.detector.expected_counts(batch, link.tagger, ctx.period_ns)
+    counts, totals = detector_stage.expected_counts(link.detectors, batch, link.tagger, ctx.paths)
     return counts, totals, info
 
 
 @partial(jax.jit, static_argnames=("nodes",))
 def _expected_jit(link, nodes):
-    return expected_counts(link, nodes=nodes)
+    return expected_counts_all(link, nodes=nodes)
 
 
 def run_expected(link: Link, shots: int, nodes=DEFAULT_NODES):
-    """Expected counts over `shots` shots in float64: (histogram (n_o, n_b + 2), counters)."""
+    """Expected counts over `shots` shots in float64: (histogram (n_det * n_o, n_b + 2),
+    counters), laid out as analog runs lay theirs."""
     with jax.enable_x64(True):
         link64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), link)
         counts, totals, info = _expected_jit(link64, tuple(nodes))
-        counts = np.asarray(counts, np.float64) * shots
-        totals = np.asarray(totals, np.float64) * shots
+        counts = np.asarray(counts, np.float64).reshape(-1, link.tagger.n_bins) * shots
+        totals = np.asarray(totals, np.float64).ravel() * shots
         info = {k: float(v) for k, v in info.items()}
     hist = np.zeros((counts.shape[0], counts.shape[1] + 2))
     hist[:, 1:-1] = counts
@@ -486,20 +522,21 @@ def simulate(
         hist, counters = run_expected(link, shots, nodes)
     elapsed = time.perf_counter() - start
 
-    det = link.detector
+    n_o = len(ORIGINS)
     detectors = {
         det.name: DetectorCounts(
             name=det.name,
             bin_edges_ns=link.tagger.bin_edges_ns,
-            counts=hist[:, 1:-1],
-            totals=hist.sum(axis=1),
+            counts=hist[i * n_o : (i + 1) * n_o, 1:-1],
+            totals=hist[i * n_o : (i + 1) * n_o].sum(axis=1),
         )
+        for i, det in enumerate(link.detectors)
     }
     memory_sums = {
         m.name: {k: float(counters.pop(f"{m.name}.{k}")) for k in MEMORY_STATS}
         for m in link.memories
     }
-    notes = run_warnings(link, mode, counters, detectors[det.name].total() / shots)
+    notes = run_warnings(link, mode, counters, {n: d.total() / shots for n, d in detectors.items()})
     for note in notes:
         warnings.warn(note, stacklevel=2)
     return Result(
@@ -523,18 +560,18 @@ def simulate(
     )
 
 
-def run_warnings(link: Link, mode: str, counters: dict, clicks_per_shot: float) -> list[str]:
+def run_warnings(link: Link, mode: str, counters: dict, clicks_per_shot: dict) -> list[str]:
     """What limits a run's validity, in words (empty when nothing does)."""
     notes = []
-    det = link.detector
     period = float(link.source.period_ns)
-    load = clicks_per_shot / period * float(det.dead_time_ns)
-    if mode == "expected" and load > DEAD_TIME_WARNING:
-        notes.append(
-            f"detector {det.name!r}: count rate x dead time = {load:.3g} > "
-            f"{DEAD_TIME_WARNING:g}; expected mode neglects dead time and click saturation, "
-            "so its counts are too high here (analog mode models them)"
-        )
+    for det in link.detectors:
+        load = clicks_per_shot[det.name] / period * float(det.dead_time_ns)
+        if mode == "expected" and load > DEAD_TIME_WARNING:
+            notes.append(
+                f"detector {det.name!r}: count rate x dead time = {load:.3g} > "
+                f"{DEAD_TIME_WARNING:g}; expected mode neglects dead time and click "
+                "saturation, so its counts are too high here (analog mode models them)"
+            )
     for name, value in counters.items():
         if name.endswith("_truncated") and value > 0:
             notes.append(f"{name} = {value:g}: Poisson events beyond their room were dropped")

@@ -272,7 +272,9 @@ def read_csv(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
     try:
         with open(path, encoding="utf-8", newline="") as f:
             lines = [
-                (i + 1, line) for i, line in enumerate(f) if line.strip() and line.lstrip()[0] != "#"
+                (i + 1, line)
+                for i, line in enumerate(f)
+                if line.strip() and line.lstrip()[0] != "#"
             ]
     except UnicodeDecodeError as e:
         raise DatasetError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None

@@ -19,19 +19,23 @@ Demos, doc/apx_tttrrecords.html and apx_tagdictionary.html):
 - `TTResultFormat_TTTRRecType` = 0x01010304 (HydraHarp V2 T3), 32 bits per record,
   `Measurement_Mode` = 3 (T3), `Measurement_SubMode` = 1 (point),
   `MeasDesc_GlobalResolution` = the shot period (s), `MeasDesc_Resolution` = the dtime
-  unit (s), `TTResult_SyncRate` (Hz); `TTResult_NumberOfRecords` and
-  `MeasDesc_AcquisitionTime` (ms) are patched in at close;
+  unit (s), `TTResult_SyncRate` (Hz), `File_GUID`, `File_CreatingTime`,
+  `CreatorSW_Name`; `TTResult_NumberOfRecords` and `MeasDesc_AcquisitionTime` (ms) are
+  patched in at close;
 - records: little-endian uint32, from the most significant bit: special (1),
   channel (6), dtime (15), nsync (10). A photon has special = 0. When the sync count
   passes a multiple of 1024, an overflow record (special = 1, channel = 63, nsync = the
   number of 1024-sync wraps, 1..1023) comes first.
 
 photonmc's own tags keep what the standard ones cannot say exactly: `photonmc_PeriodPs`
-(the period in ps, a double), `photonmc_FirstShot` (the shot of sync 0 of the file),
-`photonmc_DurationPs` and `photonmc_ChannelName` (indexed). A T3 record stores the
+(the period in ps, a double), `photonmc_FirstShot` (the shot of sync 0 of the file: 0,
+or the earliest tag's sync when that comes before shot 0), `photonmc_DurationPs` and
+`photonmc_ChannelName` (indexed); other readers ignore them. A T3 record stores the
 tag's time since the latest sync, as a TCSPC card does, so a tag whose time lies before
 its own shot's sync, or a period or more after it, is read back with the shot of the
-sync it follows (absolute times are kept; times are floored to the resolution).
+sync it follows (absolute times are kept; times are floored to the resolution). The
+dtime unit is 1 ps, doubled while a period exceeds the 32768 dtime bins (periods over
+32.8 ns, rates under 30.5 MHz).
 
 Files are written to a temporary file beside the target and renamed at close, so an
 unfinished file never appears under the target's name.

@@ -7,10 +7,11 @@ from photonmc.stages.fiber import Fiber as Fiber
 from photonmc.stages.memory import LadderMemory as LadderMemory
 from photonmc.stages.optics import Attenuator as Attenuator
 from photonmc.stages.optics import BandpassFilter as BandpassFilter
+from photonmc.stages.optics import BeamSplitter as BeamSplitter
 from photonmc.stages.source import QuantumDot as QuantumDot
 
 #: Stage types by the name a config file uses
 STAGE_TYPES = {
     cls.__name__: cls
-    for cls in (QuantumDot, Fiber, Attenuator, BandpassFilter, LadderMemory, Detector)
+    for cls in (QuantumDot, Fiber, Attenuator, BandpassFilter, LadderMemory, BeamSplitter, Detector)
 }

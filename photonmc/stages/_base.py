@@ -15,6 +15,7 @@ import numbers
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -147,6 +148,7 @@ class Context:
     period_ns: the shot period (leaves). Analog mode: n_shots, the live shots of the
     chunk (traced), and capacity, static room for Poisson events by stage name (see
     `simulation.AnalogPlan`). Expected mode: latent, the quadrature nodes (e, z, w).
+    paths: the path id each stage acts on, by stage name (`Link.path_of`).
     """
 
     mode: str
@@ -155,3 +157,23 @@ class Context:
     n_shots: Any = None
     capacity: Any = None
     latent: Any = None
+    paths: Any = None
+
+    def on_path(self, stage, batch):
+        """Which wavepackets of `batch` a stage acts on: those on the stage's path.
+
+        A numpy bool array of the batch's shape (paths are static), or None when every
+        wavepacket is on it (the common case of a link without beam splitters).
+        """
+        on = batch.path == self.paths[stage.name]
+        return None if on.all() else on
+
+
+def transmit(batch, on, transmission, shift_ns=0.0):
+    """Multiply weights by `transmission` and add `shift_ns` to t_ref where `on` (or all)."""
+    if on is None:
+        return batch.replace(t_ref_ns=batch.t_ref_ns + shift_ns, weight=batch.weight * transmission)
+    return batch.replace(
+        t_ref_ns=jnp.where(on, batch.t_ref_ns + shift_ns, batch.t_ref_ns),
+        weight=jnp.where(on, batch.weight * transmission, batch.weight),
+    )

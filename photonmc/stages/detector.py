@@ -99,6 +99,7 @@ class Detector:
     jitter_fwhm_ps: float = param(0.0, unit="ps", doc="timing-jitter FWHM (Gaussian)")
     dead_time_ns: float = param(0.0, unit="ns", doc="non-paralysable dead time")
     name: str = static("detector")
+    branch: str = static("")
 
     def __post_init__(self):
         check_range(self, "efficiency", lo=0.0, hi=1.0)
@@ -134,80 +135,114 @@ class Detector:
         rate = concrete(self.dark_count_rate_hz) or 0.0
         return sampling.poisson_capacity(n_shots * units.hz_to_per_ns(rate) * (b - a))
 
-    # ----------------------------------------------------------------- analog
-    def clicks(self, batch, key, ctx, tagger: TimeTagger, dark_capacity: int, dead_time: bool):
-        """Candidate clicks of one chunk, before dead time.
 
-        dark_capacity and dead_time are static (see `simulation.AnalogPlan`). Returns
-        (shot, t_ns, origin, valid), each of shape (photons + dark_capacity,): the shot,
-        the histogram time (jitter and sync offset applied), the origin index, and
-        whether it is a click. Also the number of dark counts beyond capacity (dropped).
-        """
-        key_fate, key_e, key_jit, key_dark, key_dark_t = jax.random.split(key, 5)
-        eff = jnp.clip(self.efficiency, 0.0, 1.0)
-        index, hit = sampling.choose_branch(key_fate, batch.weight * eff)
+# --------------------------------------------------------------------- analog
+def detect(detectors, batch, key, ctx, tagger: TimeTagger, dark_capacity, dead_time):
+    """Candidate clicks of one chunk on every detector, before dead time.
 
-        def pick(field):
-            return jnp.take_along_axis(field, index[:, None], axis=1)[:, 0]
+    Each photon meets one categorical draw among all its fates: "detected by detector d
+    via branch b" with probability weight_b * efficiency_d for the detector on branch b's
+    path, and "not detected" for the rest. dark_capacity and dead_time are static
+    tuples, one entry per detector (see `simulation.AnalogPlan`). Returns (shot, t_ns,
+    channel, origin, valid), each of shape (photons + dark counts,): the shot, the
+    histogram time (jitter and sync offset applied), the detector index, the origin
+    index and whether it is a click; and the number of dark counts beyond capacity.
+    """
+    key_fate, key_e, key_jit, key_dark = jax.random.split(key, 4)
+    channel_of = _channels(detectors, batch, ctx)  # static (photons, branches)
+    effs = jnp.stack([jnp.clip(d.efficiency, 0.0, 1.0) for d in detectors])
+    eff = jnp.where(channel_of >= 0, effs[np.maximum(channel_of, 0)], 0.0)
+    index, hit = sampling.choose_branch(key_fate, batch.weight * eff)
 
-        kind, t_ref, width, origin = map(
-            pick, (batch.kind, batch.t_ref_ns, batch.width_ns, batch.origin)
-        )
-        shape = hit.shape
-        # One uniform gives the wavepacket's time by inversion, as an exponential or a
-        # normal variate according to its kind: one random draw per photon, not two.
-        u = jax.random.uniform(key_e, shape, dtype=t_ref.dtype, minval=jnp.finfo(t_ref.dtype).tiny)
-        if (batch.kind == EXP).all():  # static: a link without memory has no Gaussian packets
-            spread = -width * jnp.log(u)
-        else:
-            z = jnp.sqrt(2.0) * jax.lax.erf_inv(2.0 * u - 1.0)
-            spread = jnp.where(kind == EXP, -width * jnp.log(u), units.fwhm_to_sigma(width) * z)
-        t = t_ref + spread - tagger.sync_offset_ns
-        if concrete(self.jitter_fwhm_ps) != 0.0:
-            t = t + self.jitter_sigma_ns * jax.random.normal(key_jit, shape, dtype=t_ref.dtype)
-        shot = batch.shot
-        dropped = jnp.zeros((), jnp.int32)
+    def pick(field):
+        return jnp.take_along_axis(jnp.asarray(field), index[:, None], axis=1)[:, 0]
 
-        if dark_capacity:
-            a, b = self.dark_interval_ns(tagger, ctx.period_ns, dead_time)
-            mean = units.hz_to_per_ns(self.dark_count_rate_hz) * (b - a)
-            exists, dark_shot, dropped = sampling.poisson_events(
-                key_dark, mean, ctx.n_shots, dark_capacity
+    kind, t_ref, width, origin, channel = map(
+        pick, (batch.kind, batch.t_ref_ns, batch.width_ns, batch.origin, channel_of)
+    )
+    shape = hit.shape
+    # One uniform gives the wavepacket's time by inversion, as an exponential or a
+    # normal variate according to its kind: one random draw per photon, not two.
+    u = jax.random.uniform(key_e, shape, dtype=t_ref.dtype, minval=jnp.finfo(t_ref.dtype).tiny)
+    if (batch.kind == EXP).all():  # static: a link without memory has no Gaussian packets
+        spread = -width * jnp.log(u)
+    else:
+        z = jnp.sqrt(2.0) * jax.lax.erf_inv(2.0 * u - 1.0)
+        spread = jnp.where(kind == EXP, -width * jnp.log(u), units.fwhm_to_sigma(width) * z)
+    t = t_ref + spread - tagger.sync_offset_ns
+    if any(concrete(d.jitter_fwhm_ps) != 0.0 for d in detectors):
+        sigmas = jnp.stack([d.jitter_sigma_ns for d in detectors])
+        t = t + sigmas[jnp.maximum(channel, 0)] * jax.random.normal(key_jit, shape, t.dtype)
+    parts = [(batch.shot, t, channel.astype(jnp.int32), origin, hit)]
+    dropped = jnp.zeros((), jnp.int32)
+    for i, (det, capacity) in enumerate(zip(detectors, dark_capacity, strict=True)):
+        if not capacity:
+            continue
+        key_n, key_t = jax.random.split(jax.random.fold_in(key_dark, i))
+        a, b = det.dark_interval_ns(tagger, ctx.period_ns, dead_time[i])
+        mean = units.hz_to_per_ns(det.dark_count_rate_hz) * (b - a)
+        exists, dark_shot, lost = sampling.poisson_events(key_n, mean, ctx.n_shots, capacity)
+        t_dark = a + (b - a) * jax.random.uniform(key_t, exists.shape, dtype=t.dtype)
+        parts.append(
+            (
+                dark_shot,
+                t_dark,
+                jnp.full(exists.shape, i, jnp.int32),
+                jnp.full(exists.shape, DARK, origin.dtype),
+                exists,
             )
-            t_dark = a + (b - a) * jax.random.uniform(key_dark_t, exists.shape, dtype=t.dtype)
-            shot = jnp.concatenate([shot, dark_shot])
-            t = jnp.concatenate([t, t_dark])
-            origin = jnp.concatenate([origin, jnp.full(exists.shape, DARK, origin.dtype)])
-            hit = jnp.concatenate([hit, exists])
-        return shot, t, origin, hit, dropped
+        )
+        dropped = dropped + lost
+    shot, t, channel, origin, valid = (jnp.concatenate(x) for x in zip(*parts, strict=True))
+    return shot, t, channel, origin, valid, dropped
 
-    def register(self, shot, t_ns, valid, period_ns, capacity: int):
-        """Clicks that the detector registers under its dead time (within the chunk)."""
-        return registered_clicks(shot, t_ns, valid, self.dead_time_ns, period_ns, capacity)
 
-    # --------------------------------------------------------------- expected
-    def expected_counts(self, batch, tagger: TimeTagger, period_ns):
-        """Expected clicks per shot: in-window bins (n_origins, n_bins) and totals (n_origins,).
+def register(detectors, shot, t_ns, channel, valid, period_ns, dead_time, capacity: int):
+    """Clicks that each detector registers under its own dead time (within the chunk)."""
+    for i, det in enumerate(detectors):
+        if dead_time[i]:
+            mine = channel == i
+            kept = registered_clicks(
+                shot, t_ns, valid & mine, det.dead_time_ns, period_ns, capacity
+            )
+            valid = jnp.where(mine, kept, valid)
+    return valid
 
-        Each wavepacket's detection-time density, convolved with the jitter, is
-        integrated over every bin in closed form; dark counts enter as their mean,
-        R * window per shot, uniform in time.
-        """
-        dtype = batch.weight.dtype
-        edges = jnp.asarray(tagger.bin_edges_ns, dtype) + tagger.sync_offset_ns
-        w = batch.weight * jnp.clip(self.efficiency, 0.0, 1.0)
-        sigma_j = self.jitter_sigma_ns
-        # Exponential and Gaussian wavepackets are told apart before tracing (their kinds
-        # are static), so each bin integral runs only on the wavepackets of its kind.
-        kind, origin = batch.kind.ravel(), batch.origin.ravel()
-        fields = [x.ravel() for x in (w, batch.t_ref_ns, batch.width_ns)]
+
+def _channels(detectors, batch, ctx) -> np.ndarray:
+    """Detector index of each wavepacket's path (-1 for a path without a detector)."""
+    channel = np.full(batch.path.shape, -1, np.int32)
+    for i, det in enumerate(detectors):
+        channel[batch.path == ctx.paths[det.name]] = i
+    return channel
+
+
+# ------------------------------------------------------------------- expected
+def expected_counts(detectors, batch, tagger: TimeTagger, paths):
+    """Expected clicks per shot of every detector, from the wavepackets on its path.
+
+    Returns counts (n_detectors, n_origins, n_bins) in the window and totals
+    (n_detectors, n_origins) of every click. Each wavepacket's detection-time density,
+    convolved with the detector's jitter, is integrated over every bin in closed form;
+    dark counts enter as their mean, R * window per shot, uniform in time.
+    """
+    dtype = batch.weight.dtype
+    edges = jnp.asarray(tagger.bin_edges_ns, dtype) + tagger.sync_offset_ns
+    kind, origin, path = batch.kind.ravel(), batch.origin.ravel(), batch.path.ravel()
+    fields = [x.ravel() for x in (batch.weight, batch.t_ref_ns, batch.width_ns)]
+    all_counts, all_totals = [], []
+    for det in detectors:
+        sigma_j = det.jitter_sigma_ns
         counts = jnp.zeros((len(ORIGINS), tagger.n_bins), dtype)
         totals = jnp.zeros(len(ORIGINS), dtype)
+        # Exponential and Gaussian wavepackets are told apart before tracing (kinds and
+        # paths are static), so each bin integral runs only where it is needed.
         for k in (EXP, GAUSS):
-            idx = np.nonzero(kind == k)[0]
+            idx = np.nonzero((kind == k) & (path == paths[det.name]))[0]
             if idx.size == 0:
                 continue
             w_k, t_k, width_k = (x[idx] for x in fields)
+            w_k = w_k * jnp.clip(det.efficiency, 0.0, 1.0)
             if k == EXP:
                 probs = bin_integrals.emg_bin_probs(edges, t_k, width_k, sigma_j)
             else:
@@ -216,9 +251,9 @@ class Detector:
             one_hot = jnp.asarray(origin[idx, None] == np.arange(len(ORIGINS)), dtype)
             counts = counts + jnp.einsum("po,pk->ok", one_hot * w_k[:, None], probs)
             totals = totals + one_hot.T @ w_k
-
-        rate = units.hz_to_per_ns(self.dark_count_rate_hz)
-        dark_bins = rate * tagger.bin_width_ns * jnp.ones(tagger.n_bins, dtype)
-        counts = counts.at[DARK].add(dark_bins)
+        rate = units.hz_to_per_ns(det.dark_count_rate_hz)
+        counts = counts.at[DARK].add(rate * tagger.bin_width_ns * jnp.ones(tagger.n_bins, dtype))
         totals = totals.at[DARK].add(rate * tagger.window_ns)
-        return counts, totals
+        all_counts.append(counts)
+        all_totals.append(totals)
+    return jnp.stack(all_counts), jnp.stack(all_totals)

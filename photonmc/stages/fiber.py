@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from photonmc import units
-from photonmc.stages._base import check_range, param, stage, static
+from photonmc.stages._base import check_range, param, stage, static, transmit
 
 
 @stage
@@ -22,6 +22,7 @@ class Fiber:
     group_index: float = param(1.4682, doc="group index n_g")
     dispersion_ps_per_nm_km: float = param(17.0, unit="ps/(nm km)", doc="chromatic dispersion D")
     name: str = static("fiber")
+    branch: str = static("")
 
     def __post_init__(self):
         check_range(self, "length_km", lo=0.0)
@@ -47,6 +48,4 @@ class Fiber:
         shift = units.chromatic_shift_ns(
             self.dispersion_ps_per_nm_km, self.length_km, ctx.wavelength_nm, batch.nu_ghz
         )
-        return batch.replace(
-            t_ref_ns=batch.t_ref_ns + shift, weight=batch.weight * self.transmission
-        ), {}
+        return transmit(batch, ctx.on_path(self, batch), self.transmission, shift), {}

@@ -56,6 +56,7 @@ class LadderMemory:
     write_noise_photons: float = param(0.0, doc="mean noise photons per shot in the input mode")
     decay: str = static("gaussian")
     name: str = static("memory")
+    branch: str = static("")
 
     def __post_init__(self):
         for field in ("write_time_ns",):
@@ -142,6 +143,9 @@ class LadderMemory:
 
     def apply(self, batch: Batch, key, ctx):
         p_r, p_t = self.fate_probabilities(batch)
+        on = ctx.on_path(self, batch)
+        if on is not None:  # light on other paths passes untouched
+            p_r, p_t = jnp.where(on, p_r, 0.0), jnp.where(on, p_t, 1.0)
         t_out = self.write_time_ns + self.storage_time_ns
         retrieved = batch.replace(
             kind=np.full_like(batch.kind, GAUSS),
@@ -154,7 +158,7 @@ class LadderMemory:
         )
         transmitted = batch.replace(weight=batch.weight * p_t)
         out = retrieved.concat_branches(transmitted)
-        info = self._stats(batch, p_r, p_t)
+        info = self._stats(batch, p_r, p_t, on)
 
         noise, noise_info = self._noise(key, out.shape[1], ctx, t_out, out.weight.dtype)
         if noise is not None:
@@ -162,8 +166,10 @@ class LadderMemory:
         info.update(noise_info)
         return out, info
 
-    def _stats(self, batch, p_r, p_t):
+    def _stats(self, batch, p_r, p_t, on):
         signal = batch.origin != MEMORY_NOISE
+        if on is not None:
+            signal = signal & on
         w = jnp.where(signal, batch.weight, 0.0)
         x = jnp.sum(w, axis=-1)
         y = jnp.sum(w * p_r, axis=-1)
@@ -204,6 +210,7 @@ class LadderMemory:
                     nu_ghz=0.0,
                     weight=weight,
                     origin=MEMORY_NOISE,
+                    path=ctx.paths[self.name],
                     dtype=dtype,
                 ).pad_branches(n_branches)
             )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
+import numpy as np
 
 from photonmc import units
-from photonmc.stages._base import check_choice, check_range, param, stage, static
+from photonmc.stages._base import check_choice, check_range, param, stage, static, transmit
 
 
 @stage
@@ -16,6 +17,7 @@ class Attenuator:
 
     loss_db: float = param(unit="dB", doc="loss")
     name: str = static("attenuator")
+    branch: str = static("")
 
     def __post_init__(self):
         check_range(self, "loss_db", lo=0.0)
@@ -28,7 +30,7 @@ class Attenuator:
         return float(self.transmission)
 
     def apply(self, batch, key, ctx):
-        return batch.replace(weight=batch.weight * self.transmission), {}
+        return transmit(batch, ctx.on_path(self, batch), self.transmission), {}
 
 
 @stage
@@ -45,6 +47,7 @@ class BandpassFilter:
     peak_transmission: float = param(1.0, doc="transmission at the centre")
     shape: str = static("lorentzian")
     name: str = static("filter")
+    branch: str = static("")
 
     def __post_init__(self):
         check_range(self, "fwhm_ghz", lo=0.0, lo_open=True)
@@ -63,4 +66,43 @@ class BandpassFilter:
 
     def apply(self, batch, key, ctx):
         t = jnp.clip(self.peak_transmission, 0.0, 1.0) * self.line_shape(batch.nu_ghz)
-        return batch.replace(weight=batch.weight * t), {}
+        return transmit(batch, ctx.on_path(self, batch), t), {}
+
+
+@stage
+class BeamSplitter:
+    """A lossless splitter: each photon leaves by the reflected output with probability R.
+
+    Its outputs are the paths "<name>.transmitted" and "<name>.reflected"; the stages
+    after it name the output they sit on with `branch`. Analog mode draws the output
+    with the photon's other fates (one categorical draw); expected mode splits weights.
+    A single photon does not interfere with itself here; two-photon interference is
+    `HOMInterferometer`'s.
+    """
+
+    reflectivity: float = param(0.5, doc="probability of leaving by the reflected output")
+    name: str = static("bs")
+    branch: str = static("")
+
+    def __post_init__(self):
+        check_range(self, "reflectivity", lo=0.0, hi=1.0)
+
+    def max_transmission(self) -> float:
+        return 1.0
+
+    def outputs(self) -> tuple[str, str]:
+        return f"{self.name}.transmitted", f"{self.name}.reflected"
+
+    def apply(self, batch, key, ctx):
+        r = jnp.clip(self.reflectivity, 0.0, 1.0)
+        on = batch.path == ctx.paths[self.name]
+        p_t, p_r = (ctx.paths[o] for o in self.outputs())
+        transmitted = batch.replace(
+            weight=jnp.where(on, (1.0 - r) * batch.weight, batch.weight),
+            path=np.where(on, p_t, batch.path).astype(batch.path.dtype),
+        )
+        reflected = batch.replace(
+            weight=jnp.where(on, r * batch.weight, 0.0),
+            path=np.where(on, p_r, batch.path).astype(batch.path.dtype),
+        )
+        return transmitted.concat_branches(reflected), {}

@@ -1,0 +1,914 @@
+"""Fitting link parameters to measured histograms and efficiency curves (expected mode).
+
+`fit(link, datasets, free)` finds the values of the `free` parameters that maximise the
+likelihood of every dataset at once, with the other parameters as the link has them.
+
+Models.
+- A histogram (`HistogramData`) is modelled by shots * `expected_counts(link)`, all
+  origins summed, with the dataset's overrides set on the link. The dataset's bins define
+  the model's tagger: its window and bin width replace the link's (`sync_offset_ns` is
+  kept, and may be free), so data of any uniform binning can be fitted without editing
+  the config. Likelihood: Poisson, through the deviance
+  D = 2 sum(mu - n + n ln(n / mu)) (a zero-count bin contributes 2 mu).
+- An efficiency curve (`EfficiencyCurve`) is modelled by the memory's internal
+  efficiency eta_int = E[P_r] / arrivals (MODEL.md 3.4), from the expected-mode sums of
+  the memory, at each x (vectorised with `jax.vmap`). Likelihood: Gaussian,
+  chi2 = sum((y - eta) / sigma)^2. Without `efficiency_err`, one common sigma per curve
+  is estimated from the residuals, sigma^2 = (SSR / n) N / (N - p) (N points in all,
+  p free parameters; for a lone curve SSR / (n - p)), iterated with the fit; the result
+  says so and gives no p-value, since chi2 / ndf = 1 then holds by construction.
+
+The objective is -2 ln L up to a constant: the sum of the deviances and chi-squares. The
+latent variables of the expected mode are integrated by quadrature (MODEL.md 5: one node
+per latent that is off, 32 x 16 Gauss-Laguerre x Gauss-Hermite otherwise), so the
+objective is deterministic and smooth; its own error is far below the data's.
+
+Free parameters are optimised in unconstrained coordinates (`photonmc.parameters`), by
+optax L-BFGS with a zoom line search, in float64 (`photonmc.solver`). Uncertainties come
+from the observed information: the Hessian of the objective at the optimum (central
+differences of autodiff gradients), mapped to the natural parameters by the Jacobian
+of the transform; covariance = 2 H^-1. When the information matrix, normalised to unit
+diagonal, has a condition number above 1e6 (or two parameters a correlation beyond
++-0.9999), the parameters in its near-null directions are reported as degenerate: their
+standard errors are None and a warning names them. ndf = data points - free
+parameters; the p-value is P(chi2_ndf > objective), approximate for histograms with few
+counts per bin.
+
+Compiled objectives are cached (8 at most) by the link's structure and fixed values,
+the free names, and the datasets' shapes, bins and overrides: refitting new data of the
+same shape (a pull study, repeated measurements) does not recompile.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+import time
+from collections.abc import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from photonmc import parameters as P
+from photonmc.io.datasets import DatasetError, EfficiencyCurve, HistogramData
+from photonmc.link import Link
+from photonmc.simulation import DEAD_TIME_WARNING, DEFAULT_NODES, expected_counts, propagate
+from photonmc.solver import Minimiser, whitening
+from photonmc.stages import Context, TimeTagger
+
+#: Stop when max |gradient| of -2 ln L in whitened units (standard deviations) is below
+#: this: the optimum is then within ~GTOL / 2 standard deviations.
+GTOL = 2e-4
+#: Converged when the estimated distance to the minimum, g^T H^-1 g / 2, is below this
+#: (in units of -2 ln L: 1e-6 is 1e-3 standard deviations).
+EDM_TOLERANCE = 1e-6
+#: Condition number of the unit-diagonal information matrix above which its near-null
+#: directions are degenerate
+DEGENERATE_CONDITION = 1e6
+#: |correlation| above which two parameters are degenerate
+DEGENERATE_CORRELATION = 0.9999
+#: Step of the Hessian's gradient differences, in whitened units (standard deviations)
+HESSIAN_STEP = 1e-2
+DEFAULT_MAX_ITERATIONS = 500
+_CACHE_SIZE = 8
+
+
+class FitError(ValueError):
+    """A fit that cannot be set up (bad names, ranges or datasets); one line."""
+
+
+@dataclasses.dataclass
+class DatasetFit:
+    """The data and fitted model of one dataset.
+
+    kind: "histogram" or "efficiency_curve". x: bin centres (ns) or the curve's x values,
+    x_name the latter's parameter. bin_edges_ns: histograms only. data and model: counts
+    per bin, or efficiencies. sigma: the curve's error bars (given or estimated; None for
+    histograms). residuals: deviance residuals sign(n - mu) sqrt(d_i) for histograms,
+    (y - model) / sigma for curves; their squares sum to `contribution`, the dataset's
+    deviance or chi-square.
+    """
+
+    name: str
+    kind: str
+    x: np.ndarray
+    data: np.ndarray
+    model: np.ndarray
+    residuals: np.ndarray
+    contribution: float
+    bin_edges_ns: np.ndarray | None = None
+    sigma: np.ndarray | None = None
+    sigma_estimated: bool = False
+    x_name: str = "histogram time (ns)"
+    shots: int | None = None
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What `fit` returns.
+
+    names: the free parameters, in order. values, stderr: by name (stderr None for a
+    degenerate parameter). covariance, correlation: (p, p) in that order (covariance rows
+    and columns of degenerate parameters NaN; correlation from a barely regularised
+    inverse, so a degenerate pair shows +-1). deviance: sum over histograms (None
+    without any); chi2: over curves (None without any); objective: their sum; ndf;
+    p_value (None when undefined); converged; iterations; warnings; degenerate names;
+    condition_number of the unit-diagonal information matrix; datasets: per dataset
+    data and model; link: the link at the best values; elapsed_s.
+    """
+
+    names: tuple[str, ...]
+    values: dict[str, float]
+    stderr: dict[str, float | None]
+    covariance: np.ndarray
+    correlation: np.ndarray
+    deviance: float | None
+    chi2: float | None
+    objective: float
+    ndf: int
+    p_value: float | None
+    converged: bool
+    iterations: int
+    warnings: list[str]
+    degenerate: tuple[str, ...]
+    condition_number: float
+    datasets: list[DatasetFit]
+    link: Link
+    elapsed_s: float = math.nan
+
+    def as_dict(self) -> dict:
+        """The JSON object of `photonmc fit --json` (plain, JSON-ready values)."""
+        out: dict = {
+            "parameters": {
+                n: {"value": self.values[n], "stderr": self.stderr[n]} for n in self.names
+            },
+            "correlation": {
+                "names": list(self.names),
+                "matrix": [[_json(v) for v in row] for row in self.correlation],
+            },
+        }
+        if self.deviance is not None:
+            out["deviance"] = self.deviance
+        if self.chi2 is not None:
+            out["chi2"] = self.chi2
+        out.update(
+            objective=self.objective,
+            ndf=self.ndf,
+            p_value=self.p_value,
+            converged=self.converged,
+            warnings=list(self.warnings),
+        )
+        return out
+
+    def summary(self) -> str:
+        """A readable table of the result."""
+        n_points = sum(d.data.size for d in self.datasets)
+        lines = [
+            f"photonmc fit: {len(self.names)} free parameters, {len(self.datasets)} "
+            f"dataset{'s' if len(self.datasets) != 1 else ''} ({n_points} points), "
+            f"{'converged' if self.converged else 'NOT converged'} after {self.iterations} "
+            f"iterations ({self.elapsed_s:.3g} s)",
+            f"  {'parameter':<34}{'value':>16}{'stderr':>14}",
+        ]
+        for n in self.names:
+            err = self.stderr[n]
+            lines.append(
+                f"  {n:<34}{self.values[n]:>16.8g}"
+                + (f"{err:>14.3g}" if err is not None else f"{'degenerate':>14}")
+            )
+        parts = []
+        if self.deviance is not None:
+            parts.append(f"deviance {self.deviance:.6g}")
+        if self.chi2 is not None:
+            parts.append(f"chi2 {self.chi2:.6g}")
+        p = "n/a" if self.p_value is None else f"{self.p_value:.3g}"
+        lines.append(f"  {', '.join(parts)}; ndf {self.ndf}; p-value {p}")
+        pairs = [
+            f"{a} ~ {b}: {self.correlation[i, j]:+.3f}"
+            for i, a in enumerate(self.names)
+            for j, b in enumerate(self.names)
+            if j > i and abs(self.correlation[i, j]) > 0.9
+        ]
+        if pairs:
+            lines.append("  correlations beyond +-0.9: " + "; ".join(pairs))
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ the fit
+def fit(
+    link: Link,
+    datasets: Sequence[HistogramData | EfficiencyCurve],
+    free: Sequence[str],
+    *,
+    start: Mapping[str, float] | None = None,
+    max_iterations: int = DEFAULT_MAX_ITERATIONS,
+    nodes: tuple[int, int] = DEFAULT_NODES,
+) -> FitResult:
+    """Fit the `free` parameters of `link` to `datasets` (module docstring).
+
+    free: qualified names, e.g. ["qd.lifetime_ns", "memory.beat_terms[0].a"]. start:
+    starting values by name (default: the link's values), strictly inside each valid
+    range. max_iterations: L-BFGS iterations (each with a line search). nodes: expected-
+    mode quadrature nodes (feeding, spectral diffusion). Raises FitError for unknown
+    names, values out of range, and datasets that do not match the link.
+    """
+    started = time.perf_counter()
+    problem = build_problem(link, datasets, free, nodes=nodes)
+    start_link = link
+    if start:
+        unknown = [n for n in start if n not in problem.free]
+        if unknown:
+            raise FitError(
+                f"start value for {unknown[0]}, which is not free (free: {', '.join(problem.free)})"
+            )
+        try:
+            start_link = P.set_values(link, {n: float(v) for n, v in start.items()})
+        except ValueError as e:
+            raise FitError(f"start value: {e}") from None
+    x0 = []
+    for p in problem.params:
+        x = float(p.get(start_link))
+        if not p.range.interior(x):
+            u = f" {p.unit}" if p.unit else ""
+            raise FitError(
+                f"the start value of {p.name}, {x:g}{u}, lies on the boundary of its range "
+                f"({p.describe_range()}); give a start inside it (--start {p.name}=VALUE)"
+            )
+        x0.append(x)
+    with jax.enable_x64(True):
+        result = problem.run(np.asarray(x0), datasets, start_link, max_iterations)
+    result.elapsed_s = time.perf_counter() - started
+    return result
+
+
+def build_problem(
+    link: Link,
+    datasets: Sequence[HistogramData | EfficiencyCurve],
+    free: Sequence[str],
+    *,
+    nodes: tuple[int, int] = DEFAULT_NODES,
+) -> FitProblem:
+    """The compiled fit problem of (link, datasets, free): from the cache when it has one.
+
+    Checks every name and dataset against the link first (FitError).
+    """
+    params = _check_free(link, free)
+    datasets = list(datasets)
+    _check_datasets(link, datasets, params)
+    key = (
+        _link_key(link, params),
+        tuple(p.name for p in params),
+        tuple(_dataset_key(d) for d in datasets),
+        tuple(nodes),
+    )
+    problem = _PROBLEMS.get(key)
+    if problem is None:
+        problem = FitProblem(link, datasets, params, tuple(nodes))
+        _PROBLEMS[key] = problem
+        while len(_PROBLEMS) > _CACHE_SIZE:
+            _PROBLEMS.popitem(last=False)
+    else:
+        _PROBLEMS.move_to_end(key)
+    return problem
+
+
+_PROBLEMS: collections.OrderedDict = collections.OrderedDict()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Group:
+    """Histogram datasets that share bins, detector and overridden names: one vmap."""
+
+    link: Link
+    detector: str | None
+    override_names: tuple[str, ...]
+    override_values: np.ndarray  # (k, m)
+    members: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Curve:
+    link: Link
+    x_param: str
+    memory: str
+    member: int
+
+
+class FitProblem:
+    """A fit's compiled objective and its bookkeeping (built by `build_problem`).
+
+    `minimiser.step` is the compiled L-BFGS step of the objective -2 ln L(z, data),
+    z the whitened unconstrained coordinates and data the arrays of the datasets and of
+    the coordinate map; `predict` the compiled models. Neither recompiles for new data
+    or new values of the same shapes.
+    """
+
+    def __init__(self, link: Link, datasets: list, params: list[P.Parameter], nodes):
+        self.params = params
+        self.free = tuple(p.name for p in params)
+        self.nodes = nodes
+        self.transforms = [P.Transform.of(p.range) for p in params]
+        self.kinds = tuple(t.kind for t in self.transforms)
+        self.n_datasets = len(datasets)
+        with jax.enable_x64(True):
+            self.groups, self.curves = self._layout(link, datasets)
+        self.minimiser = Minimiser(self.objective)
+        self.predict = jax.jit(self._predict)
+
+    # ------------------------------------------------------------- layout
+    def _layout(self, link: Link, datasets: list):
+        groups: dict[tuple, list[int]] = {}
+        curves = []
+        for i, d in enumerate(datasets):
+            if isinstance(d, HistogramData):
+                key = (d.detector, d.bin_edges_ns.tobytes(), tuple(sorted(d.overrides)))
+                groups.setdefault(key, []).append(i)
+            else:
+                base = P.set_values(link, d.overrides)
+                # The tagger does not enter eta_int: one bin keeps the trace small.
+                t = link.tagger
+                base = Link(base.stages, _one_bin(t))
+                memory = d.memory or link.memories[0].name
+                curves.append(_Curve(P.as_float64(base), d.parameter, memory, i))
+        out = []
+        for (detector, _, names), members in groups.items():
+            first = datasets[members[0]]
+            tagger = _tagger_of(first, link.tagger)
+            base = P.as_float64(Link(link.stages, tagger))
+            values = np.array(
+                [[datasets[i].overrides[n] for n in names] for i in members], np.float64
+            ).reshape(len(members), len(names))
+            out.append(_Group(base, detector, names, values, tuple(members)))
+        return out, curves
+
+    # ------------------------------------------------------------ objective
+    def natural(self, z, data):
+        """Free parameters x from whitened z (traceable)."""
+        u = data["u0"] + data["S"] @ z
+        return P.to_x(self.kinds, u, data["lo"], data["hi"])
+
+    def _free_values(self, x) -> dict:
+        return {n: x[i] for i, n in enumerate(self.free)}
+
+    def _histograms(self, x, g: int, group: _Group):
+        """Expected counts per shot (k, n_bins) of one group, all origins summed."""
+        free = self._free_values(x)
+
+        def one(values):
+            lk = P.set_values(
+                group.link, {**dict(zip(group.override_names, values, strict=True)), **free}
+            )
+            counts, _, _ = detector_counts(lk, group.detector, self.nodes)
+            return counts.sum(axis=0)
+
+        return jax.vmap(one)(jnp.asarray(group.override_values))
+
+    def _curve(self, x, curve: _Curve, xs):
+        free = self._free_values(x)
+
+        def one(v):
+            lk = P.set_values(curve.link, {curve.x_param: v, **free})
+            return internal_efficiency(lk, curve.memory, self.nodes)
+
+        return jax.vmap(one)(xs)
+
+    def _predict(self, z, data):
+        x = self.natural(z, data)
+        hists = [
+            self._histograms(x, g, group) * data["shots"][g][:, None]
+            for g, group in enumerate(self.groups)
+        ]
+        curves = [self._curve(x, c, data["x"][i]) for i, c in enumerate(self.curves)]
+        return hists, curves
+
+    def objective(self, z, data):
+        """-2 ln L up to a constant: Poisson deviances plus chi-squares."""
+        hists, curves = self._predict(z, data)
+        total = jnp.zeros((), z.dtype)
+        for g, mu in enumerate(hists):
+            total = total + jnp.sum(deviance_terms(data["counts"][g], mu))
+        for i, m in enumerate(curves):
+            total = total + jnp.sum(((data["y"][i] - m) / data["sigma"][i]) ** 2)
+        return total
+
+    # ------------------------------------------------------------------ run
+    def data(self, datasets, u0, s, sigmas) -> dict:
+        """The data PyTree of the objective (float64 arrays)."""
+        f64 = partial_asarray
+        lo = [t.lo if t.kind in ("interval", "lower") else 0.0 for t in self.transforms]
+        hi = [t.hi if t.kind in ("interval", "upper") else 0.0 for t in self.transforms]
+        return {
+            "u0": f64(u0),
+            "S": f64(s).reshape(len(self.free), len(self.free)),
+            "lo": f64(lo),
+            "hi": f64(hi),
+            "counts": [f64([datasets[i].counts for i in g.members]) for g in self.groups],
+            "shots": [f64([datasets[i].shots for i in g.members]) for g in self.groups],
+            "x": [f64(datasets[c.member].x) for c in self.curves],
+            "y": [f64(datasets[c.member].efficiency) for c in self.curves],
+            "sigma": [f64(s_) for s_ in sigmas],
+        }
+
+    def run(self, x0: np.ndarray, datasets, start_link: Link, max_iterations: int) -> FitResult:
+        n_free = len(self.free)
+        n_points = sum(d.n_points for d in datasets)
+        u0 = np.array([t.to_u(x) for t, x in zip(self.transforms, x0, strict=True)])
+        estimated = [datasets[c.member].efficiency_err is None for c in self.curves]
+        warnings: list[str] = []
+
+        # Curves without error bars start from the rms residual of the start model.
+        sigmas = [
+            datasets[c.member].efficiency_err
+            if datasets[c.member].efficiency_err is not None
+            else np.ones(datasets[c.member].n_points)
+            for c in self.curves
+        ]
+        data = self.data(datasets, u0, np.eye(n_free), sigmas)
+        zeros = np.zeros(n_free)
+        if any(estimated):
+            _, curves0 = self.predict(jnp.asarray(zeros), data)
+            sigmas = self._estimate_sigmas(datasets, curves0, sigmas, estimated, n_points, 0)
+            data = self.data(datasets, u0, np.eye(n_free), sigmas)
+
+        value0, _ = self.minimiser.value_and_grad(zeros, data)
+        if not math.isfinite(value0):
+            raise FitError(
+                "the objective is not finite at the start values; check that the model "
+                "predicts counts where the data has them (bins, sync offset, shots)"
+            )
+        s = self._whiten(data, datasets, u0, sigmas)
+        data = self.data(datasets, u0, s, sigmas)
+
+        iterations = 0
+        for _round in range(6):
+            minimum = self.minimiser.minimise(
+                np.zeros(n_free), data, max_iterations=max_iterations, gtol=GTOL
+            )
+            z, iterations = minimum.z, iterations + minimum.iterations
+            if not any(estimated):
+                break
+            _, curves = self.predict(jnp.asarray(z), data)
+            new = self._estimate_sigmas(datasets, curves, sigmas, estimated, n_points, n_free)
+            change = max(
+                abs(float(a[0]) / float(b[0]) - 1.0)
+                for a, b, e in zip(new, sigmas, estimated, strict=True)
+                if e
+            )
+            sigmas = new
+            data = self.data(datasets, u0, s, sigmas)
+            if change < 1e-3:
+                break
+            # The objective's scale changed with sigma: whiten again where we are.
+            u0 = u0 + s @ z
+            s = self._whiten(data, datasets, u0, sigmas)
+            data = self.data(datasets, u0, s, sigmas)
+            z = np.zeros(n_free)
+
+        value, grad = self.minimiser.value_and_grad(z, data)
+        # Steps of HESSIAN_STEP standard deviations, but at most 1e-3 in u: along a
+        # direction the data barely constrain, a long step would see the curvature of
+        # the transforms rather than the objective's.
+        steps = np.minimum(HESSIAN_STEP, 1e-3 / np.maximum(np.max(np.abs(s), axis=0), 1e-300))
+        h_z = self.minimiser.hessian(z, data, step=steps)
+        u = u0 + s @ z
+        lo = np.asarray(data["lo"])
+        hi = np.asarray(data["hi"])
+        x = np.asarray(P.to_x(self.kinds, jnp.asarray(u), data["lo"], data["hi"]))
+        jac = P.dx_du(self.kinds, u, lo, hi)
+        errors = _uncertainties(self.free, h_z, grad, s, jac)
+        warnings += errors.warnings
+
+        hists, curves = self.predict(jnp.asarray(z), data)
+        fits = self._dataset_fits(datasets, hists, curves, sigmas, estimated)
+        deviance = sum(f.contribution for f in fits if f.kind == "histogram")
+        chi2 = sum(f.contribution for f in fits if f.kind == "efficiency_curve")
+        has_h = any(f.kind == "histogram" for f in fits)
+        has_c = any(f.kind == "efficiency_curve" for f in fits)
+        objective = float(deviance + chi2)
+        ndf = n_points - n_free
+
+        for c, est in zip(self.curves, estimated, strict=True):
+            if est:
+                sd = float(sigmas[self.curves.index(c)][0])
+                warnings.append(
+                    f"dataset {datasets[c.member].name!r} has no efficiency_err: a common "
+                    f"sigma = {sd:.4g} was estimated from the residuals (reduced chi-square 1 "
+                    "by construction), so there is no goodness-of-fit p-value"
+                )
+        p_value = None
+        if ndf <= 0:
+            warnings.append(
+                f"ndf = {ndf}: as many free parameters as data points or more; no p-value"
+            )
+        elif not any(estimated):
+            p_value = chi2_sf(objective, ndf)
+        for i, (p, xi) in enumerate(zip(self.params, x, strict=True)):
+            t = self.transforms[i]
+            edge = [b for b in (t.lo, t.hi) if math.isfinite(b) and t.kind != "free"]
+            scale = max(abs(xi), (t.hi - t.lo) if t.kind == "interval" else 1.0, 1e-300)
+            if any(abs(xi - b) <= 1e-6 * scale for b in edge):
+                warnings.append(
+                    f"{p.name} = {xi:g} ended on the boundary of its range "
+                    f"({p.describe_range()}); its error is not meaningful there"
+                )
+        warnings += self._dead_time_warnings(start_link, fits)
+        converged = bool(
+            math.isfinite(value)
+            and errors.edm < EDM_TOLERANCE
+            and (minimum.gradient_converged or minimum.stalled)
+        )
+        if not converged:
+            warnings.insert(
+                0,
+                f"not converged after {iterations} iterations (estimated distance to the "
+                f"minimum {errors.edm:.3g} in -2 ln L; tolerance {EDM_TOLERANCE:g})",
+            )
+        values = {n: float(v) for n, v in zip(self.free, x, strict=True)}
+        fitted = P.set_values(start_link, values)
+        return FitResult(
+            names=self.free,
+            values=values,
+            stderr=errors.stderr,
+            covariance=errors.covariance,
+            correlation=errors.correlation,
+            deviance=float(deviance) if has_h else None,
+            chi2=float(chi2) if has_c else None,
+            objective=objective,
+            ndf=int(ndf),
+            p_value=p_value,
+            converged=converged,
+            iterations=int(iterations),
+            warnings=warnings,
+            degenerate=errors.degenerate,
+            condition_number=errors.condition,
+            datasets=fits,
+            link=fitted,
+        )
+
+    def _whiten(self, data, datasets, u0, sigmas) -> np.ndarray:
+        """Whitening S from the Hessian in u at u0 (differences of 1e-4 in u)."""
+        n_free = len(self.free)
+        plain = self.data(datasets, u0, np.eye(n_free), sigmas)
+        return whitening(self.minimiser.hessian(np.zeros(n_free), plain, step=1e-4))
+
+    def _estimate_sigmas(self, datasets, curves, sigmas, estimated, n_points, n_free):
+        out = []
+        dof = max(n_points - n_free, 1)
+        for i, c in enumerate(self.curves):
+            if not estimated[i]:
+                out.append(sigmas[i])
+                continue
+            d = datasets[c.member]
+            ssr = float(np.sum((d.efficiency - np.asarray(curves[i])) ** 2))
+            var = ssr / d.n_points * n_points / dof
+            sd = math.sqrt(var) if var > 0 else 1e-12
+            out.append(np.full(d.n_points, sd))
+        return out
+
+    def _dataset_fits(self, datasets, hists, curves, sigmas, estimated) -> list[DatasetFit]:
+        fits: list[DatasetFit | None] = [None] * self.n_datasets
+        for g, group in enumerate(self.groups):
+            mu = np.asarray(hists[g], np.float64)
+            for k, i in enumerate(group.members):
+                d = datasets[i]
+                terms = np.asarray(deviance_terms(jnp.asarray(d.counts), jnp.asarray(mu[k])))
+                res = np.sign(d.counts - mu[k]) * np.sqrt(np.maximum(terms, 0.0))
+                edges = d.bin_edges_ns
+                fits[i] = DatasetFit(
+                    name=d.name,
+                    kind="histogram",
+                    x=0.5 * (edges[1:] + edges[:-1]),
+                    data=d.counts,
+                    model=mu[k],
+                    residuals=res,
+                    contribution=float(np.sum(terms)),
+                    bin_edges_ns=edges,
+                    shots=d.shots,
+                )
+        for j, c in enumerate(self.curves):
+            d = datasets[c.member]
+            m = np.asarray(curves[j], np.float64)
+            sigma = np.asarray(sigmas[j], np.float64)
+            res = (d.efficiency - m) / sigma
+            fits[c.member] = DatasetFit(
+                name=d.name,
+                kind="efficiency_curve",
+                x=d.x,
+                data=d.efficiency,
+                model=m,
+                residuals=res,
+                contribution=float(np.sum(res**2)),
+                sigma=sigma,
+                sigma_estimated=estimated[j],
+                x_name=d.parameter,
+            )
+        return fits  # type: ignore[return-value]
+
+    def _dead_time_warnings(self, link: Link, fits) -> list[str]:
+        period = float(link.source.period_ns)
+        out = []
+        for group in self.groups:
+            det = link[group.detector] if group.detector else link.detector
+            dead = float(det.dead_time_ns)
+            for i in group.members:
+                f = fits[i]
+                load = float(np.sum(f.model)) / f.shots / period * dead
+                if load > DEAD_TIME_WARNING:
+                    out.append(
+                        f"dataset {f.name!r}: count rate x dead time = {load:.3g} > "
+                        f"{DEAD_TIME_WARNING:g}; the expected-mode model neglects dead time"
+                    )
+        return out
+
+
+def internal_efficiency(link: Link, memory: str, nodes=DEFAULT_NODES):
+    """eta_int of the named memory: its expected-mode sums y / x (MODEL.md 3.4), traceable.
+
+    Only the stages up to the detectors run: eta_int needs no bin integrals, and leaving
+    them out cuts the trace of a curve fit from ~3.3 s to ~0.3 s.
+    """
+    e, z, w = link.source.latent_grid(*nodes)
+    latent = tuple(jnp.asarray(a, jnp.result_type(float)) for a in (e, z, w))
+    ctx = Context(
+        "expected",
+        link.source.wavelength_nm,
+        link.source.period_ns,
+        latent=latent,
+        paths=link.path_of,
+    )
+    _, info, _ = propagate(link, jax.random.key(0), len(w), ctx)
+    arrived = info[f"{memory}.x"]
+    return jnp.where(arrived > 0, info[f"{memory}.y"] / jnp.where(arrived > 0, arrived, 1.0), 0.0)
+
+
+def detector_counts(link: Link, detector: str | None, nodes):
+    """`expected_counts` of the named detector (None: the link's first)."""
+    if detector is None or detector == link.detector.name:
+        return expected_counts(link, nodes=nodes)
+    return expected_counts(link, detector=detector, nodes=nodes)
+
+
+def partial_asarray(a) -> jax.Array:
+    return jnp.asarray(np.asarray(a, np.float64))
+
+
+def deviance_terms(n, mu):
+    """Poisson deviance per bin, 2 (mu - n + n ln(n / mu)); 2 mu where n = 0."""
+    mu = jnp.maximum(mu, 1e-300)
+    positive = n > 0
+    n_safe = jnp.where(positive, n, 1.0)
+    log_term = jnp.where(positive, n_safe * jnp.log(n_safe / mu), 0.0)
+    return 2.0 * (mu - n + log_term)
+
+
+def chi2_sf(x: float, ndf: int) -> float:
+    """P(chi2_ndf > x), the regularised upper incomplete gamma Q(ndf / 2, x / 2)."""
+    with jax.enable_x64(True):
+        value = jax.scipy.special.gammaincc(
+            jnp.asarray(ndf / 2.0, jnp.float64), jnp.asarray(max(x, 0.0) / 2.0, jnp.float64)
+        )
+    return float(value)
+
+
+# ------------------------------------------------------------- uncertainties
+@dataclasses.dataclass
+class _Errors:
+    stderr: dict[str, float | None]
+    covariance: np.ndarray
+    correlation: np.ndarray
+    degenerate: tuple[str, ...]
+    condition: float
+    edm: float
+    warnings: list[str]
+
+
+def _uncertainties(names, h_z, grad_z, s, jac) -> _Errors:
+    """Covariance, correlation and degeneracy from the whitened Hessian at the optimum.
+
+    h_x = A^T h_z A with A = S^-1 diag(1 / (dx/du)): the Hessian in the natural
+    parameters (exact at a stationary point). Analysed in unit-diagonal form N.
+    """
+    n = len(names)
+    if n == 0:
+        empty = np.zeros((0, 0))
+        return _Errors({}, empty, empty, (), 1.0, 0.0, [])
+    warnings: list[str] = []
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        a = np.linalg.solve(s, np.diag(1.0 / jac))
+        h_x = a.T @ h_z @ a
+    h_x = 0.5 * (h_x + h_x.T)
+    diag = np.diag(h_x).copy()
+    flat = ~(np.isfinite(diag) & (diag > 0))
+    d = np.sqrt(np.where(flat, 1.0, diag))
+    norm = h_x / np.outer(d, d)
+    norm[flat, :] = 0.0
+    norm[:, flat] = 0.0
+    if not np.all(np.isfinite(norm)):
+        norm = np.where(np.isfinite(norm), norm, 0.0)
+    lam, vec = np.linalg.eigh(norm)
+    top = max(float(np.max(lam)), 1e-300)
+    condition = top / float(lam[0]) if lam[0] > 0 else math.inf
+    null = lam < top / DEGENERATE_CONDITION
+    degenerate = set(np.flatnonzero(flat).tolist())
+    for k in np.flatnonzero(null):
+        degenerate.update(np.flatnonzero(np.abs(vec[:, k]) > 0.1).tolist())
+
+    keep = ~null
+    inv = (vec[:, keep] / lam[keep]) @ vec[:, keep].T
+    reg = (vec / (np.maximum(lam, 0.0) + 1e-10 * top)) @ vec.T
+    rd = np.sqrt(np.maximum(np.diag(reg), 1e-300))
+    corr = np.clip(reg / np.outer(rd, rd), -1.0, 1.0)
+    np.fill_diagonal(corr, 1.0)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if abs(corr[i, j]) > DEGENERATE_CORRELATION:
+                degenerate.update((i, j))
+
+    cov = 2.0 * inv / np.outer(d, d)
+    stderr: dict[str, float | None] = {}
+    for i, name in enumerate(names):
+        if i in degenerate or not cov[i, i] > 0:
+            stderr[name] = None
+            cov[i, :] = np.nan
+            cov[:, i] = np.nan
+        else:
+            stderr[name] = float(math.sqrt(cov[i, i]))
+    deg_names = tuple(names[i] for i in sorted(degenerate))
+    if deg_names:
+        cond = "inf" if math.isinf(condition) else f"{condition:.3g}"
+        pairs = [
+            f"{names[i]} ~ {names[j]} {corr[i, j]:+.4f}"
+            for i in sorted(degenerate)
+            for j in sorted(degenerate)
+            if j > i and abs(corr[i, j]) > 0.99
+        ]
+        warnings.append(
+            f"degenerate parameters (not separately determined by these data): "
+            f"{', '.join(deg_names)}; condition number of the information matrix {cond}"
+            + (f"; correlations {', '.join(pairs)}" if pairs else "")
+            + "; fix some of them or add data that separates them"
+        )
+    # Estimated distance to the minimum, in -2 ln L, over the determined directions.
+    h_pinv = np.linalg.pinv(h_z, rcond=1.0 / DEGENERATE_CONDITION, hermitian=True)
+    edm = float(0.5 * grad_z @ h_pinv @ grad_z) if np.all(np.isfinite(grad_z)) else math.inf
+    return _Errors(stderr, cov, corr, deg_names, float(condition), abs(edm), warnings)
+
+
+# -------------------------------------------------------------- checks, keys
+def _check_free(link: Link, free: Sequence[str]) -> list[P.Parameter]:
+    if isinstance(free, str):
+        free = [n.strip() for n in free.split(",")]
+    free = list(free)
+    if not free:
+        raise FitError("no free parameters: name at least one, e.g. free = ['qd.lifetime_ns']")
+    seen = set()
+    params = []
+    for name in free:
+        if name in seen:
+            raise FitError(f"free parameter {name} is named twice")
+        seen.add(name)
+        try:
+            params.append(P.parameter(link, name))
+        except P.ParameterError as e:
+            raise FitError(f"free: {e}") from None
+    return params
+
+
+def _check_datasets(link: Link, datasets: list, params: list[P.Parameter]) -> None:
+    if not datasets:
+        raise FitError("no datasets to fit")
+    free = {p.name for p in params}
+    names = [getattr(d, "name", "?") for d in datasets]
+    for d in datasets:
+        if not isinstance(d, HistogramData | EfficiencyCurve):
+            raise FitError(
+                f"datasets must be HistogramData or EfficiencyCurve, got {type(d).__name__}"
+            )
+        where = f"dataset {d.name!r}"
+        if names.count(d.name) > 1:
+            raise FitError(f"{where}: two datasets have this name; give each a distinct name")
+        for name, value in d.overrides.items():
+            if name in free:
+                raise FitError(f"{where}: sets {name}, which is free; a parameter is one or other")
+            try:
+                P.parameter(link, name).check(value, f"{where}: set")
+            except P.ParameterError as e:
+                raise FitError(
+                    str(e) if str(e).startswith(where) else f"{where}: set: {e}"
+                ) from None
+        if isinstance(d, HistogramData):
+            detectors = [det.name for det in link.detectors]
+            if d.detector is not None and d.detector not in detectors:
+                raise FitError(
+                    f"{where}: no detector {d.detector!r} in the link (detectors: "
+                    f"{', '.join(detectors)})"
+                )
+            try:
+                _tagger_of(d, link.tagger)
+            except (ValueError, DatasetError) as e:
+                raise FitError(f"{where}: its bins do not make a time tagger: {e}") from None
+        else:
+            memories = [m.name for m in link.memories]
+            if not memories:
+                raise FitError(f"{where}: an efficiency curve needs a LadderMemory in the link")
+            if d.memory is not None and d.memory not in memories:
+                raise FitError(
+                    f"{where}: no memory {d.memory!r} in the link (memories: {', '.join(memories)})"
+                )
+            try:
+                p = P.parameter(link, d.parameter)
+            except P.ParameterError as e:
+                raise FitError(f"{where}: x column: {e}") from None
+            if p.name in free:
+                raise FitError(f"{where}: its x parameter {p.name} cannot also be free")
+            for v in d.x:
+                p.check(v, f"{where}: x")
+
+
+def _tagger_of(d: HistogramData, tagger: TimeTagger) -> TimeTagger:
+    """The dataset's bins as a tagger (the link's sync offset kept)."""
+    edges = d.bin_edges_ns
+    n = edges.size - 1
+    return TimeTagger(
+        bin_width_ps=float((edges[-1] - edges[0]) * 1e3 / n),
+        window_start_ns=float(edges[0]),
+        window_stop_ns=float(edges[-1]),
+        sync_offset_ns=tagger.sync_offset_ns,
+    )
+
+
+def _one_bin(t: TimeTagger) -> TimeTagger:
+    return TimeTagger(
+        bin_width_ps=float(t.window_ns * 1e3),
+        window_start_ns=t.window_start_ns,
+        window_stop_ns=t.window_stop_ns,
+        sync_offset_ns=t.sync_offset_ns,
+    )
+
+
+def _link_key(link: Link, params: list[P.Parameter]) -> tuple:
+    """Structure and fixed values of the link (free values excluded)."""
+    free_fields = {(p.stage, p.field) for p in params if p.index is None}
+    free_beats = {(p.stage, p.index, p.component) for p in params if p.index is not None}
+    key = []
+    for s in (*link.stages, link.tagger):
+        items = [type(s).__name__]
+        for f in dataclasses.fields(s):
+            v = getattr(s, f.name)
+            if (s.name, f.name) in free_fields:
+                items.append(None)
+            elif f.name == "beat_terms":
+                terms = np.array(v, np.float64).reshape(-1, 3)
+                for stage, k, c in free_beats:
+                    if stage == s.name:
+                        terms[k, c] = np.nan
+                items.append(terms.tobytes())
+            elif v is None or isinstance(v, str):
+                items.append(v)
+            else:
+                items.append(np.asarray(v, np.float64).tobytes())
+        key.append(tuple(items))
+    return tuple(key)
+
+
+def _dataset_key(d) -> tuple:
+    overrides = tuple(sorted(d.overrides.items()))
+    if isinstance(d, HistogramData):
+        return ("h", d.detector, d.bin_edges_ns.tobytes(), overrides)
+    return ("c", d.parameter, d.n_points, d.memory, overrides)
+
+
+def _json(x: float):
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+# ---------------------------------------------------------------- utilities
+def efficiency_curve(
+    link: Link,
+    parameter: str,
+    values,
+    *,
+    memory: str | None = None,
+    nodes: tuple[int, int] = DEFAULT_NODES,
+) -> np.ndarray:
+    """The memory's internal efficiency eta_int (MODEL.md 3.4) at each value of `parameter`.
+
+    values: 1-D, in the parameter's unit. memory: the memory's stage name (default the
+    link's first). Expected mode, float64; compiled for this link on every call.
+    """
+    p = P.parameter(link, parameter)
+    if not link.memories:
+        raise FitError("efficiency_curve needs a LadderMemory in the link")
+    mem = memory or link.memories[0].name
+    with jax.enable_x64(True):
+        base = P.as_float64(Link(link.stages, _one_bin(link.tagger)))
+
+        def one(v):
+            return internal_efficiency(P.set_values(base, {p.name: v}), mem, tuple(nodes))
+
+        xs = jnp.asarray(np.asarray(values, np.float64))
+        return np.asarray(jax.jit(jax.vmap(one))(xs), np.float64)
