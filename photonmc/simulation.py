@@ -101,7 +101,7 @@ def analog_plan(link: Link, chunk_shots: int, records: bool = False) -> AnalogPl
 
 def propagate(link: Link, key, n_static: int, ctx: Context):
     """Emit and pass through every stage up to the detector: (batch, info, detector key)."""
-    keys = jax.random.split(key, len(link.stages))
+    keys = jax.random.split(key, len(link.middle) + 2)  # source, middle stages, detection
     batch, info = link.source.emit(keys[0], n_static, ctx)
     for stage, k in zip(link.middle, keys[1:-1], strict=True):
         batch, stage_info = stage.apply(batch, k, ctx)

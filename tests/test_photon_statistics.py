@@ -1,0 +1,77 @@
+"""Photon statistics from simulated time tags: HBT g2(0) against MODEL.md's closed forms."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import photonmc as pmc
+from photonmc.timetags import TimeTags
+
+PERIOD_PS = 12_500.0  # 80 MHz
+
+
+def hbt_link(*, mu=0.8, g2=0.2, loss_db=0.0, dark=0.0, memory=None):
+    """Source, optional memory and loss, 50:50 splitter, two detectors."""
+    stages = [pmc.QuantumDot(rep_rate_mhz=80.0, lifetime_ns=0.6, mean_photon_number=mu, g2=g2)]
+    if memory is not None:
+        stages.append(memory)
+    stages += [
+        pmc.Attenuator(loss_db=loss_db),
+        pmc.BeamSplitter(reflectivity=0.5),
+        pmc.Detector(efficiency=0.9, dark_count_rate_hz=dark, name="a", branch="bs.transmitted"),
+        pmc.Detector(efficiency=0.8, dark_count_rate_hz=dark, name="b", branch="bs.reflected"),
+    ]
+    tagger = pmc.TimeTagger(bin_width_ps=100.0, window_start_ns=-1.0, window_stop_ns=11.0)
+    return pmc.Link(stages, tagger)
+
+
+def tags_of(link, shots, key):
+    blocks = []
+    res = pmc.simulate(link, shots, key=key, chunk_shots=1 << 15, on_records=blocks.append)
+    rec = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+    tags = TimeTags(rec["channel"], rec["time_ps"], shot=rec["shot"], period_ps=PERIOD_PS,
+                    channels=("a", "b"))
+    return res, tags, rec
+
+
+def test_hbt_splits_counts_and_each_detector_has_its_histogram():
+    link = hbt_link(g2=0.0, dark=1e5)
+    res = pmc.simulate(link, 100_000, key=1, chunk_shots=1 << 14)
+    assert set(res.detectors) == {"a", "b"}
+    a, b = res.detector("a").total("source"), res.detector("b").total("source")
+    # 0.8 photons per shot, half each way, efficiencies 0.9 and 0.8
+    assert a == pytest.approx(100_000 * 0.8 * 0.5 * 0.9, rel=0.02)
+    assert b == pytest.approx(100_000 * 0.8 * 0.5 * 0.8, rel=0.02)
+    exp = pmc.simulate(link, 100_000, mode="expected")
+    assert exp.detector("a").total("source") == pytest.approx(100_000 * 0.36, rel=1e-9)
+    assert exp.detector("b").total("dark") == pytest.approx(100_000 * 1e5 * 1e-9 * 12, rel=1e-9)
+
+
+@pytest.mark.parametrize("loss_db", [0.0, 6.0], ids=["lossless", "6dB"])
+def test_g2_of_the_source_is_2p2_over_mu2_and_survives_loss(loss_db):
+    link = hbt_link(mu=0.8, g2=0.2, loss_db=loss_db)
+    shots = 400_000 if loss_db == 0 else 1_600_000
+    _, tags, _ = tags_of(link, shots, key=2)
+    g2 = tags.g2_zero(0, 1)
+    # p2 = g2 mu^2 / 2 makes g2(0) = 2 p2 / mu^2 = 0.2 exactly (MODEL.md 3.1)
+    assert abs(g2.value - 0.2) < 5 * g2.stderr, g2
+
+
+def test_g2_of_single_photons_mixed_with_poisson_noise():
+    """Retrieved single photons (g2 = 0) plus memory noise (Poisson) at signal-to-noise
+    ratio SNR: g2 = (2 SNR + 1) / (SNR + 1)^2 (MODEL.md section 7)."""
+    memory = pmc.LadderMemory(
+        write_time_ns=0.6, input_mode_fwhm_ns=1.0, output_mode_fwhm_ns=0.8,
+        write_efficiency=0.9, read_efficiency=0.9, storage_time_ns=40.0, lifetime_ns=1e4,
+        transmission=0.0, read_noise_photons=0.15,
+    )
+    link = hbt_link(mu=1.0, g2=0.0, memory=memory)
+    res, tags, rec = tags_of(link, 400_000, key=3)
+    assert np.all(rec["origin"][:] != 0)  # no leak-through: transmission 0
+    retrieved = res.detector("a").total("retrieved") + res.detector("b").total("retrieved")
+    noise = res.detector("a").total("memory_noise") + res.detector("b").total("memory_noise")
+    snr = retrieved / noise
+    want = (2 * snr + 1) / (snr + 1) ** 2
+    g2 = tags.g2_zero(0, 1, centre_ps=0.0)
+    assert abs(g2.value - want) < 5 * g2.stderr, (g2, want, snr)
