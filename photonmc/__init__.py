@@ -16,6 +16,8 @@ from photonmc.result import Result as Result
 from photonmc.simulation import expected_counts as expected_counts
 from photonmc.simulation import expected_counts_all as expected_counts_all
 from photonmc.simulation import simulate as simulate
+from photonmc.sweep import SweepResult as SweepResult
+from photonmc.sweep import sweep as sweep
 from photonmc.stages import Attenuator as Attenuator
 from photonmc.stages import BandpassFilter as BandpassFilter
 from photonmc.stages import BeamSplitter as BeamSplitter

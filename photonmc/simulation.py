@@ -99,6 +99,29 @@ def analog_plan(link: Link, chunk_shots: int, records: bool = False) -> AnalogPl
     )
 
 
+def merge_plans(plans) -> AnalogPlan:
+    """One plan with room for each of `plans` (same link structure and chunk size)."""
+    plans = list(plans)
+    first = plans[0]
+
+    def most(get):
+        return max(get(p) for p in plans)
+
+    capacity = tuple(
+        (name, tuple(max(dict(p.capacity)[name][i] for p in plans) for i in range(len(c))))
+        for name, c in first.capacity
+    )
+    dark = tuple(most(lambda p, i=i: p.dark_capacity[i]) for i in range(len(first.dark_capacity)))
+    return dataclasses.replace(
+        first,
+        capacity=capacity,
+        dark_capacity=dark,
+        dead_time=tuple(any(p.dead_time[i] for p in plans) for i in range(len(first.dead_time))),
+        click_capacity=most(lambda p: p.click_capacity),
+        record_capacity=most(lambda p: p.record_capacity),
+    )
+
+
 def propagate(link: Link, key, n_static: int, ctx: Context):
     """Emit and pass through every stage up to the detector: (batch, info, detector key)."""
     keys = jax.random.split(key, len(link.middle) + 2)  # source, middle stages, detection
@@ -266,6 +289,7 @@ def run_analog(
     devices=None,
     on_records: Callable[[dict], None] | None = None,
     checkpoint: Checkpointing | None = None,
+    plan: AnalogPlan | None = None,
 ):
     """Analog counts of a run: (histogram int64 (n_origins, n_bins + 2), counters).
 
@@ -273,9 +297,10 @@ def run_analog(
     consecutive chunks of a block. Integer results are the same for any number of
     devices, and so are the float sums, which are added exactly on the host.
     on_records: called, in shot order, with the registered clicks of consecutive chunks
-    as `click_records` gives them. checkpoint: see `Checkpointing`.
+    as `click_records` gives them. checkpoint: see `Checkpointing`. plan: static shapes
+    to use instead of this link's own (a sweep passes one plan that fits every point).
     """
-    plan = analog_plan(link, chunk_shots, records=on_records is not None)
+    plan = plan or analog_plan(link, chunk_shots, records=on_records is not None)
     devices = list(devices) if devices is not None else jax.local_devices()
     mesh = jax.sharding.Mesh(np.array(devices), ("chunks",))
     n_dev = len(devices)
@@ -368,9 +393,9 @@ def click_records(link: Link, records, firsts, counts, chunk_shots: int) -> dict
     shot index in the run), `channel` (uint8; detectors are channels 0, 1, ... in link
     order), `time_ps` (int64 absolute time s * T_rep + t + D, rounded to the nearest ps;
     t is the retarded click time and D the fixed fibre delay to that detector), `origin`
-    (int8 index into ORIGINS, what the simulation knows and a real tagger does not). Chunks are in shot
-    order; a click later than the next chunk's first click (possible only for windows
-    longer than the shot period) stays with its own chunk.
+    (int8 index into ORIGINS, what the simulation knows and a real tagger does not).
+    Chunks are in shot order; a click later than the next chunk's first click (possible
+    only for windows longer than the shot period) stays with its own chunk.
     """
     shot, t, channel, origin, n = (np.asarray(x) for x in records)
     period_ps = float(link.source.period_ns) * 1e3
@@ -522,6 +547,35 @@ def simulate(
         hist, counters = run_expected(link, shots, nodes)
     elapsed = time.perf_counter() - start
 
+    return make_result(
+        link,
+        mode,
+        shots,
+        seed,
+        int(chunk_shots),
+        hist,
+        counters,
+        elapsed_s=elapsed,
+        retrieval_window_ns=retrieval_window_ns,
+        config_toml=config_toml,
+    )
+
+
+def make_result(
+    link: Link,
+    mode: str,
+    shots: int,
+    seed: int | None,
+    chunk_shots: int,
+    hist: np.ndarray,
+    counters: dict,
+    *,
+    elapsed_s: float = float("nan"),
+    retrieval_window_ns: tuple[float, float] | None = None,
+    config_toml: str = "",
+) -> Result:
+    """A Result from a run's histogram (n_detectors * n_origins, n_bins + 2) and counters."""
+    counters = dict(counters)
     n_o = len(ORIGINS)
     detectors = {
         det.name: DetectorCounts(
@@ -538,19 +592,19 @@ def simulate(
     }
     notes = run_warnings(link, mode, counters, {n: d.total() / shots for n, d in detectors.items()})
     for note in notes:
-        warnings.warn(note, stacklevel=2)
+        warnings.warn(note, stacklevel=3)
     return Result(
         mode=mode,
         shots=shots,
         seed=seed,
-        chunk_shots=int(chunk_shots),
+        chunk_shots=chunk_shots,
         prng_impl=PRNG_IMPL if mode == "analog" else "none (quadrature)",
         detectors=detectors,
         photons_emitted=counters.pop("photons_emitted"),
         memory_sums=memory_sums,
         fixed_delay_ns=link.fixed_delay_ns,
         retrieval_window_ns=retrieval_window_ns or default_retrieval_window(link),
-        elapsed_s=elapsed,
+        elapsed_s=elapsed_s,
         config_toml=config_toml,
         versions=versions(),
         created_utc=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

@@ -30,8 +30,9 @@ def tags_of(link, shots, key):
     blocks = []
     res = pmc.simulate(link, shots, key=key, chunk_shots=1 << 15, on_records=blocks.append)
     rec = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
-    tags = TimeTags(rec["channel"], rec["time_ps"], shot=rec["shot"], period_ps=PERIOD_PS,
-                    channels=("a", "b"))
+    tags = TimeTags(
+        rec["channel"], rec["time_ps"], shot=rec["shot"], period_ps=PERIOD_PS, channels=("a", "b")
+    )
     return res, tags, rec
 
 
@@ -62,9 +63,15 @@ def test_g2_of_single_photons_mixed_with_poisson_noise():
     """Retrieved single photons (g2 = 0) plus memory noise (Poisson) at signal-to-noise
     ratio SNR: g2 = (2 SNR + 1) / (SNR + 1)^2 (MODEL.md section 7)."""
     memory = pmc.LadderMemory(
-        write_time_ns=0.6, input_mode_fwhm_ns=1.0, output_mode_fwhm_ns=0.8,
-        write_efficiency=0.9, read_efficiency=0.9, storage_time_ns=40.0, lifetime_ns=1e4,
-        transmission=0.0, read_noise_photons=0.15,
+        write_time_ns=0.6,
+        input_mode_fwhm_ns=1.0,
+        output_mode_fwhm_ns=0.8,
+        write_efficiency=0.9,
+        read_efficiency=0.9,
+        storage_time_ns=40.0,
+        lifetime_ns=1e4,
+        transmission=0.0,
+        read_noise_photons=0.15,
     )
     link = hbt_link(mu=1.0, g2=0.0, memory=memory)
     res, tags, rec = tags_of(link, 400_000, key=3)

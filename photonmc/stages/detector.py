@@ -180,6 +180,8 @@ def detect(detectors, batch, key, ctx, tagger: TimeTagger, dark_capacity, dead_t
             continue
         key_n, key_t = jax.random.split(jax.random.fold_in(key_dark, i))
         a, b = det.dark_interval_ns(tagger, ctx.period_ns, dead_time[i])
+        if dead_time[i]:  # a plan shared with points without dead time (a sweep)
+            b = jnp.where(det.dead_time_ns > 0, b, tagger.window_stop_ns)
         mean = units.hz_to_per_ns(det.dark_count_rate_hz) * (b - a)
         exists, dark_shot, lost = sampling.poisson_events(key_n, mean, ctx.n_shots, capacity)
         t_dark = a + (b - a) * jax.random.uniform(key_t, exists.shape, dtype=t.dtype)

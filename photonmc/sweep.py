@@ -1,0 +1,222 @@
+"""Parameter sweeps: one run per point of a grid of parameter values, compiled once.
+
+Expected mode evaluates the whole grid in one vectorised call (`jax.vmap` over the
+points). Analog mode runs the points one after another through one compiled function:
+every point gets the same static plan (room for the Poisson events of the busiest
+point) and the same key, so the points share their random numbers (common random
+numbers: differences between points are far less noisy than the points themselves).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from photonmc.link import Link
+from photonmc.result import Result
+from photonmc.simulation import (
+    DEFAULT_CHUNK_SHOTS,
+    DEFAULT_NODES,
+    analog_plan,
+    expected_counts_all,
+    make_result,
+    merge_plans,
+    run_analog,
+)
+from photonmc.stages.memory import MEMORY_STATS
+
+#: Figures of `Result.summary()` that a sweep tabulates (those the link has)
+FIGURES = (
+    "efficiency",
+    "clicks_per_shot",
+    "internal_efficiency",
+    "leak_through",
+    "snr",
+    "leak_in_window",
+)
+
+
+def grid_values(spec: str) -> np.ndarray:
+    """Values of a `start:stop:num` spec: num points from start to stop, both included."""
+    parts = spec.split(":")
+    try:
+        start, stop, num = float(parts[0]), float(parts[1]), int(parts[2])
+        if len(parts) != 3:
+            raise ValueError
+    except (ValueError, IndexError):
+        raise ValueError(f"a sweep range is start:stop:num (e.g. 0:5:51), got {spec!r}") from None
+    if num < 1:
+        raise ValueError(f"a sweep range needs num >= 1 points, got {num} in {spec!r}")
+    if not (math.isfinite(start) and math.isfinite(stop)):
+        raise ValueError(f"a sweep range needs finite ends, got {spec!r}")
+    return np.linspace(start, stop, num)
+
+
+@dataclasses.dataclass
+class SweepResult:
+    """The runs of a sweep. names: the swept parameters; axes: their values (one 1-D
+    array per name); results: Result per grid point, an object array of the grid's
+    shape (outer product of the axes, in the order of names)."""
+
+    names: tuple[str, ...]
+    axes: tuple[np.ndarray, ...]
+    results: np.ndarray
+    mode: str
+    shots: int
+    seed: int | None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(a) for a in self.axes)
+
+    def grid(self) -> dict[str, np.ndarray]:
+        """Each parameter's value at every point, arrays of the grid's shape."""
+        mesh = np.meshgrid(*self.axes, indexing="ij")
+        return dict(zip(self.names, mesh, strict=True))
+
+    def figure(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(value, stderr) of a summary figure at every point (NaN where undefined)."""
+        value = np.full(self.shape, np.nan)
+        stderr = np.full(self.shape, np.nan)
+        for idx in np.ndindex(self.shape):
+            entry = self.results[idx].summary().get(name)
+            if entry is not None:
+                value[idx] = np.nan if entry["value"] is None else entry["value"]
+                stderr[idx] = np.nan if entry["stderr"] is None else entry["stderr"]
+        return value, stderr
+
+    def figures(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        first = self.results.flat[0].summary()
+        return {f: self.figure(f) for f in FIGURES if f in first}
+
+
+def sweep(
+    link: Link,
+    params: Mapping[str, Sequence[float]],
+    shots: int,
+    key=0,
+    mode: str = "analog",
+    *,
+    chunk_shots: int = DEFAULT_CHUNK_SHOTS,
+    retrieval_window_ns: tuple[float, float] | None = None,
+    nodes: tuple[int, int] = DEFAULT_NODES,
+    progress: Callable[[int], None] | None = None,
+    config_toml: str = "",
+) -> SweepResult:
+    """Run `link` at every point of the outer product of `params` (name -> values).
+
+    Parameters are qualified names (`"memory.storage_time_ns"`); each value is checked
+    like a construction. The retrieval window of each point follows its own write and
+    storage times unless `retrieval_window_ns` fixes it. progress: called with the
+    number of points done.
+    """
+    if mode not in ("analog", "expected"):
+        raise ValueError(f"mode must be 'analog' or 'expected', got {mode!r}")
+    if not params:
+        raise ValueError("a sweep needs at least one parameter")
+    names = tuple(params)
+    axes = tuple(np.asarray(params[n], np.float64).ravel() for n in names)
+    for n, a in zip(names, axes, strict=True):
+        link.get(n)  # a clear KeyError for an unknown name
+        if a.size == 0:
+            raise ValueError(f"sweep of {n}: no values")
+    shape = tuple(a.size for a in axes)
+    points = [
+        dict(zip(names, (float(v) for v in p), strict=True)) for p in itertools.product(*axes)
+    ]
+    links = [link.replace(p) for p in points]  # validates every value
+    seed = int(key) if isinstance(key, int | np.integer) else None
+    key = jax.random.key(seed) if seed is not None else key
+
+    results = np.empty(len(points), object)
+    if mode == "expected":
+        start = time.perf_counter()
+        hists, counters = _expected_grid(link, names, points, shots, nodes)
+        elapsed = (time.perf_counter() - start) / len(points)
+        for i, lk in enumerate(links):
+            results[i] = make_result(
+                lk,
+                mode,
+                shots,
+                seed,
+                chunk_shots,
+                hists[i],
+                counters[i],
+                elapsed_s=elapsed,
+                retrieval_window_ns=retrieval_window_ns,
+                config_toml=config_toml,
+            )
+            if progress is not None:
+                progress(i + 1)
+    else:
+        plan = merge_plans(analog_plan(lk, chunk_shots) for lk in links)
+        for i, lk in enumerate(links):
+            start = time.perf_counter()
+            hist, counters = run_analog(lk, shots, key, chunk_shots, plan=plan)
+            results[i] = make_result(
+                lk,
+                mode,
+                shots,
+                seed,
+                chunk_shots,
+                hist,
+                counters,
+                elapsed_s=time.perf_counter() - start,
+                retrieval_window_ns=retrieval_window_ns,
+                config_toml=config_toml,
+            )
+            if progress is not None:
+                progress(i + 1)
+    return SweepResult(names, axes, results.reshape(shape), mode, int(shots), seed)
+
+
+@partial(jax.jit, static_argnames=("names", "nodes"))
+def _expected_points(link, names, values, nodes):
+    def one(row):
+        return expected_counts_all(link.replace(dict(zip(names, row, strict=True))), nodes=nodes)
+
+    return jax.vmap(one)(values)
+
+
+def _expected_grid(link: Link, names, points, shots: int, nodes):
+    """Expected histograms and counters of every point, in one vectorised call."""
+    values = np.array([[p[n] for n in names] for p in points], np.float64)
+    with jax.enable_x64(True):
+        link64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), link)
+        counts, totals, info = _expected_points(link64, names, jnp.asarray(values), tuple(nodes))
+        counts = np.asarray(counts, np.float64) * shots  # (points, det, origins, bins)
+        totals = np.asarray(totals, np.float64) * shots
+        info = {k: np.asarray(v, np.float64) for k, v in info.items()}
+    n_pts, n_bins = counts.shape[0], counts.shape[-1]
+    counts = counts.reshape(n_pts, -1, n_bins)
+    totals = totals.reshape(n_pts, -1)
+    hists = np.zeros((n_pts, counts.shape[1], n_bins + 2))
+    hists[:, :, 1:-1] = counts
+    hists[:, :, -1] = totals - counts.sum(axis=2)
+    per_point = []
+    for i in range(n_pts):
+        per_point.append(
+            {
+                k: float(v[i]) * (1.0 if k.split(".")[-1] in MEMORY_STATS else shots)
+                for k, v in info.items()
+            }
+        )
+    return hists, per_point
+
+
+def result_at(sweep_result: SweepResult, values: Mapping[str, float]) -> Result:
+    """The Result at the grid point nearest to `values` (name -> value)."""
+    idx = []
+    for n, a in zip(sweep_result.names, sweep_result.axes, strict=True):
+        if n not in values:
+            raise KeyError(f"give a value for {n}")
+        idx.append(int(np.argmin(np.abs(a - values[n]))))
+    return sweep_result.results[tuple(idx)]
