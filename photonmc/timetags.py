@@ -698,3 +698,40 @@ def open_writer(
         f"{path}: unknown time-tag file type {suffix or '(no extension)'!r}; "
         "photonmc writes PicoQuant .ptu (T3) and Photon-HDF5 .h5/.hdf5"
     )
+
+
+def simulation_writer(path: str | os.PathLike, link, *, force: bool = False):
+    """A writer for a simulated run's time tags, and the callback that feeds it.
+
+    Returns (writer, on_records): pass `on_records` to `photonmc.simulate`, which calls it
+    with each block's click records; close the writer when the run is done (or abort it
+    when the run fails, so no partial file is left). Channels are the link's detectors
+    in order; the period is the source's.
+    """
+    period_ps = 1e3 * float(link.source.period_ns)
+    channels = tuple(d.name for d in link.detectors)
+    # A chunk's clicks may reach past the next chunk's first click by up to the window
+    # beyond one period plus a detector's dead time: let the writer reorder that much.
+    tagger = link.tagger
+    reach_ns = max(tagger.window_stop_ns - tagger.window_start_ns, float(link.source.period_ns))
+    reach_ns += max(float(d.dead_time_ns) for d in link.detectors)
+    writer = open_writer(
+        path,
+        channels=channels,
+        period_ps=period_ps,
+        force=force,
+        reorder_window_ps=max(1_000_000, int(2e3 * reach_ns)),
+    )
+
+    def on_records(records: dict) -> None:
+        writer.write(
+            TimeTags(
+                records["channel"],
+                records["time_ps"],
+                shot=records["shot"],
+                period_ps=period_ps,
+                channels=channels,
+            )
+        )
+
+    return writer, on_records

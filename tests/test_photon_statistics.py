@@ -82,3 +82,30 @@ def test_g2_of_single_photons_mixed_with_poisson_noise():
     want = (2 * snr + 1) / (snr + 1) ** 2
     g2 = tags.g2_zero(0, 1, centre_ps=0.0)
     assert abs(g2.value - want) < 5 * g2.stderr, (g2, want, snr)
+
+
+@pytest.mark.parametrize("suffix", [".ptu", ".h5"])
+def test_simulated_time_tags_stream_to_files_that_read_back(tmp_path, suffix):
+    from photonmc.timetags import read_timetags, simulation_writer
+
+    link = hbt_link(mu=0.8, g2=0.2)
+    path = tmp_path / f"hbt{suffix}"
+    blocks = []
+    writer, on_records = simulation_writer(path, link)
+    with writer:
+        res = pmc.simulate(
+            link,
+            200_000,
+            key=2,
+            chunk_shots=1 << 14,
+            on_records=lambda r: (blocks.append(r), on_records(r)),
+        )
+    tags = read_timetags(path)
+    rec = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+    assert len(tags) == len(rec["time_ps"]) == res.detector("a").total() + res.detector("b").total()
+    order = np.lexsort((rec["channel"], rec["time_ps"]))
+    got = np.lexsort((tags.channel, tags.time_ps))
+    np.testing.assert_array_equal(tags.time_ps[got], rec["time_ps"][order])
+    np.testing.assert_array_equal(tags.channel[got], rec["channel"][order])
+    g2 = tags.g2_zero(0, 1)
+    assert abs(g2.value - 0.2) < 5 * g2.stderr
