@@ -304,6 +304,13 @@ def run_analog(
     devices = list(devices) if devices is not None else jax.local_devices()
     mesh = jax.sharding.Mesh(np.array(devices), ("chunks",))
     n_dev = len(devices)
+    # Several processes (jax.distributed): each takes the chunks of its devices' places
+    # among all devices; the results are gathered at the end (`_gather`).
+    n_proc, rank = jax.process_count(), jax.process_index()
+    if n_proc > 1 and (on_records is not None or checkpoint is not None):
+        raise ValueError("time tags and checkpoints need a single-process run")
+    n_all = n_dev * n_proc
+    mine = slice(rank * n_dev, (rank + 1) * n_dev)
     n_chunks = -(-shots // chunk_shots)
     last_shots = shots - (n_chunks - 1) * chunk_shots
     per_block = _block_chunks(chunk_shots)  # static: the same for every run of this plan
@@ -334,11 +341,13 @@ def run_analog(
             checkpoint_io.write_checkpoint(checkpoint.path, state)
 
     try:
-        for first in range(state["next_chunk"], n_chunks, per_block * n_dev):
-            # The block's chunks in consecutive runs of equal length, one run per device.
-            share = -(-min(per_block * n_dev, n_chunks - first) // n_dev)
-            firsts = np.array([first + d * share for d in range(n_dev)], np.int32)
-            counts = np.clip(n_chunks - firsts, 0, share).astype(np.int32)
+        for first in range(state["next_chunk"], n_chunks, per_block * n_all):
+            # The block's chunks in consecutive runs of equal length, one run per device
+            # of every process; this process runs those of its own devices.
+            share = -(-min(per_block * n_all, n_chunks - first) // n_all)
+            firsts_all = first + share * np.arange(n_all, dtype=np.int32)
+            counts_all = np.clip(n_chunks - firsts_all, 0, share).astype(np.int32)
+            firsts, counts = firsts_all[mine], counts_all[mine]
             with _rng_mode():
                 h, ints, per_chunk, records = _analog_blocks(
                     link, key, firsts, counts, n_chunks - 1, last_shots, plan, per_block, mesh
@@ -353,7 +362,7 @@ def run_analog(
             # The block is complete: fold it into the state in one step.
             state["hist"] = state["hist"] + h
             state["ints"] = {k: state["ints"].get(k, 0) + v for k, v in ints.items()}
-            state["next_chunk"] = first + int(counts.sum())
+            state["next_chunk"] = first + int(counts_all.sum())
             if progress is not None:
                 done = min(shots, state["next_chunk"] * chunk_shots)
                 progress(done - min(shots, first * chunk_shots))
@@ -363,13 +372,36 @@ def run_analog(
     except KeyboardInterrupt:
         save()
         raise
-    counters: dict[str, float] = dict(state["ints"])
     table = np.concatenate(rows)
+    if n_proc > 1:
+        state["hist"], state["ints"], table = _gather(state["hist"], state["ints"], table)
+    counters: dict[str, float] = dict(state["ints"])
     for j, k in enumerate(float_names):
         counters[k] = math.fsum(table[:, j])
     if checkpoint is not None:
         Path(checkpoint.path).unlink(missing_ok=True)
     return state["hist"], counters
+
+
+def _gather(hist: np.ndarray, ints: dict, table: np.ndarray):
+    """Sum histograms and counters over processes; collect every process's float rows
+    (zero rows pad them to one length, which the exact sums ignore)."""
+    from jax.experimental import multihost_utils
+
+    names = sorted(ints)
+    with jax.enable_x64(True):
+        hist = np.asarray(multihost_utils.process_allgather(hist), np.int64).sum(axis=0)
+        values = np.array([ints[k] for k in names], np.int64)
+        values = np.asarray(multihost_utils.process_allgather(values), np.int64).sum(axis=0)
+        n = np.asarray(multihost_utils.process_allgather(np.int64(table.shape[0])))
+        padded = np.zeros((int(n.max()), table.shape[1]))
+        padded[: table.shape[0]] = table
+        tables = np.asarray(multihost_utils.process_allgather(padded), np.float64)
+    return (
+        hist,
+        dict(zip(names, (int(v) for v in values), strict=True)),
+        tables.reshape(-1, table.shape[1]),
+    )
 
 
 def _run_identity(link: Link, shots: int, key, plan: AnalogPlan) -> dict:

@@ -1,0 +1,79 @@
+"""Two processes on localhost, on JAX's distributed runtime, give the single-process result."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import memory_link
+
+import photonmc as pmc
+from photonmc import distributed
+
+SCRIPT = """
+import sys, numpy as np
+sys.path.insert(0, {tests!r})
+from photonmc import distributed
+assert distributed.initialize()  # from the PHOTONMC_* environment
+import photonmc as pmc
+from conftest import memory_link
+res = pmc.simulate(memory_link(dead=20.0), 50_000, key=7, chunk_shots=4096)
+if distributed.is_writer():
+    sums = res.memory_sums["memory"]
+    np.savez({out!r}, counts=res.detector().counts, totals=res.detector().totals,
+             sums=np.array([sums[k] for k in sorted(sums)]), emitted=res.photons_emitted)
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_equal_one(tmp_path):
+    out = tmp_path / "two.npz"
+    code = SCRIPT.format(tests=str(pathlib.Path(__file__).parent), out=str(out))
+    port = free_port()
+    procs = []
+    for rank in range(2):
+        env = dict(
+            os.environ,
+            JAX_PLATFORMS="cpu",
+            PHOTONMC_COORDINATOR=f"127.0.0.1:{port}",
+            PHOTONMC_NUM_PROCESSES="2",
+            PHOTONMC_PROCESS_ID=str(rank),
+        )
+        procs.append(subprocess.Popen([sys.executable, "-c", code], env=env))
+    try:
+        codes = [p.wait(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    assert codes == [0, 0]
+    two = np.load(out)
+    one = pmc.simulate(memory_link(dead=20.0), 50_000, key=7, chunk_shots=4096)
+    sums = one.memory_sums["memory"]
+    np.testing.assert_array_equal(one.detector().counts, two["counts"])
+    np.testing.assert_array_equal(one.detector().totals, two["totals"])
+    np.testing.assert_array_equal(np.array([sums[k] for k in sorted(sums)]), two["sums"])
+    assert one.photons_emitted == int(two["emitted"])
+
+
+def test_initialize_needs_all_three_settings(monkeypatch):
+    for name in distributed.ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert distributed.initialize() is False  # nothing configured: single process
+    monkeypatch.setenv("PHOTONMC_COORDINATOR", "127.0.0.1:1")
+    with pytest.raises(ValueError, match="number of processes"):
+        distributed.initialize()
+    monkeypatch.setenv("PHOTONMC_NUM_PROCESSES", "two")
+    with pytest.raises(ValueError, match="PHOTONMC_NUM_PROCESSES must be a whole number"):
+        distributed.initialize()
+    with pytest.raises(ValueError, match=r"process id must be in \[0, 1\]"):
+        distributed.initialize("127.0.0.1:1", 2, 5)
