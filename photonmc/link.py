@@ -5,7 +5,15 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from photonmc.stages import BeamSplitter, Detector, Fiber, LadderMemory, QuantumDot, TimeTagger
+from photonmc.stages import (
+    BeamSplitter,
+    Detector,
+    Fiber,
+    HOMInterferometer,
+    LadderMemory,
+    QuantumDot,
+    TimeTagger,
+)
 from photonmc.stages._base import parameters, register_pytree
 
 
@@ -73,7 +81,7 @@ class Link:
                     f"{ended[branch]!r}, which ends it"
                 )
             path_of[s.name] = paths[branch]
-            if isinstance(s, BeamSplitter):
+            if isinstance(s, BeamSplitter | HOMInterferometer):
                 ended[branch] = s.name
                 open_paths.discard(branch)
                 for out in s.outputs():
@@ -144,7 +152,7 @@ class Link:
         chain, target = set(), path_of[detector.name]
         parents = {}
         for s in self.stages:
-            if isinstance(s, BeamSplitter):
+            if isinstance(s, BeamSplitter | HOMInterferometer):
                 for out in s.outputs():
                     parents[self.paths[out]] = path_of[s.name]
         while True:

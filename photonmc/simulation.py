@@ -149,6 +149,8 @@ def analog_chunk(link: Link, key, n_shots, plan: AnalogPlan):
         n_shots=n_shots,
         capacity=dict(plan.capacity),
         paths=link.path_of,
+        chunk_shots=plan.chunk_shots,
+        dephasing_time_ns=link.source.dephasing_time_ns,
     )
     batch, info, key_det = propagate(link, key, plan.chunk_shots, ctx)
     detectors, tagger = link.detectors, link.tagger
@@ -181,7 +183,7 @@ def _split_info(info: dict):
 
 
 def _is_int_counter(name: str) -> bool:
-    return name == "photons_emitted" or name.endswith("_truncated")
+    return name == "photons_emitted" or name.endswith(("_truncated", ".pairs"))
 
 
 def _analog_block(link, run_key, first_chunk, n_chunks, last_chunk, last_shots, plan, per_block):
@@ -246,7 +248,7 @@ def _split_info(info: dict):
 
 
 def _is_int_counter(name: str) -> bool:
-    return name == "photons_emitted" or name.endswith("_truncated")
+    return name == "photons_emitted" or name.endswith(("_truncated", ".pairs"))
 
 
 #: The random-number generator of analog runs. A chunk's draws never span devices
@@ -493,6 +495,7 @@ def expected_counts_all(link: Link, key=None, *, nodes: tuple[int, int] = DEFAUL
         link.source.period_ns,
         latent=latent,
         paths=link.path_of,
+        dephasing_time_ns=link.source.dephasing_time_ns,
     )
     batch, info, _ = propagate(link, jax.random.key(0), len(w), ctx)
     counts, totals = detector_stage.expected_counts(link.detectors, batch, link.tagger, ctx.paths)

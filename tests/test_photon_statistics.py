@@ -30,8 +30,9 @@ def tags_of(link, shots, key):
     blocks = []
     res = pmc.simulate(link, shots, key=key, chunk_shots=1 << 15, on_records=blocks.append)
     rec = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
+    names = tuple(d.name for d in link.detectors)
     tags = TimeTags(
-        rec["channel"], rec["time_ps"], shot=rec["shot"], period_ps=PERIOD_PS, channels=("a", "b")
+        rec["channel"], rec["time_ps"], shot=rec["shot"], period_ps=PERIOD_PS, channels=names
     )
     return res, tags, rec
 
@@ -109,3 +110,80 @@ def test_simulated_time_tags_stream_to_files_that_read_back(tmp_path, suffix):
     np.testing.assert_array_equal(tags.channel[got], rec["channel"][order])
     g2 = tags.g2_zero(0, 1)
     assert abs(g2.value - 0.2) < 5 * g2.stderr
+
+
+def hom_link(polarisation, *, sd=0.0, feeding=0.0, t2_star=None):
+    stages = [
+        pmc.QuantumDot(
+            rep_rate_mhz=80.0,
+            lifetime_ns=0.6,
+            mean_photon_number=1.0,
+            feeding_time_ns=feeding,
+            spectral_diffusion_fwhm_ghz=sd,
+            dephasing_time_ns=t2_star,
+        ),
+        pmc.HOMInterferometer(polarisation=polarisation),
+        pmc.Detector(efficiency=0.9, name="c", branch="hom.transmitted"),
+        pmc.Detector(efficiency=0.8, name="d", branch="hom.reflected"),
+    ]
+    tagger = pmc.TimeTagger(bin_width_ps=100.0, window_start_ns=-1.0, window_stop_ns=24.0)
+    return pmc.Link(stages, tagger)
+
+
+def mean_overlap_by_quadrature(t1, tau_f, sd_fwhm, t2_star):
+    """E[|<psi_i|psi_j>|^2] over independent photon pairs (MODEL.md 6.4), by quadrature:
+    feeding delays tau_f E_i, frequency offsets N(0, sigma_sd^2) each."""
+    from scipy import integrate
+
+    t2 = t1 * 2 if t2_star is None else 1.0 / (1.0 / (2 * t1) + 1.0 / t2_star)
+    if tau_f > 0:
+
+        def f(e1, e2):
+            return np.exp(-abs(tau_f * (e1 - e2)) / t1) * np.exp(-e1 - e2)
+
+        time_part = integrate.dblquad(f, 0, 60, 0, 60, epsabs=1e-12)[0]
+    else:
+        time_part = 1.0
+    sigma = np.sqrt(2.0) * sd_fwhm / (2 * np.sqrt(2 * np.log(2)))  # of the difference
+    if sigma > 0:
+
+        def g(dnu):
+            gauss = np.exp(-0.5 * (dnu / sigma) ** 2) / (np.sqrt(2 * np.pi) * sigma)
+            return gauss / (1.0 + (np.pi * dnu * t2) ** 2)
+
+        freq_part = integrate.quad(g, -12 * sigma, 12 * sigma, epsabs=1e-13)[0]
+    else:
+        freq_part = 1.0
+    return time_part * freq_part * t2 / (2 * t1)
+
+
+@pytest.mark.parametrize(
+    "latent",
+    [dict(sd=0.5, feeding=0.05), dict(feeding=0.1, t2_star=2.0)],
+    ids=["diffusion-and-feeding", "feeding-and-dephasing"],
+)
+def test_hom_visibility_is_the_mean_pair_overlap(latent):
+    """V = 1 - C0(parallel) / C0(orthogonal) = E[M] (coincidence probability (1 - M) / 2
+    per meeting pair), with the latent distributions integrated independently."""
+    centre = {}
+    for pol in ("parallel", "orthogonal"):
+        _, tags, _ = tags_of(hom_link(pol, **latent), 200_000, key=4)
+        _, counts = tags.peak_areas(0, 1, side_peaks=3)
+        centre[pol] = counts[3]
+    ratio = centre["parallel"] / centre["orthogonal"]
+    err = ratio * np.sqrt(1 / centre["parallel"] + 1 / centre["orthogonal"])
+    want = mean_overlap_by_quadrature(
+        0.6, latent.get("feeding", 0.0), latent.get("sd", 0.0), latent.get("t2_star")
+    )
+    assert 0.3 < want < 0.95
+    assert abs((1 - ratio) - want) < 5 * err, (1 - ratio, want, err)
+
+
+def test_hom_single_counts_are_those_of_a_splitter():
+    link = hom_link("parallel", feeding=0.05)
+    exp = pmc.simulate(link, 100_000, mode="expected")
+    ana = pmc.simulate(link, 100_000, key=6, chunk_shots=1 << 14)
+    for det in ("c", "d"):
+        n_exp = exp.detector(det).total()
+        assert abs(ana.detector(det).total() - n_exp) < 5 * np.sqrt(n_exp)
+    assert exp.detector("c").total() == pytest.approx(100_000 * 0.5 * 0.9, rel=1e-9)

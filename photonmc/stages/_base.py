@@ -148,7 +148,9 @@ class Context:
     period_ns: the shot period (leaves). Analog mode: n_shots, the live shots of the
     chunk (traced), and capacity, static room for Poisson events by stage name (see
     `simulation.AnalogPlan`). Expected mode: latent, the quadrature nodes (e, z, w).
-    paths: the path id each stage acts on, by stage name (`Link.path_of`).
+    paths: the path id each stage acts on, by stage name (`Link.path_of`). chunk_shots:
+    the static number of shots of an analog chunk. dephasing_time_ns: the source's T2*
+    (None: no pure dephasing), for two-photon overlaps.
     """
 
     mode: str
@@ -158,6 +160,8 @@ class Context:
     capacity: Any = None
     latent: Any = None
     paths: Any = None
+    chunk_shots: int = 0
+    dephasing_time_ns: Any = None
 
     def on_path(self, stage, batch):
         """Which wavepackets of `batch` a stage acts on: those on the stage's path.
