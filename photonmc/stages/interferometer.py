@@ -8,7 +8,7 @@ import numpy as np
 
 from photonmc.batch import EXP, Batch
 from photonmc.kernels.overlap import overlap_exp, overlap_gauss
-from photonmc.stages._base import check_choice, param, stage, static
+from photonmc.stages._base import check_choice, stage, static
 
 
 @stage
