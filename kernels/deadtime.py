@@ -162,7 +162,9 @@ def registered_clicks_with_info(
     t_ns = jnp.asarray(t_ns)
     if not jnp.issubdtype(t_ns.dtype, jnp.floating):
         t_ns = t_ns.astype(jnp.float32)
-    valid = jnp.asarray(valid, bool)
+    # a time that is not finite cannot be ordered: it is no click (and would spoil a sort)
+    valid = jnp.asarray(valid, bool) & jnp.isfinite(t_ns)
+    t_ns = jnp.where(valid, t_ns, 0.0)
     dead = jnp.asarray(dead_time_ns, t_ns.dtype)
     period = jnp.asarray(period_ns, t_ns.dtype)
     (n,) = valid.shape

@@ -27,8 +27,7 @@ def poisson_events(key, mean_per_shot, n_shots, capacity: int):
     key_n, key_shot = jax.random.split(key)
     n = jax.random.poisson(key_n, mean_per_shot * n_shots)
     exists = jnp.arange(capacity) < n
-    u = jax.random.uniform(key_shot, (capacity,))
-    shot = jnp.minimum((u * n_shots).astype(jnp.int32), jnp.maximum(n_shots - 1, 0))
+    shot = jax.random.randint(key_shot, (capacity,), 0, jnp.maximum(n_shots, 1), jnp.int32)
     return exists, shot, jnp.maximum(n - capacity, 0)
 
 
@@ -81,6 +80,23 @@ def poisson_capacity(mean: float, tail: float = 1e-15) -> int:
         if term < tail * 1e-3 and k > mean:
             break
     return round_capacity(max(k, 1))
+
+
+def wavepacket_delay(u, is_exp, width_ns, *, all_exp: bool = False):
+    """Delay of a detection after t_ref, by inversion of one uniform u in (0, 1).
+
+    Exponential wavepackets (lifetime width_ns): -width ln u. Gaussian ones (intensity
+    FWHM width_ns): sigma sqrt(2) erfinv(2u - 1), with 2u - 1 kept inside (-1, 1) so that
+    the smallest uniform gives a large finite delay, not -inf. all_exp (static) skips
+    the Gaussian branch.
+    """
+    exp_delay = -width_ns * jnp.log(u)
+    if all_exp:
+        return exp_delay
+    one = 1.0 - jnp.finfo(u.dtype).eps
+    z = jnp.sqrt(2.0) * jax.lax.erf_inv(jnp.clip(2.0 * u - 1.0, -one, one))
+    sigma = width_ns / (2.0 * math.sqrt(2.0 * math.log(2.0)))
+    return jnp.where(is_exp, exp_delay, sigma * z)
 
 
 def choose_branch(key, weights):

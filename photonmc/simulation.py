@@ -486,7 +486,11 @@ def expected_counts_all(link: Link, key=None, *, nodes: tuple[int, int] = DEFAUL
     """Expected clicks per shot of every detector: counts (n_detectors, n_origins,
     n_bins), totals (n_detectors, n_origins), info; see `expected_counts`."""
     del key
-    e, z, w = link.source.latent_grid(*nodes)
+    # Without a memory no weight depends on the feeding delay: the detector integrates
+    # it exactly (hypoexponential law); with one, the overlap needs its quadrature.
+    analytic_feeding = not link.memories
+    n_feeding = 1 if analytic_feeding else nodes[0]
+    e, z, w = link.source.latent_grid(n_feeding, nodes[1])
     dtype = jnp.result_type(float)
     latent = tuple(jnp.asarray(a, dtype) for a in (e, z, w))
     ctx = Context(
@@ -498,7 +502,10 @@ def expected_counts_all(link: Link, key=None, *, nodes: tuple[int, int] = DEFAUL
         dephasing_time_ns=link.source.dephasing_time_ns,
     )
     batch, info, _ = propagate(link, jax.random.key(0), len(w), ctx)
-    counts, totals = detector_stage.expected_counts(link.detectors, batch, link.tagger, ctx.paths)
+    feeding = link.source.feeding_time_ns if analytic_feeding else None
+    counts, totals = detector_stage.expected_counts(
+        link.detectors, batch, link.tagger, ctx.paths, ctx.period_ns, feeding_ns=feeding
+    )
     return counts, totals, info
 
 

@@ -21,10 +21,12 @@ CHUNK = 1 << 14
 
 
 def straight_link_click_probability(link: pmc.Link) -> float:
-    """mu * T_fiber * T_other * efficiency, the signal part of MODEL.md 7's first line."""
+    """mu * T_fiber * T_other * efficiency, the signal part of MODEL.md 7's first line,
+    from the parameters (float64)."""
     qd, fiber, att, filt, det = link.stages
+    loss_db = fiber.loss_db_per_km * fiber.length_km + fiber.insertion_loss_db + att.loss_db
     t_filter = filt.peak_transmission  # detuning 0, no spectral diffusion: L = 1
-    return qd.mean_photon_number * fiber.transmission * att.transmission * t_filter * det.efficiency
+    return qd.mean_photon_number * 10 ** (-loss_db / 10) * t_filter * det.efficiency
 
 
 def test_efficiency_chain_analog_and_expected():
@@ -137,3 +139,63 @@ def test_memory_fates_add_up():
     res = pmc.simulate(memory_link(), 1000, mode="expected")
     eta, leak = res.internal_efficiency().value, res.leak_through().value
     assert 0 < eta < 1 and 0 < leak < 1 and eta + leak <= 1
+
+
+@pytest.mark.parametrize("jitter_ps", [0.0, 20.0])
+def test_expected_histogram_with_feeding_is_the_exact_hypoexponential_law(jitter_ps):
+    """Without a memory the feeding delay is integrated exactly, not by quadrature nodes
+    (which would make a staircase of the rise at 10 ps bins)."""
+    link = pmc.Link(
+        [
+            pmc.QuantumDot(rep_rate_mhz=80.0, lifetime_ns=0.6, feeding_time_ns=0.3),
+            pmc.Detector(efficiency=1.0, jitter_fwhm_ps=jitter_ps),
+        ],
+        tagger=pmc.TimeTagger(bin_width_ps=10.0, window_start_ns=-1.0, window_stop_ns=9.0),
+    )
+    got = pmc.simulate(link, 1, mode="expected").histogram()
+    sigma = units.fwhm_to_sigma(1e-3 * jitter_ps)
+    exact = np.diff(hypoexp_gauss_cdf(link.tagger.bin_edges_ns, 0.0, 0.3, 0.6, sigma))
+    keep = exact > 1e-9
+    np.testing.assert_allclose(got[keep], exact[keep], rtol=1e-6)
+
+
+@pytest.mark.parametrize("window_ns", [25.0, 5.0], ids=["longer-than-period", "shorter"])
+def test_dark_counts_with_dead_time_agree_between_modes(window_ns):
+    """With dead time, dark counts are one stream in absolute time: each shot draws them
+    over one period from the window start, in both modes (MODEL.md 3.5)."""
+    link = pmc.Link(
+        [
+            pmc.QuantumDot(rep_rate_mhz=80.0, lifetime_ns=0.6, mean_photon_number=0.0),
+            pmc.Detector(efficiency=0.9, dark_count_rate_hz=1e6, dead_time_ns=1e-3),
+        ],
+        tagger=pmc.TimeTagger(bin_width_ps=2500.0, window_start_ns=0.0, window_stop_ns=window_ns),
+    )
+    shots = 200_000
+    analog = pmc.simulate(link, shots, key=8, chunk_shots=CHUNK)
+    expected = pmc.simulate(link, shots, mode="expected")
+    mean = shots * 1e6 * 1e-9 * 12.5  # R * T_rep per shot
+    assert expected.detector().total() == pytest.approx(mean, rel=1e-12)
+    assert abs(analog.detector().total() - mean) < 5 * math.sqrt(mean)
+    e, a = expected.histogram(), analog.histogram()
+    assert np.all(a[e == 0] == 0)
+    keep = e > 0
+    chi2 = np.sum((a[keep] - e[keep]) ** 2 / e[keep])
+    assert chi2 < keep.sum() + 5 * math.sqrt(2 * keep.sum())
+
+
+def test_retrieval_never_exceeds_certainty_with_beating():
+    """Beat terms with phases can make the decay ratio exceed 1 at some storage times;
+    eta_r D is a probability and is limited to 1."""
+    link = memory_link(storage=1.667, sd=0.0, feeding=0.0)
+    link = link.replace(
+        {
+            "memory.beat_terms": [[0.5, 0.3, math.pi]],
+            "memory.read_efficiency": 1.0,
+            "memory.lifetime_ns": 1e4,
+        }
+    )
+    assert float(link["memory"].decay_factor()) > 1.0  # the ratio itself
+    res = pmc.simulate(link, 1000, mode="expected")
+    eta, leak = res.internal_efficiency().value, res.leak_through().value
+    assert 0 < eta <= 0.6 + 1e-12  # at most eta_w, the stored fraction
+    assert eta + leak <= 1.0 + 1e-12

@@ -262,3 +262,30 @@ def test_interrupted_run_leaves_a_checkpoint_only_its_own_run_resumes(tmp_path, 
     )
     whole = pmc.simulate(link, 20_000, key=5, chunk_shots=4096)
     np.testing.assert_array_equal(resumed.detector().counts, whole.detector().counts)
+
+
+def test_poisson_events_reach_every_shot_of_a_long_chunk():
+    """Event shots are uniform integers: none is left out by float rounding."""
+    import jax
+
+    from photonmc.kernels.sampling import poisson_events
+
+    exists, shot, _ = poisson_events(jax.random.key(0), 1e-3, 1 << 24, 40_000)
+    shot = np.asarray(shot)[np.asarray(exists)]
+    assert shot.size > 15_000 and 0.45 < np.mean(shot % 2) < 0.55
+    assert shot.max() < 1 << 24
+
+
+def test_detection_delays_are_finite_for_every_uniform():
+    """The smallest and largest float32 uniforms give finite delays of both kinds."""
+    import jax.numpy as jnp
+
+    from photonmc.kernels.sampling import wavepacket_delay
+
+    tiny, top = np.finfo(np.float32).tiny, 1.0 - np.finfo(np.float32).epsneg
+    u = jnp.array([tiny, tiny, top, top, 0.5, 0.5], jnp.float32)
+    is_exp = jnp.array([True, False, True, False, True, False])
+    delay = np.asarray(wavepacket_delay(u, is_exp, jnp.float32(1.0)))
+    assert np.all(np.isfinite(delay))
+    assert delay[1] < -2.0 and delay[3] > 2.0  # 5 sigma: the float32 tail, in FWHM units
+    assert delay[4] == pytest.approx(np.log(2.0)) and delay[5] == pytest.approx(0.0, abs=1e-6)

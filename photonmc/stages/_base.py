@@ -173,6 +173,17 @@ class Context:
         return None if on.all() else on
 
 
+def probability(x):
+    """x limited to [0, 1] for traced values (a fit's trial step), with the gradient of x
+    itself at the ends (jnp.clip would halve it exactly at 0 or 1, where defaults sit)."""
+    return jnp.where(x < 0.0, 0.0, jnp.where(x > 1.0, 1.0, x))
+
+
+def positive(x, floor: float = 1e-9):
+    """x kept >= floor (a width or a lifetime during a fit), so no division makes NaN."""
+    return jnp.maximum(x, floor)
+
+
 def transmit(batch, on, transmission, shift_ns=0.0):
     """Multiply weights by `transmission` and add `shift_ns` to t_ref where `on` (or all)."""
     if on is None:

@@ -12,7 +12,16 @@ from photonmc import units
 from photonmc.batch import DARK, EXP, GAUSS, ORIGINS
 from photonmc.kernels import bin_integrals, sampling
 from photonmc.kernels.deadtime import registered_clicks
-from photonmc.stages._base import check_range, concrete, describe, param, stage, static
+from photonmc.stages._base import (
+    check_range,
+    concrete,
+    describe,
+    param,
+    positive,
+    probability,
+    stage,
+    static,
+)
 
 #: Largest histogram a tagger may ask for (bins); beyond it a bin width is surely a typo.
 MAX_BINS = 10_000_000
@@ -150,7 +159,7 @@ def detect(detectors, batch, key, ctx, tagger: TimeTagger, dark_capacity, dead_t
     """
     key_fate, key_e, key_jit, key_dark = jax.random.split(key, 4)
     channel_of = _channels(detectors, batch, ctx)  # static (photons, branches)
-    effs = jnp.stack([jnp.clip(d.efficiency, 0.0, 1.0) for d in detectors])
+    effs = jnp.stack([probability(d.efficiency) for d in detectors])
     eff = jnp.where(channel_of >= 0, effs[np.maximum(channel_of, 0)], 0.0)
     index, hit = sampling.choose_branch(key_fate, batch.weight * eff)
 
@@ -161,14 +170,9 @@ def detect(detectors, batch, key, ctx, tagger: TimeTagger, dark_capacity, dead_t
         pick, (batch.kind, batch.t_ref_ns, batch.width_ns, batch.origin, channel_of)
     )
     shape = hit.shape
-    # One uniform gives the wavepacket's time by inversion, as an exponential or a
-    # normal variate according to its kind: one random draw per photon, not two.
     u = jax.random.uniform(key_e, shape, dtype=t_ref.dtype, minval=jnp.finfo(t_ref.dtype).tiny)
-    if (batch.kind == EXP).all():  # static: a link without memory has no Gaussian packets
-        spread = -width * jnp.log(u)
-    else:
-        z = jnp.sqrt(2.0) * jax.lax.erf_inv(2.0 * u - 1.0)
-        spread = jnp.where(kind == EXP, -width * jnp.log(u), units.fwhm_to_sigma(width) * z)
+    all_exp = bool((batch.kind == EXP).all())  # static: no Gaussian packet without memory
+    spread = sampling.wavepacket_delay(u, kind == EXP, width, all_exp=all_exp)
     t = t_ref + spread - tagger.sync_offset_ns
     if any(concrete(d.jitter_fwhm_ps) != 0.0 for d in detectors):
         sigmas = jnp.stack([d.jitter_sigma_ns for d in detectors])
@@ -184,7 +188,10 @@ def detect(detectors, batch, key, ctx, tagger: TimeTagger, dark_capacity, dead_t
             b = jnp.where(det.dead_time_ns > 0, b, tagger.window_stop_ns)
         mean = units.hz_to_per_ns(det.dark_count_rate_hz) * (b - a)
         exists, dark_shot, lost = sampling.poisson_events(key_n, mean, ctx.n_shots, capacity)
-        t_dark = a + (b - a) * jax.random.uniform(key_t, exists.shape, dtype=t.dtype)
+        # two uniforms make one of 2^46 steps: a float32 uniform alone would put dark
+        # counts on a grid of (b - a) 2^-23, 12 ps at a 10 kHz shot rate
+        u1, u2 = jax.random.uniform(key_t, (2, *exists.shape), dtype=t.dtype)
+        t_dark = a + (b - a) * jnp.minimum(u1 + u2 * 2.0**-23, 1.0 - 2.0**-24)
         parts.append(
             (
                 dark_shot,
@@ -220,13 +227,17 @@ def _channels(detectors, batch, ctx) -> np.ndarray:
 
 
 # ------------------------------------------------------------------- expected
-def expected_counts(detectors, batch, tagger: TimeTagger, paths):
+def expected_counts(detectors, batch, tagger: TimeTagger, paths, period_ns, feeding_ns=None):
     """Expected clicks per shot of every detector, from the wavepackets on its path.
 
     Returns counts (n_detectors, n_origins, n_bins) in the window and totals
     (n_detectors, n_origins) of every click. Each wavepacket's detection-time density,
     convolved with the detector's jitter, is integrated over every bin in closed form;
-    dark counts enter as their mean, R * window per shot, uniform in time.
+    dark counts enter as their mean, uniform in time over the window (R * window per
+    shot), or, for a detector with dead time, over one shot period from the window start
+    as analog runs draw them. feeding_ns: the source's feeding time when the exponential
+    wavepackets' t_ref leaves it out (no memory upstream): their law is then the exact
+    hypoexponential one (`hypoexp_bin_probs`) instead of a quadrature node's.
     """
     dtype = batch.weight.dtype
     edges = jnp.asarray(tagger.bin_edges_ns, dtype) + tagger.sync_offset_ns
@@ -244,18 +255,45 @@ def expected_counts(detectors, batch, tagger: TimeTagger, paths):
             if idx.size == 0:
                 continue
             w_k, t_k, width_k = (x[idx] for x in fields)
-            w_k = w_k * jnp.clip(det.efficiency, 0.0, 1.0)
-            if k == EXP:
+            w_k = w_k * probability(det.efficiency)
+            if k == EXP and feeding_ns is not None:
+                probs = hypoexp_bin_probs(edges, t_k, feeding_ns, width_k, sigma_j)
+            elif k == EXP:
                 probs = bin_integrals.emg_bin_probs(edges, t_k, width_k, sigma_j)
             else:
-                sigma = jnp.sqrt(units.fwhm_to_sigma(width_k) ** 2 + sigma_j**2)
+                sigma = jnp.sqrt(units.fwhm_to_sigma(width_k) ** 2 + sigma_j**2 + 1e-12)
                 probs = bin_integrals.gauss_bin_probs(edges, t_k, sigma)
             one_hot = jnp.asarray(origin[idx, None] == np.arange(len(ORIGINS)), dtype)
             counts = counts + jnp.einsum("po,pk->ok", one_hot * w_k[:, None], probs)
             totals = totals + one_hot.T @ w_k
+        # Dark counts uniform over the interval that analog runs draw them from: the
+        # window, or with dead time one shot period from the window start.
         rate = units.hz_to_per_ns(det.dark_count_rate_hz)
-        counts = counts.at[DARK].add(rate * tagger.bin_width_ns * jnp.ones(tagger.n_bins, dtype))
-        totals = totals.at[DARK].add(rate * tagger.window_ns)
+        a = tagger.window_start_ns
+        b = jnp.where(det.dead_time_ns > 0, a + period_ns, tagger.window_stop_ns)
+        lo, hi = (
+            jnp.asarray(tagger.bin_edges_ns[:-1], dtype),
+            jnp.asarray(tagger.bin_edges_ns[1:], dtype),
+        )
+        counts = counts.at[DARK].add(rate * jnp.clip(jnp.minimum(hi, b) - jnp.maximum(lo, a), 0.0))
+        totals = totals.at[DARK].add(rate * (b - a))
         all_counts.append(counts)
         all_totals.append(totals)
     return jnp.stack(all_counts), jnp.stack(all_totals)
+
+
+def hypoexp_bin_probs(edges, t0, tau_f, t1, sigma):
+    """Bin probabilities of t0 + tau_f E' + T1 E + sigma Z (feeding, decay, jitter).
+
+    The hypoexponential density is (e^(-t/T1) - e^(-t/tau_f)) / (T1 - tau_f), so each bin
+    is (T1 P_EMG(T1) - tau_f P_EMG(tau_f)) / (T1 - tau_f) with P_EMG the exponentially
+    modified Gaussian bin integrals; tau_f = 0 gives P_EMG(T1). Within 1e-4 of T1,
+    tau_f is moved to 0.9999 T1 (the Erlang limit, to a relative 1e-4 in the shape).
+    """
+    t1 = positive(t1)
+    tau = jnp.broadcast_to(jnp.maximum(tau_f, 0.0), t1.shape)
+    tau = jnp.where(jnp.abs(t1 - tau) < 1e-4 * t1, 0.9999 * t1, tau)
+    p_t1 = bin_integrals.emg_bin_probs(edges, t0, t1, sigma)
+    p_f = bin_integrals.emg_bin_probs(edges, t0, jnp.maximum(tau, 1e-6 * t1), sigma)
+    mix = (t1[..., None] * p_t1 - tau[..., None] * p_f) / (t1 - tau)[..., None]
+    return jnp.clip(jnp.where((tau > 0)[..., None], mix, p_t1), 0.0, 1.0)

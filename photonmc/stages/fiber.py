@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from photonmc import units
-from photonmc.stages._base import check_range, param, stage, static, transmit
+from photonmc.stages._base import check_range, param, probability, stage, static, transmit
 
 
 @stage
@@ -34,7 +34,7 @@ class Fiber:
     @property
     def transmission(self):
         loss_db = self.loss_db_per_km * self.length_km + self.insertion_loss_db
-        return units.db_to_transmission(loss_db)
+        return probability(units.db_to_transmission(loss_db))
 
     @property
     def delay_ns(self):

@@ -8,7 +8,7 @@ import numpy as np
 
 from photonmc.batch import EXP, Batch
 from photonmc.kernels.overlap import overlap_exp, overlap_gauss
-from photonmc.stages._base import check_choice, stage, static
+from photonmc.stages._base import check_choice, probability, stage, static
 
 
 @stage
@@ -165,4 +165,4 @@ class HOMInterferometer:
             k1 == EXP, overlap_exp(t1, w1, dnu, t2, w2), overlap_exp(t2, w2, -dnu, t1, w1)
         )
         m = jnp.where(both_exp, m_exp, jnp.where((k1 != EXP) & (k2 != EXP), m_gauss, m_mixed))
-        return jnp.clip(m, 0.0, 1.0)
+        return probability(m)

@@ -15,6 +15,8 @@ from photonmc.stages._base import (
     concrete,
     describe,
     param,
+    positive,
+    probability,
     stage,
     static,
 )
@@ -99,7 +101,7 @@ class LadderMemory:
     def decay_factor(self, storage_time_ns=None):
         """D(tau), the retrieval efficiency relative to tau = 0 (1 at tau = 0)."""
         tau = self.storage_time_ns if storage_time_ns is None else storage_time_ns
-        r = tau / self.lifetime_ns
+        r = tau / positive(self.lifetime_ns)
         d = jnp.exp(-(r**2)) if self.decay == "gaussian" else jnp.exp(-r)
         terms = jnp.asarray(self.beat_terms)
         if terms.size:
@@ -126,9 +128,11 @@ class LadderMemory:
 
     def fate_probabilities(self, batch: Batch):
         """(P_r, P_t): retrieved and transmitted-unstored probabilities of each wavepacket."""
-        p_s = jnp.clip(self.write_efficiency, 0.0, 1.0) * self.overlap(batch)
-        p_r = p_s * jnp.clip(self.read_efficiency, 0.0, 1.0) * self.decay_factor()
-        p_t = (1.0 - p_s) * jnp.clip(self.transmission, 0.0, 1.0)
+        p_s = probability(self.write_efficiency) * self.overlap(batch)
+        # eta_r D(tau) is a probability: beating terms with phases can push the ratio of
+        # MODEL.md 3.4 above 1 at some tau, which no memory can retrieve more than all of.
+        p_r = p_s * probability(probability(self.read_efficiency) * self.decay_factor())
+        p_t = (1.0 - p_s) * probability(self.transmission)
         return p_r, p_t
 
     def max_transmission(self) -> float:

@@ -8,7 +8,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from photonmc import units
-from photonmc.stages._base import check_choice, check_range, param, stage, static, transmit
+from photonmc.stages._base import (
+    check_choice,
+    check_range,
+    param,
+    positive,
+    probability,
+    stage,
+    static,
+    transmit,
+)
 
 
 @stage
@@ -24,7 +33,7 @@ class Attenuator:
 
     @property
     def transmission(self):
-        return units.db_to_transmission(self.loss_db)
+        return probability(units.db_to_transmission(self.loss_db))
 
     def max_transmission(self) -> float:
         return float(self.transmission)
@@ -56,7 +65,7 @@ class BandpassFilter:
         check_choice(self, "shape", ("lorentzian", "gaussian"))
 
     def line_shape(self, nu_ghz):
-        x = 2.0 * (nu_ghz - self.center_ghz) / self.fwhm_ghz
+        x = 2.0 * (nu_ghz - self.center_ghz) / positive(self.fwhm_ghz)
         if self.shape == "lorentzian":
             return 1.0 / (1.0 + x**2)
         return jnp.exp(-math.log(2.0) * x**2)
@@ -65,7 +74,7 @@ class BandpassFilter:
         return float(self.peak_transmission)
 
     def apply(self, batch, key, ctx):
-        t = jnp.clip(self.peak_transmission, 0.0, 1.0) * self.line_shape(batch.nu_ghz)
+        t = probability(self.peak_transmission) * self.line_shape(batch.nu_ghz)
         return transmit(batch, ctx.on_path(self, batch), t), {}
 
 
@@ -94,7 +103,7 @@ class BeamSplitter:
         return f"{self.name}.transmitted", f"{self.name}.reflected"
 
     def apply(self, batch, key, ctx):
-        r = jnp.clip(self.reflectivity, 0.0, 1.0)
+        r = probability(self.reflectivity)
         on = batch.path == ctx.paths[self.name]
         p_t, p_r = (ctx.paths[o] for o in self.outputs())
         transmitted = batch.replace(

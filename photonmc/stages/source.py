@@ -11,7 +11,7 @@ import numpy as np
 from photonmc import units
 from photonmc.batch import EXP, SOURCE, Batch, wavepackets
 from photonmc.kernels import sampling
-from photonmc.stages._base import check_range, concrete, describe, param, stage, static
+from photonmc.stages._base import check_range, concrete, describe, param, probability, stage, static
 
 
 @stage
@@ -64,7 +64,7 @@ class QuantumDot:
 
     def photon_probabilities(self):
         """(p0, p1, p2): probabilities of 0, 1 and 2 photons per shot."""
-        mu = jnp.clip(self.mean_photon_number, 0.0, 1.0)
+        mu = probability(self.mean_photon_number)
         p2 = jnp.clip(0.5 * self.g2 * mu**2, 0.0, 0.5 * mu)
         p1 = mu - 2.0 * p2
         return 1.0 - p1 - p2, p1, p2
@@ -145,7 +145,7 @@ class QuantumDot:
         e, z, w = ctx.latent
         t_ref = self.feeding_time_ns * e
         nu = self.detuning_ghz + units.fwhm_to_sigma(self.spectral_diffusion_fwhm_ghz) * z
-        mu = jnp.clip(self.mean_photon_number, 0.0, 1.0)
+        mu = probability(self.mean_photon_number)
         batch = wavepackets(
             w.shape[0],
             kind=EXP,
