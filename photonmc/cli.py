@@ -5,11 +5,15 @@
                       [--chunk-shots N]
     photonmc show RESULT.h5 [--json]
     photonmc plot RESULT.h5 [-o FIG.png]
+    photonmc fit FITSPEC.toml [--json] [--out FIT.h5] [--plot FIG.png] [--start NAME=VALUE ...]
+    photonmc optimize CONFIG.toml --objective NAME --free P[,P...] [--bounds P=lo:hi ...]
+                      [--json]
 
 The only module of photonmc that parses arguments. Every user error (a bad config, an
 existing output, a missing or foreign file) prints one line `photonmc: error: ...` on
 stderr and exits with status 2. With --json, stdout is exactly one JSON object:
-`Result.summary()` plus `output`, the result file.
+`Result.summary()` plus `output`, the result file (simulate, show);
+`FitResult.as_dict()` (fit); `OptimizeResult.as_dict()` (optimize).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 
 from photonmc import __version__
 from photonmc.batch import ORIGINS
-from photonmc.config import ConfigError, load_config
+from photonmc.config import ConfigError, load_config, parse_literal
 from photonmc.io import ResultFileError, read_result, write_result
 from photonmc.io.hdf5 import check_writable
 from photonmc.result import Result
@@ -105,6 +109,49 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIG.png",
         help="figure file (default: <result stem>.png in the working directory)",
     )
+
+    fit = sub.add_parser(
+        "fit",
+        help="fit link parameters to measured histograms and efficiency curves",
+        description="Fit the free parameters of a link to the datasets of a fit spec "
+        "(expected mode, Poisson deviance / chi-square, optax L-BFGS).",
+    )
+    fit.add_argument("spec", metavar="FITSPEC.toml", help="fit spec: config, free, [[dataset]]")
+    fit.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    fit.add_argument("--out", metavar="FIT.h5", help="write the result, data and model (HDF5)")
+    fit.add_argument("--plot", metavar="FIG.png", help="draw data, model and residuals")
+    fit.add_argument(
+        "--start",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="starting value of a free parameter (default: the config's); repeatable",
+    )
+
+    opt = sub.add_parser(
+        "optimize",
+        help="maximise an objective over link parameters",
+        description="Maximise retrieved_efficiency, internal_efficiency, snr or "
+        "fidelity_proxy over the free parameters (expected mode, optax L-BFGS).",
+    )
+    opt.add_argument("config", metavar="CONFIG.toml", help="TOML config of the link")
+    opt.add_argument(
+        "--objective",
+        required=True,
+        metavar="NAME",
+        help="retrieved_efficiency, internal_efficiency, snr or fidelity_proxy",
+    )
+    opt.add_argument(
+        "--free", required=True, metavar="P[,P...]", help="parameters to vary, comma-separated"
+    )
+    opt.add_argument(
+        "--bounds",
+        action="append",
+        default=[],
+        metavar="P=lo:hi",
+        help="interval of a free parameter (default: its valid range); repeatable",
+    )
+    opt.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     return parser
 
 
@@ -112,7 +159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line `argv` (default sys.argv[1:]); returns the exit status."""
     try:
         args = build_parser().parse_args(argv)
-        return {"simulate": cmd_simulate, "show": cmd_show, "plot": cmd_plot}[args.command](args)
+        commands = {
+            "simulate": cmd_simulate,
+            "show": cmd_show,
+            "plot": cmd_plot,
+            "fit": cmd_fit,
+            "optimize": cmd_optimize,
+        }
+        return commands[args.command](args)
     except SystemExit as e:  # --help and --version
         return e.code if isinstance(e.code, int) else 0
     except (UsageError, ConfigError, ResultFileError, ValueError, OSError) as e:
@@ -275,6 +329,141 @@ def _save_atomic(figure, out: Path) -> None:
         raise
     finally:
         plt.close(figure)
+
+
+# ----------------------------------------------------------------------- fit
+def cmd_fit(args: argparse.Namespace) -> int:
+    from photonmc.fit import fit
+    from photonmc.fitspec import load_fit_spec
+
+    if args.plot is not None:
+        _check_plot_target(Path(args.plot))
+    if args.out is not None:
+        out = Path(args.out)
+        if out.is_dir():
+            raise IsADirectoryError(f"{out} is a directory; give a file name for the fit result")
+        if not out.parent.is_dir():
+            raise FileNotFoundError(f"cannot write {out}: directory {out.parent} does not exist")
+    spec = load_fit_spec(args.spec)
+    cfg = load_config(spec.config)
+    start = _assignments(args.start, "--start", "NAME=VALUE, e.g. --start memory.lifetime_ns=80")
+    result = fit(cfg.link, spec.datasets, spec.free, start=start)
+    if args.out is not None:
+        result.write(args.out, spec=spec.text, config_toml=cfg.toml_text)
+    if args.plot is not None:
+        _save_atomic(plot_fit(result, title=Path(args.spec).name), Path(args.plot))
+    if args.json:
+        print(json.dumps(result.as_dict(), allow_nan=False))
+    else:
+        print(result.summary())
+        for label, path in (("output", args.out), ("figure", args.plot)):
+            if path is not None:
+                print(f"  {label}: {path}")
+    return 0
+
+
+def _assignments(items: Sequence[str], flag: str, example: str) -> dict[str, float]:
+    """{name: number} from NAME=VALUE items (values as TOML literals)."""
+    out: dict[str, float] = {}
+    for item in items:
+        name, eq, literal = item.partition("=")
+        value = parse_literal(literal.strip()) if eq else None
+        if not eq or not name.strip():
+            raise UsageError(f"{flag} {item}: expected {example}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise UsageError(f"{flag} {item}: {literal.strip()!r} is not a number")
+        out[name.strip()] = float(value)
+    return out
+
+
+def plot_fit(result, title: str = ""):
+    """A matplotlib Figure: per dataset, data and model above, residuals below."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from photonmc.fit import efficiency_curve
+
+    n = len(result.datasets)
+    fig, axes = plt.subplots(
+        2,
+        n,
+        figsize=(6.0 * n, 5.2),
+        squeeze=False,
+        sharex="col",
+        gridspec_kw={"height_ratios": [3, 1]},
+    )
+    for col, d in enumerate(result.datasets):
+        top, bottom = axes[0, col], axes[1, col]
+        if d.kind == "histogram":
+            top.stairs(d.data, d.bin_edges_ns, label="data", color="0.3")
+            top.stairs(d.model, d.bin_edges_ns, label="model", color="C3")
+            top.set_yscale("log")
+            positive = d.data[d.data > 0]
+            if positive.size:
+                top.set_ylim(0.5 * max(positive.min(), positive.max() * 1e-8), 2 * positive.max())
+            top.set_ylabel("counts per bin")
+            bottom.stairs(d.residuals, d.bin_edges_ns, color="0.3")
+            bottom.set_ylabel("deviance resid.")
+            bottom.set_xlabel("histogram time (ns)")
+        else:
+            top.errorbar(d.x, d.data, yerr=d.sigma, fmt="o", ms=3, color="0.3", label="data")
+            dense = np.linspace(float(np.min(d.x)), float(np.max(d.x)), 400)
+            try:
+                model = efficiency_curve(result.link, d.x_name, dense, memory=d.memory)
+                top.plot(dense, model, color="C3", label="model")
+            except ValueError:  # the x range leaves the parameter's valid range
+                top.plot(d.x, d.model, color="C3", label="model")
+            top.set_ylabel("internal efficiency")
+            bottom.errorbar(d.x, d.residuals, yerr=1.0, fmt="o", ms=3, color="0.3")
+            bottom.set_ylabel("(data - model) / sigma")
+            bottom.set_xlabel(d.x_name)
+        bottom.axhline(0.0, color="C3", lw=0.8)
+        note = " (sigma estimated)" if d.sigma_estimated else ""
+        what = "deviance" if d.kind == "histogram" else "chi2"
+        top.set_title(
+            f"{d.name}: {what} {d.contribution:.4g} over {d.data.size} points{note}",
+            fontsize="small",
+        )
+        top.legend(loc="best", fontsize="small")
+    fig.suptitle(title.strip() or "photonmc fit")
+    fig.tight_layout()
+    return fig
+
+
+def _check_plot_target(out: Path) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        raise UsageError(PLOT_HINT.replace("photonmc plot", "--plot")) from None
+    matplotlib.use("Agg")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"cannot write {out}: directory {out.parent} does not exist")
+
+
+# ------------------------------------------------------------------ optimize
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from photonmc.optimize import optimize
+
+    cfg = load_config(args.config)
+    free = [n.strip() for n in args.free.split(",") if n.strip()]
+    bounds: dict[str, tuple[float, float]] = {}
+    for item in args.bounds:
+        name, eq, interval = item.partition("=")
+        lo, colon, hi = interval.partition(":")
+        try:
+            if not (eq and colon and name.strip()):
+                raise ValueError
+            bounds[name.strip()] = (float(lo), float(hi))
+        except ValueError:
+            raise UsageError(
+                f"--bounds {item}: expected P=lo:hi, e.g. --bounds memory.write_time_ns=0:2"
+            ) from None
+    result = optimize(cfg.link, args.objective, free, bounds)
+    if args.json:
+        print(json.dumps(result.as_dict(), allow_nan=False))
+    else:
+        print(result.summary())
+    return 0
 
 
 if __name__ == "__main__":

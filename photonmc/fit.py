@@ -103,6 +103,7 @@ class DatasetFit:
     sigma_estimated: bool = False
     x_name: str = "histogram time (ns)"
     shots: int | None = None
+    memory: str | None = None
 
 
 @dataclasses.dataclass
@@ -161,6 +162,37 @@ class FitResult:
             warnings=list(self.warnings),
         )
         return out
+
+    def write(self, path, *, spec: str = "", config_toml: str = ""):
+        """Write the result to an HDF5 file atomically (layout: photonmc.io.fit_hdf5)."""
+        from photonmc.io.fit_hdf5 import write_fit
+
+        extra = {
+            "iterations": self.iterations,
+            "elapsed_s": self.elapsed_s,
+            "condition_number": self.condition_number,
+            "covariance": self.covariance,
+            "degenerate": list(self.degenerate),
+        }
+        datasets = [
+            {
+                "name": d.name,
+                "kind": d.kind,
+                "x_name": d.x_name,
+                "sigma_estimated": bool(d.sigma_estimated),
+                "shots": d.shots,
+                "x": np.asarray(d.x),
+                "bin_edges_ns": d.bin_edges_ns,
+                "data": np.asarray(d.data),
+                "model": np.asarray(d.model),
+                "residuals": np.asarray(d.residuals),
+                "sigma": d.sigma,
+            }
+            for d in self.datasets
+        ]
+        return write_fit(
+            self.as_dict(), datasets, path, extra=extra, spec=spec, config_toml=config_toml
+        )
 
     def summary(self) -> str:
         """A readable table of the result."""
@@ -324,13 +356,12 @@ class FitProblem:
         curves = []
         for i, d in enumerate(datasets):
             if isinstance(d, HistogramData):
-                key = (d.detector, d.bin_edges_ns.tobytes(), tuple(sorted(d.overrides)))
+                key = (d.detector, _bins_key(d), tuple(sorted(d.overrides)))
                 groups.setdefault(key, []).append(i)
             else:
                 base = P.set_values(link, d.overrides)
                 # The tagger does not enter eta_int: one bin keeps the trace small.
-                t = link.tagger
-                base = Link(base.stages, _one_bin(t))
+                base = Link(base.stages, _one_bin(link.tagger))
                 memory = d.memory or link.memories[0].name
                 curves.append(_Curve(P.as_float64(base), d.parameter, memory, i))
         out = []
@@ -353,7 +384,7 @@ class FitProblem:
     def _free_values(self, x) -> dict:
         return {n: x[i] for i, n in enumerate(self.free)}
 
-    def _histograms(self, x, g: int, group: _Group):
+    def _histograms(self, x, group: _Group):
         """Expected counts per shot (k, n_bins) of one group, all origins summed."""
         free = self._free_values(x)
 
@@ -378,7 +409,7 @@ class FitProblem:
     def _predict(self, z, data):
         x = self.natural(z, data)
         hists = [
-            self._histograms(x, g, group) * data["shots"][g][:, None]
+            self._histograms(x, group) * data["shots"][g][:, None]
             for g, group in enumerate(self.groups)
         ]
         curves = [self._curve(x, c, data["x"][i]) for i, c in enumerate(self.curves)]
@@ -604,6 +635,7 @@ class FitProblem:
                 sigma=sigma,
                 sigma_estimated=estimated[j],
                 x_name=d.parameter,
+                memory=c.memory,
             )
         return fits  # type: ignore[return-value]
 
@@ -700,6 +732,14 @@ def _uncertainties(names, h_z, grad_z, s, jac) -> _Errors:
         a = np.linalg.solve(s, np.diag(1.0 / jac))
         h_x = a.T @ h_z @ a
     h_x = 0.5 * (h_x + h_x.T)
+    if not np.all(np.isfinite(h_x)):
+        nan = np.full((n, n), np.nan)
+        warnings.append(
+            "the Hessian at the end point is not finite (a parameter at an extreme value?); "
+            "no uncertainties"
+        )
+        return _Errors({k: None for k in names}, nan, np.eye(n), tuple(names), math.inf,
+                       math.inf, warnings)  # fmt: skip
     diag = np.diag(h_x).copy()
     flat = ~(np.isfinite(diag) & (diag > 0))
     d = np.sqrt(np.where(flat, 1.0, diag))
@@ -840,6 +880,13 @@ def _tagger_of(d: HistogramData, tagger: TimeTagger) -> TimeTagger:
     )
 
 
+def _bins_key(d: HistogramData) -> tuple:
+    """The binning as the model's tagger sees it, to 1 fs: rounding noise in files is no
+    reason to compile again."""
+    edges = d.bin_edges_ns
+    return (edges.size, round(float(edges[0]), 6), round(float(edges[-1]), 6))
+
+
 def _one_bin(t: TimeTagger) -> TimeTagger:
     return TimeTagger(
         bin_width_ps=float(t.window_ns * 1e3),
@@ -877,7 +924,7 @@ def _link_key(link: Link, params: list[P.Parameter]) -> tuple:
 def _dataset_key(d) -> tuple:
     overrides = tuple(sorted(d.overrides.items()))
     if isinstance(d, HistogramData):
-        return ("h", d.detector, d.bin_edges_ns.tobytes(), overrides)
+        return ("h", d.detector, _bins_key(d), overrides)
     return ("c", d.parameter, d.n_points, d.memory, overrides)
 
 

@@ -43,7 +43,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from photonmc import parameters as P
-from photonmc.batch import DARK, MEMORY_NOISE, ORIGINS, RETRIEVED, SOURCE
+from photonmc import units
+from photonmc.batch import MEMORY_NOISE, RETRIEVED, SOURCE
 from photonmc.fit import _link_key, detector_counts, internal_efficiency
 from photonmc.link import Link
 from photonmc.simulation import DEFAULT_NODES
@@ -112,63 +113,71 @@ def figures(
     *,
     memory: str | None = None,
     detector: str | None = None,
+    window: bool = True,
     window_length_ns: float = 1000.0,
     nodes: tuple[int, int] = DEFAULT_NODES,
 ) -> dict:
-    """Every figure the objectives use, per shot, traceable and differentiable.
+    """The figures the objectives use, per shot, traceable and differentiable.
 
-    retrieved: retrieved clicks (all); eta_int; window_ns: (a, b) in detector time; and
-    in that window: retrieved_w, noise_w (memory noise + dark), leak_w (source light).
-    window_length_ns: L of the module docstring (static).
+    retrieved: retrieved clicks (all); with `window`: window_ns, (a, b) in detector
+    time, and in that window retrieved_w, noise_w (memory noise + dark) and leak_w
+    (source light). window_length_ns: L of the module docstring (static).
     """
-    if not link.memories:
-        raise OptimizeError("these objectives need a LadderMemory in the link")
-    m = link[memory] if memory else link.memories[0]
+    m = link[memory or _first_memory(link)]
     det = link[detector] if detector else link.detector
-    centre = m.write_time_ns + m.storage_time_ns
-    a = centre - m.output_mode_fwhm_ns
-    b = centre + m.output_mode_fwhm_ns
-    base = link.tagger
     tagger = TimeTagger(
         bin_width_ps=float(window_length_ns) * 1e3,
         window_start_ns=0.0,
         window_stop_ns=float(window_length_ns),
-        sync_offset_ns=base.sync_offset_ns,
+        sync_offset_ns=link.tagger.sync_offset_ns,
     )
-    one_bin = Link(link.stages, tagger)
+    if not window:
+        _, totals, _ = detector_counts(Link(link.stages, tagger), det.name, nodes)
+        return {"retrieved": totals[RETRIEVED]}
 
     def after(t0):
         # counts in [t0, t0 + L] of detector time: the tagger's edges plus its offset
-        lk = dataclasses.replace(one_bin, tagger=dataclasses.replace(tagger, sync_offset_ns=t0))
+        lk = Link(link.stages, dataclasses.replace(tagger, sync_offset_ns=t0))
         counts, totals, _ = detector_counts(lk, det.name, nodes)
         return counts[:, 0], totals
 
+    centre = m.write_time_ns + m.storage_time_ns
+    a = centre - m.output_mode_fwhm_ns
+    b = centre + m.output_mode_fwhm_ns
     counts, totals = jax.vmap(after)(jnp.stack([a, b]))
-    window = counts[0] - counts[1]
-    dark = 1e-9 * det.dark_count_rate_hz * (b - a)
+    in_window = counts[0] - counts[1]
+    dark = units.hz_to_per_ns(det.dark_count_rate_hz) * (b - a)
     return {
         "retrieved": totals[0, RETRIEVED],
-        "eta_int": internal_efficiency(link, m.name, nodes),
         "window_ns": (a, b),
-        "retrieved_w": window[RETRIEVED],
-        "noise_w": window[MEMORY_NOISE] + dark,
-        "leak_w": window[SOURCE],
+        "retrieved_w": in_window[RETRIEVED],
+        "noise_w": in_window[MEMORY_NOISE] + dark,
+        "leak_w": in_window[SOURCE],
     }
 
 
 def objective_value(link: Link, objective: str, **kwargs):
-    """The named objective (module docstring) of `link`, traceable; kwargs as `figures`."""
-    f = figures(link, **kwargs)
+    """The named objective (module docstring) of `link`, traceable; kwargs as `figures`.
+
+    Computes only what the objective needs (eta_int needs no bin integrals at all).
+    """
+    _check_objective(objective)
+    if objective == "internal_efficiency":
+        m = kwargs.get("memory") or _first_memory(link)
+        return internal_efficiency(link, m, kwargs.get("nodes", DEFAULT_NODES))
+    f = figures(link, window=objective != "retrieved_efficiency", **kwargs)
     if objective == "retrieved_efficiency":
         return f["retrieved"]
-    if objective == "internal_efficiency":
-        return f["eta_int"]
     if objective == "snr":
         return f["retrieved_w"] / f["noise_w"]
-    if objective == "fidelity_proxy":
-        total = f["retrieved_w"] + f["noise_w"] + f["leak_w"]
-        return f["retrieved_w"] / jnp.where(total > 0, total, 1.0)
-    raise OptimizeError(_unknown_objective(objective))
+    total = f["retrieved_w"] + f["noise_w"] + f["leak_w"]
+    return f["retrieved_w"] / jnp.where(total > 0, total, 1.0)
+
+
+def _first_memory(link: Link) -> str:
+    if not link.memories:
+        raise OptimizeError("these objectives need a LadderMemory in the link")
+    return link.memories[0].name
 
 
 # ------------------------------------------------------------------ optimise
@@ -276,8 +285,7 @@ def build_problem(
             params.append(P.parameter(link, name))
         except P.ParameterError as e:
             raise OptimizeError(f"free: {e}") from None
-    if not link.memories:
-        raise OptimizeError(f"objective {objective!r} needs a LadderMemory in the link")
+    _first_memory(link)
     for name, kind in ((memory, "memory"), (detector, "detector")):
         pool = [s.name for s in (link.memories if kind == "memory" else link.detectors)]
         if name is not None and name not in pool:
@@ -440,7 +448,3 @@ def _check_objective(objective: str) -> None:
 
 def _unknown_objective(objective) -> str:
     return f"unknown objective {objective!r}; objectives: {', '.join(OBJECTIVES)}"
-
-
-# ORIGINS is re-exported for readers of `figures`
-__all__ = ["OBJECTIVES", "ORIGINS", "DARK", "figures", "objective_value", "optimize", "scan"]

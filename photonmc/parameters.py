@@ -143,9 +143,11 @@ class Parameter:
 
     def get(self, link: Link) -> Any:
         value = link.get(f"{self.stage}.{self.field}")
-        if self.index is not None:
-            return jnp.asarray(value)[self.index, self.component]
-        return value
+        if self.index is None:
+            return value
+        if isinstance(value, np.ndarray | list | tuple):  # plain numbers stay float64
+            return float(np.asarray(value, np.float64)[self.index, self.component])
+        return jnp.asarray(value)[self.index, self.component]
 
     def describe_range(self) -> str:
         return self.range.text(self.unit)

@@ -70,7 +70,11 @@ class Minimiser:
     ):
         opt = optax.lbfgs(
             memory_size=memory_size,
-            linesearch=optax.scale_by_zoom_linesearch(max_linesearch_steps=max_linesearch_steps),
+            # Each iteration tries the full quasi-Newton step first ("one"); keeping the
+            # previous step size ("keep", the default) made convergence merely linear.
+            linesearch=optax.scale_by_zoom_linesearch(
+                max_linesearch_steps=max_linesearch_steps, initial_guess_strategy="one"
+            ),
         )
         value_and_grad = optax.value_and_grad_from_state(objective)
 

@@ -16,7 +16,7 @@ qualified parameter (`memory.storage_time_ns`), a column `efficiency`, and optio
 `efficiency_err` (one standard deviation, > 0).
 
 CSV files may carry comment lines starting with `#` (provenance) and blank lines. Bins
-count as uniform when every edge lies within 1e-3 bin widths of the evenly spaced grid
+count as uniform when every edge lies within 1e-2 bin widths of the evenly spaced grid
 (so rounded CSV values pass and a missing row or a varying width does not). Counts must
 be finite and >= 0; they need not be integers (expected-mode results are not).
 
@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 #: Largest deviation of a bin edge from the evenly spaced grid, in bin widths
-UNIFORM_TOLERANCE = 1e-3
+UNIFORM_TOLERANCE = 1e-2
 HISTOGRAM_COLUMNS = ("bin_start_ns", "counts")
 CURVE_Y, CURVE_ERR = "efficiency", "efficiency_err"
 HISTOGRAM_SUFFIXES = (".csv", ".npz", ".h5", ".hdf5")
@@ -87,6 +87,22 @@ class HistogramData:
         object.__setattr__(self, "counts", counts)
         object.__setattr__(self, "shots", int(shots))
         object.__setattr__(self, "overrides", _overrides(self.overrides, label))
+
+    @classmethod
+    def from_result(
+        cls,
+        result,
+        detector: str | None = None,
+        *,
+        overrides: Mapping[str, float] | None = None,
+        name: str | None = None,
+    ) -> HistogramData:
+        """The in-window counts of one detector of a `photonmc.Result` (all origins)."""
+        d = result.detector(detector)
+        return cls(
+            d.bin_edges_ns, d.histogram(), result.shots, d.name, dict(overrides or {}),
+            name or d.name,
+        )  # fmt: skip
 
     @property
     def n_points(self) -> int:

@@ -1,0 +1,156 @@
+"""Fit specs: the TOML file of `photonmc fit`, read into a `FitSpec`.
+
+The config module's sibling for fits (it reads TOML the same way and raises the same
+one-line `ConfigError`). Layout::
+
+    config = "link.toml"            # the link, relative to this file
+    free = ["qd.lifetime_ns", "memory.write_efficiency"]
+
+    [[dataset]]                     # one table per dataset, at least one
+    file = "run_tau1.csv"           # relative to this file
+    kind = "histogram"              # or "efficiency_curve"
+    shots = 10000000                # histograms: shots behind the counts (not for .h5)
+    detector = "detector"           # histograms: the detector (default: the link's first)
+    set = { "memory.storage_time_ns" = 1.0 }   # overrides for this dataset only
+    # name = "tau1"                 # label in results and plots (default: file stem)
+    # memory = "memory"             # efficiency curves: which memory (default: first)
+
+Histogram files: CSV `bin_start_ns,counts`, `.npz` (`bin_edges_ns`, `counts`) or a
+photonmc HDF5 result; efficiency curves: CSV with an x column named by a qualified
+parameter, `efficiency` and optionally `efficiency_err` (photonmc.io.datasets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from pathlib import Path
+
+from photonmc.config import ConfigError, _suggest
+from photonmc.io.datasets import Dataset, DatasetError, load_efficiency_curve, load_histogram
+
+TOP_KEYS = ("config", "free", "dataset")
+DATASET_KEYS = {
+    "histogram": ("file", "kind", "shots", "detector", "set", "name"),
+    "efficiency_curve": ("file", "kind", "set", "name", "memory"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class FitSpec:
+    """A resolved fit spec: the config file, the free names and the loaded datasets."""
+
+    source: str
+    config: str
+    free: tuple[str, ...]
+    datasets: tuple[Dataset, ...]
+    text: str
+
+
+def load_fit_spec(path: str | os.PathLike) -> FitSpec:
+    """Read a fit spec and every data file it names; ConfigError (one line) on mistakes."""
+    label = os.fspath(path)
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{label}: no such fit spec") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{label}: is a directory, not a fit spec") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{label}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"{label}: cannot read: {e.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(_line(f"{label}: malformed TOML: {e}")) from None
+
+    def error(message: str) -> ConfigError:
+        return ConfigError(_line(f"{label}: {message}"))
+
+    _check_keys(error, "top level", raw, TOP_KEYS)
+    for key in TOP_KEYS:
+        if key not in raw:
+            example = {
+                "config": 'config = "link.toml"',
+                "free": 'free = ["memory.lifetime_ns"]',
+                "dataset": "[[dataset]] tables (file, kind, ...)",
+            }[key]
+            raise error(f"missing {key!r}; e.g. {example}")
+    if not isinstance(raw["config"], str) or not raw["config"]:
+        raise error(f"config must be a file name (a string), got {raw['config']!r}")
+    free = raw["free"]
+    if isinstance(free, str):
+        free = [free]
+    if not (isinstance(free, list) and free and all(isinstance(n, str) for n in free)):
+        raise error(f"free must be a non-empty list of parameter names, got {raw['free']!r}")
+    tables = raw["dataset"]
+    if isinstance(tables, dict):
+        raise error("datasets are an array of tables: write [[dataset]], not [dataset]")
+    if not (isinstance(tables, list) and tables and all(isinstance(t, dict) for t in tables)):
+        raise error("dataset must be an array of tables, [[dataset]], at least one")
+    base = Path(path).parent
+    datasets = []
+    for i, table in enumerate(tables):
+        datasets.append(_dataset(error, base, i, table))
+    names = [d.name for d in datasets]
+    for n in names:
+        if names.count(n) > 1:
+            raise error(f"two datasets are named {n!r}; give each a distinct name")
+    return FitSpec(
+        source=label,
+        config=os.fspath(base / raw["config"]),
+        free=tuple(free),
+        datasets=tuple(datasets),
+        text=text,
+    )
+
+
+def _dataset(error, base: Path, index: int, table: dict) -> Dataset:
+    where = f"dataset #{index + 1}"
+    kind = table.get("kind")
+    if kind not in DATASET_KEYS:
+        raise error(f"{where}: kind must be 'histogram' or 'efficiency_curve', got {kind!r}")
+    _check_keys(error, f"{where} ({kind})", table, DATASET_KEYS[kind])
+    if "file" not in table or not isinstance(table["file"], str):
+        raise error(f"{where}: missing file (a string, relative to the fit spec)")
+    overrides = table.get("set", {})
+    if not isinstance(overrides, dict):
+        raise error(
+            f'{where}: set must be a table, e.g. set = {{ "memory.storage_time_ns" = 1.0 }}'
+        )
+    for key, value in ((k, table.get(k)) for k in ("name", "detector", "memory")):
+        if value is not None and not (isinstance(value, str) and value):
+            raise error(f"{where}: {key} must be a non-empty string, got {value!r}")
+    file = base / table["file"]
+    try:
+        if kind == "histogram":
+            shots = table.get("shots")
+            if shots is not None and not (
+                isinstance(shots, int) and not isinstance(shots, bool) and shots >= 1
+            ):
+                raise error(f"{where}: shots must be a whole number >= 1, got {shots!r}")
+            return load_histogram(
+                file,
+                shots=shots,
+                detector=table.get("detector"),
+                overrides=overrides,
+                name=table.get("name"),
+            )
+        return load_efficiency_curve(
+            file, memory=table.get("memory"), overrides=overrides, name=table.get("name")
+        )
+    except DatasetError as e:
+        raise error(f"{where}: {e}") from None
+
+
+def _check_keys(error, where: str, table: dict, valid) -> None:
+    for key in table:
+        if key not in valid:
+            hint = _suggest(key, valid) or f"valid keys: {', '.join(valid)}"
+            raise error(f"{where}: unknown key {key!r}; {hint}")
+
+
+def _line(message: str) -> str:
+    return " ".join(message.split("\n"))
