@@ -27,12 +27,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from photonmc import __version__
+import jax
+import numpy as np
+
+from photonmc import __version__, correlate, distributed
 from photonmc.batch import ORIGINS
 from photonmc.config import ConfigError, load_config, parse_literal
 from photonmc.io import ResultFileError, read_result, write_result
 from photonmc.io.hdf5 import check_writable
+from photonmc.io.sweep_hdf5 import write_sweep
 from photonmc.result import Result
+from photonmc.simulation import Checkpointing
+from photonmc.sweep import grid_values, sweep
+from photonmc.timetags import simulation_writer
 
 #: Exit status of every user error
 USER_ERROR = 2
@@ -88,6 +95,60 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--force", action="store_true", help="overwrite an existing result file")
     sim.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    sim.add_argument(
+        "--timetags",
+        metavar="FILE.ptu|FILE.h5",
+        help="also stream the click records as time tags (PicoQuant PTU T3 or Photon-HDF5)",
+    )
+    sim.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted analog run from its partial file <out>.partial",
+    )
+    sim.add_argument(
+        "--checkpoint-every",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="seconds between checkpoints of an analog run to <out>.partial (default 300)",
+    )
+    _distributed_flags(sim)
+
+    swp = sub.add_parser(
+        "sweep",
+        help="run a config over a grid of parameter values",
+        description="Run a config at every point of the outer product of the --param ranges.",
+    )
+    swp.add_argument("config", metavar="CONFIG.toml")
+    swp.add_argument(
+        "--param",
+        action="append",
+        required=True,
+        metavar="STAGE.PARAM=start:stop:num",
+        help="num values from start to stop, both included; several form the outer product",
+    )
+    swp.add_argument("--shots", type=int, metavar="N", help="shots per point")
+    swp.add_argument("--seed", type=int, metavar="S")
+    swp.add_argument("--mode", choices=("analog", "expected"))
+    swp.add_argument("--chunk-shots", type=int, metavar="N")
+    swp.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="STAGE.PARAM=VALUE",
+        dest="overrides",
+        help="override a config value; repeatable",
+    )
+    swp.add_argument(
+        "--out",
+        metavar="FILE.h5",
+        help="sweep file (default: <config stem>_sweep.h5 in the working directory)",
+    )
+    swp.add_argument("--force", action="store_true", help="overwrite an existing sweep file")
+    swp.add_argument("--plot", metavar="FIG.png", help="draw the summary figures over the grid")
+    swp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+    correlate.add_parser(sub)
 
     show = sub.add_parser(
         "show",
@@ -165,11 +226,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "plot": cmd_plot,
             "fit": cmd_fit,
             "optimize": cmd_optimize,
+            "sweep": cmd_sweep,
+            "correlate": correlate.run,
         }
         return commands[args.command](args)
     except SystemExit as e:  # --help and --version
         return e.code if isinstance(e.code, int) else 0
-    except (UsageError, ConfigError, ResultFileError, ValueError, OSError) as e:
+    except (UsageError, ConfigError, ResultFileError, ValueError, KeyError, OSError) as e:
         return _fail(e)
     except KeyboardInterrupt:
         print("photonmc: interrupted", file=sys.stderr)
@@ -177,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _fail(error: BaseException) -> int:
-    message = " ".join(str(error).split()) or type(error).__name__
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    message = " ".join(str(text).split()) or type(error).__name__
     print(f"photonmc: error: {message}", file=sys.stderr)
     return USER_ERROR
 
@@ -194,14 +258,141 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None:
             overrides.append(f"run.{key}={json.dumps(value)}")
+    distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     cfg = load_config(args.config, overrides)
     out = args.out if args.out is not None else f"{Path(args.config).stem}.h5"
-    check_writable(out, args.force)  # fail before a long run, not after it
-
-    result = cfg.simulate(progress=True)
-    write_result(result, out, force=args.force)
-    _report(result, out, as_json=args.json)
+    writer = distributed.is_writer()
+    if writer:
+        check_writable(out, args.force or args.resume)  # fail before a long run
+    options = {}
+    if cfg.mode == "analog" and jax.process_count() == 1 and not args.timetags:
+        # a long run saves its accumulators, resumable after a crash, kill or Ctrl-C
+        options["checkpoint"] = Checkpointing(
+            f"{out}.partial", every_s=args.checkpoint_every, resume=args.resume
+        )
+    elif args.resume:
+        raise ValueError("--resume needs a single-process analog run without --timetags")
+    tags_writer = None
+    if args.timetags:
+        if cfg.mode != "analog":
+            raise ValueError("--timetags needs an analog run (--mode analog)")
+        tags_writer, options["on_records"] = simulation_writer(
+            args.timetags, cfg.link, force=args.force
+        )
+    try:
+        result = cfg.simulate(progress=True, **options)
+    except BaseException:
+        if tags_writer is not None:
+            tags_writer.abort()
+        raise
+    if tags_writer is not None:
+        tags_writer.close()
+    if writer:
+        write_result(result, out, force=args.force or args.resume)
+        _report(result, out, as_json=args.json)
     return 0
+
+
+def _distributed_flags(parser) -> None:
+    group = parser.add_argument_group(
+        "several processes (jax.distributed; or PHOTONMC_COORDINATOR, "
+        "PHOTONMC_NUM_PROCESSES, PHOTONMC_PROCESS_ID)"
+    )
+    group.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0")
+    group.add_argument("--num-processes", type=int, metavar="N")
+    group.add_argument("--process-id", type=int, metavar="I")
+
+
+# --------------------------------------------------------------------- sweep
+def cmd_sweep(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    for flag in ("shots", "seed", "mode", "chunk_shots"):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides.append(f"run.{flag}={json.dumps(value)}")
+    cfg = load_config(args.config, overrides)
+    params = {}
+    for spec in args.param:
+        name, eq, values = spec.partition("=")
+        if not eq:
+            raise ValueError(f"--param takes STAGE.PARAM=start:stop:num, got {spec!r}")
+        params[name.strip()] = grid_values(values.strip())
+    out = args.out if args.out is not None else f"{Path(args.config).stem}_sweep.h5"
+    check_writable(out, args.force)
+    result = sweep(
+        cfg.link,
+        params,
+        cfg.shots,
+        cfg.seed,
+        cfg.mode,
+        chunk_shots=cfg.chunk_shots,
+        retrieval_window_ns=cfg.retrieval_window_ns,
+        config_toml=cfg.toml_text,
+    )
+    write_sweep(result, out, force=args.force)
+    figures = {
+        k: {"value": _nan_none(v), "stderr": _nan_none(e)} for k, (v, e) in result.figures().items()
+    }
+    if args.plot:
+        _plot_sweep(result, args.plot)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "parameters": {
+                        n: a.tolist() for n, a in zip(result.names, result.axes, strict=True)
+                    },
+                    "shape": list(result.shape),
+                    "mode": result.mode,
+                    "shots": result.shots,
+                    "seed": result.seed,
+                    "output": str(out),
+                    "summary": figures,
+                },
+                allow_nan=False,
+            )
+        )
+    else:
+        print(
+            f"photonmc {result.mode} sweep of {' x '.join(result.names)}: "
+            f"{int(np.prod(result.shape))} points of {result.shots:,} shots -> {out}"
+        )
+        for k, (v, e) in result.figures().items():
+            flat, err = v.ravel(), e.ravel()
+            print(
+                f"  {k:<22} "
+                + ", ".join(f"{a:.4g}+-{b:.2g}" for a, b in zip(flat[:6], err[:6], strict=True))
+                + (" ..." if flat.size > 6 else "")
+            )
+    return 0
+
+
+def _nan_none(a: np.ndarray):
+    return [None if not np.isfinite(x) else float(x) for x in np.ravel(a)]
+
+
+def _plot_sweep(result, path) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        raise ValueError("--plot needs matplotlib: pip install 'photonmc[plot]'") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures = result.figures()
+    x_name, x = result.names[0], result.axes[0]
+    fig, axes = plt.subplots(len(figures), 1, figsize=(6.4, 2.2 * len(figures)), sharex=True)
+    axes = np.atleast_1d(axes)
+    for ax, (name, (value, stderr)) in zip(axes, figures.items(), strict=True):
+        v = value.reshape(len(x), -1)
+        e = stderr.reshape(len(x), -1)
+        for j in range(v.shape[1]):
+            ax.errorbar(x, v[:, j], yerr=e[:, j], marker=".", capsize=2)
+        ax.set_ylabel(name, fontsize=8)
+    axes[-1].set_xlabel(x_name)
+    fig.tight_layout()
+    _save_atomic(fig, Path(path))
+    plt.close(fig)
 
 
 # ---------------------------------------------------------------------- show

@@ -88,8 +88,11 @@ class RunConfig:
     toml_text: str = ""
     source: str | None = None
 
-    def simulate(self, progress=None) -> Result:
-        """Run this config with `photonmc.simulate`; the result records `toml_text`."""
+    def simulate(self, progress=None, **options) -> Result:
+        """Run this config with `photonmc.simulate`; the result records `toml_text`.
+
+        options: further keywords of `photonmc.simulate` (on_records, checkpoint).
+        """
         return simulate(
             self.link,
             self.shots,
@@ -99,6 +102,7 @@ class RunConfig:
             retrieval_window_ns=self.retrieval_window_ns,
             progress=progress,
             config_toml=self.toml_text,
+            **options,
         )
 
 

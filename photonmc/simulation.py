@@ -73,9 +73,10 @@ def analog_plan(link: Link, chunk_shots: int, records: bool = False) -> AnalogPl
     dead_time = tuple(d.has_dead_time() for d in detectors)
     # Mean clicks per chunk, bounded above (losses at their least, every detector at the
     # best efficiency): room for the clicks of a chunk.
-    trans = 1.0
+    trans, path_of = 1.0, link.path_of
     for s in link.middle:
-        trans *= s.max_transmission()
+        if path_of[s.name] == 0:  # a stage on one branch does not bound the others
+            trans *= s.max_transmission()
     photons = float(link.source.mean_photon_number) * trans + sum(
         float(m.read_noise_photons + m.write_noise_photons) for m in link.memories
     )

@@ -1,0 +1,114 @@
+"""CLI: sweeps, time tags, correlate and resume (`photonmc sweep|simulate|correlate`)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import h5py
+import numpy as np
+import pytest
+
+from photonmc.cli import main
+
+CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
+
+
+def test_sweep_json_and_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code = main(
+        [
+            "sweep",
+            str(CONFIGS / "thomas2024_qd_torca.toml"),
+            "--mode",
+            "expected",
+            "--param",
+            "memory.storage_time_ns=0:2:3",
+            "--param",
+            "memory.write_time_ns=0.5:0.8:2",
+            "--shots",
+            "100000",
+            "--json",
+        ]
+    )
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["shape"] == [3, 2] and out["output"] == "thomas2024_qd_torca_sweep.h5"
+    assert len(out["summary"]["snr"]["value"]) == 6
+    with h5py.File(tmp_path / out["output"]) as f:
+        assert f["summary/internal_efficiency/value"].shape == (3, 2)
+        np.testing.assert_allclose(f["axes/memory.storage_time_ns"][()], [0.0, 1.0, 2.0])
+    assert (
+        main(
+            [
+                "sweep",
+                str(CONFIGS / "thomas2024_qd_torca.toml"),
+                "--param",
+                "memory.storage_time_ns=0:2:3",
+                "--mode",
+                "expected",
+            ]
+        )
+        == 2
+    )
+    assert "--force" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("memory.storage_time_ns", "STAGE.PARAM=start:stop:num"),
+        ("memory.storage_time_ns=0:2", "start:stop:num"),
+        ("memory.colour=0:2:3", "no parameter"),
+        ("memory.write_efficiency=0:2:3", "write_efficiency must be in [0, 1]"),
+    ],
+)
+def test_sweep_bad_ranges(tmp_path, capsys, monkeypatch, spec, message):
+    monkeypatch.chdir(tmp_path)
+    code = main(
+        ["sweep", str(CONFIGS / "thomas2024_qd_torca.toml"), "--param", spec, "--mode", "expected"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("photonmc: error:") and message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_simulate_time_tags_then_correlate(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert (
+        main(
+            [
+                "simulate",
+                str(CONFIGS / "hbt_qd.toml"),
+                "--shots",
+                "300000",
+                "--set",
+                "det_t.dead_time_ns=0",
+                "--set",
+                "det_r.dead_time_ns=0",
+                "--set",
+                "qd.g2=0.2",
+                "--timetags",
+                "hbt.ptu",
+                "--json",
+            ]
+        )
+        == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    clicks = sum(d["total_clicks"] for d in summary["detectors"].values())
+    assert main(["correlate", "hbt.ptu", "--channels", "0,1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert sum(out["tags"]) == clicks
+    g2 = out["g2_0"]
+    assert abs(g2["value"] - 0.2) < 5 * g2["stderr"]  # 2 p2 / mu^2 = g2 (MODEL.md 3.1)
+
+
+def test_time_tags_need_analog_and_resume_needs_a_partial_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = str(CONFIGS / "fiber_link_10km.toml")
+    assert main(["simulate", config, "--mode", "expected", "--timetags", "x.ptu"]) == 2
+    assert "--timetags needs an analog run" in capsys.readouterr().err
+    assert main(["simulate", config, "--shots", "1000", "--resume"]) == 2
+    assert "no checkpoint to resume from" in capsys.readouterr().err
+    assert not (tmp_path / "x.ptu").exists()
