@@ -22,8 +22,6 @@ from photonmc.result import Result as Result
 from photonmc.simulation import expected_counts as expected_counts
 from photonmc.simulation import expected_counts_all as expected_counts_all
 from photonmc.simulation import simulate as simulate
-from photonmc.sweep import SweepResult as SweepResult
-from photonmc.sweep import sweep as sweep
 from photonmc.stages import Attenuator as Attenuator
 from photonmc.stages import BandpassFilter as BandpassFilter
 from photonmc.stages import BeamSplitter as BeamSplitter
@@ -33,3 +31,5 @@ from photonmc.stages import HOMInterferometer as HOMInterferometer
 from photonmc.stages import LadderMemory as LadderMemory
 from photonmc.stages import QuantumDot as QuantumDot
 from photonmc.stages import TimeTagger as TimeTagger
+from photonmc.sweep import SweepResult as SweepResult
+from photonmc.sweep import sweep as sweep
