@@ -32,7 +32,7 @@ from photonmc.io.datasets import Dataset, DatasetError, load_efficiency_curve, l
 
 TOP_KEYS = ("config", "free", "dataset")
 DATASET_KEYS = {
-    "histogram": ("file", "kind", "shots", "detector", "set", "name"),
+    "histogram": ("file", "kind", "shots", "detector", "set", "name", "bin_ps", "window_ns"),
     "efficiency_curve": ("file", "kind", "set", "name", "memory"),
 }
 
@@ -137,6 +137,8 @@ def _dataset(error, base: Path, index: int, table: dict) -> Dataset:
                 detector=table.get("detector"),
                 overrides=overrides,
                 name=table.get("name"),
+                bin_ps=table.get("bin_ps"),
+                window_ns=table.get("window_ns"),
             )
         return load_efficiency_curve(
             file, memory=table.get("memory"), overrides=overrides, name=table.get("name")

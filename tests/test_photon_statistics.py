@@ -187,3 +187,34 @@ def test_hom_single_counts_are_those_of_a_splitter():
         n_exp = exp.detector(det).total()
         assert abs(ana.detector(det).total() - n_exp) < 5 * np.sqrt(n_exp)
     assert exp.detector("c").total() == pytest.approx(100_000 * 0.5 * 0.9, rel=1e-9)
+
+
+def test_time_tag_files_load_as_fit_histograms(tmp_path):
+    """A simulated PTU file histogrammed by the fit loader equals the run's histogram."""
+    from photonmc.io.datasets import load_histogram
+    from photonmc.timetags import simulation_writer
+
+    link = hbt_link(mu=0.8, g2=0.0)
+    path = tmp_path / "tags.ptu"
+    writer, on_records = simulation_writer(path, link)
+    with writer:
+        res = pmc.simulate(link, 100_000, key=9, chunk_shots=1 << 14, on_records=on_records)
+    data = load_histogram(path, detector="b", bin_ps=100.0, window_ns=(-1.0, 11.0))
+    assert data.shots <= 100_000
+    want = res.histogram("b")
+    # tags are whole ps: only clicks within 1 ps of a 100 ps edge can change bin
+    assert data.counts.sum() == want.sum()
+    assert np.all(np.abs(data.counts - want) <= 0.02 * want + 3)
+
+
+def test_hbt_dead_time_closed_form():
+    """Dead time across shots at a high rate in an HBT run: each detector registers
+    p / (1 + K p) clicks per shot, p its click probability, K the shots it stays dead."""
+    link = hbt_link(mu=1.0, g2=0.0)
+    link = link.replace({"a.dead_time_ns": 30.0, "b.dead_time_ns": 30.0, "qd.lifetime_ns": 0.1})
+    res = pmc.simulate(link, 400_000, key=10, chunk_shots=1 << 16)
+    for det, eff in (("a", 0.9), ("b", 0.8)):
+        p, k = 0.5 * eff, 2  # half the photons, this efficiency; 30 ns = 2.4 periods
+        rate = p / (1 + k * p)
+        n = res.detector(det).total()
+        assert abs(n - 400_000 * rate) < 5 * np.sqrt(400_000 * rate) + 400_000 / (1 << 16) * k

@@ -39,7 +39,7 @@ import numpy as np
 UNIFORM_TOLERANCE = 1e-2
 HISTOGRAM_COLUMNS = ("bin_start_ns", "counts")
 CURVE_Y, CURVE_ERR = "efficiency", "efficiency_err"
-HISTOGRAM_SUFFIXES = (".csv", ".npz", ".h5", ".hdf5")
+HISTOGRAM_SUFFIXES = (".csv", ".npz", ".h5", ".hdf5", ".ptu")
 
 
 class DatasetError(ValueError):
@@ -193,12 +193,17 @@ def load_histogram(
     detector: str | None = None,
     overrides: Mapping[str, float] | None = None,
     name: str | None = None,
+    bin_ps: float | None = None,
+    window_ns: tuple[float, float] | None = None,
 ) -> HistogramData:
-    """A histogram from a CSV, `.npz` or photonmc HDF5 file (module docstring).
+    """A histogram from a CSV, `.npz` or photonmc HDF5 file (module docstring), or from
+    time tags: a PicoQuant `.ptu` or a Photon-HDF5 file.
 
     shots is required for CSV and `.npz` files; an HDF5 result gives its own (a different
     `shots` is an error). detector picks the HDF5 result's detector (required when it has
-    several).
+    several). Time tags are histogrammed relative to their shot clock (`TimeTags.histogram`)
+    with bins of `bin_ps` over `window_ns` (both required); `detector` is the channel's
+    name or number (default channel 0); shots default to the span of shots in the file.
     """
     path = Path(path)
     _check_file(path)
@@ -212,6 +217,9 @@ def load_histogram(
         edges = _edges_from_starts(path, starts)
     elif suffix == ".npz":
         edges, counts = _read_npz(path)
+    elif suffix == ".ptu" or (suffix in (".h5", ".hdf5") and _is_photon_hdf5(path)):
+        edges, counts, tag_shots = _read_tags(path, detector, bin_ps, window_ns)
+        shots = shots if shots is not None else tag_shots
     elif suffix in (".h5", ".hdf5"):
         edges, counts, file_shots, detector = _read_result(path, detector)
         if shots is not None and int(shots) != file_shots:
@@ -398,6 +406,45 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise
     except (OSError, ValueError) as e:
         raise DatasetError(f"{path}: not a readable .npz file ({e})") from None
+
+
+def _is_photon_hdf5(path: Path) -> bool:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return "photon_data" in f
+    except OSError:
+        return False
+
+
+def _read_tags(path: Path, detector, bin_ps, window_ns):
+    """(edges_ns, counts, shots) of one channel of a time-tag file."""
+    from photonmc.timetags import read_timetags
+
+    if bin_ps is None or window_ns is None:
+        raise DatasetError(f"{path}: a time-tag file needs bin_ps and window_ns for its histogram")
+    try:
+        tags = read_timetags(path)
+    except (ValueError, OSError) as e:
+        raise DatasetError(" ".join(str(e).split())) from None
+    if detector is None:
+        channel = 0
+    elif isinstance(detector, int) or str(detector).isdigit():
+        channel = int(detector)
+    elif detector in tags.channels:
+        channel = list(tags.channels).index(detector)
+    else:
+        raise DatasetError(f"{path}: no channel {detector!r}; channels: {list(tags.channels)}")
+    a, b = (1e3 * float(x) for x in window_ns)
+    try:
+        counts, edges_ps = tags.histogram(channel, float(bin_ps), (a, b))
+    except ValueError as e:
+        raise DatasetError(f"{path}: {' '.join(str(e).split())}") from None
+    shots = None
+    if tags.shot is not None and len(tags.shot):
+        shots = int(tags.shot.max() - tags.shot.min() + 1)
+    return np.asarray(edges_ps, np.float64) / 1e3, counts, shots
 
 
 def _read_result(path: Path, detector: str | None):
