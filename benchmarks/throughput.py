@@ -29,7 +29,6 @@ import numpy as np
 
 import photonmc as pmc
 from photonmc.config import load_config
-from photonmc.simulation import PRNG_IMPL
 
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
