@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import jax
+
 from photonmc.stages import (
     BeamSplitter,
     Detector,
@@ -209,3 +211,13 @@ def _split(qualified: str) -> tuple[str, str]:
     if not dot or not field:
         raise KeyError(f"parameter names look like 'stage.field', got {qualified!r}")
     return stage_name, field
+
+
+def propagate(link: Link, key, n_static: int, ctx):
+    """Emit and pass through every stage up to the detector: (batch, info, detector key)."""
+    keys = jax.random.split(key, len(link.middle) + 2)  # source, middle stages, detection
+    batch, info = link.source.emit(keys[0], n_static, ctx)
+    for stage, k in zip(link.middle, keys[1:-1], strict=True):
+        batch, stage_info = stage.apply(batch, k, ctx)
+        info.update(stage_info)
+    return batch, info, keys[-1]

@@ -22,15 +22,9 @@ import numpy as np
 
 from photonmc.link import Link
 from photonmc.result import Result
-from photonmc.simulation import (
-    DEFAULT_CHUNK_SHOTS,
-    DEFAULT_NODES,
-    analog_plan,
-    expected_counts_all,
-    make_result,
-    merge_plans,
-    run_analog,
-)
+from photonmc.analog import DEFAULT_CHUNK_SHOTS, analog_plan, merge_plans, run_analog
+from photonmc.expected import DEFAULT_NODES, expected_counts_all
+from photonmc.simulation import make_result
 from photonmc.stages.memory import MEMORY_STATS
 
 #: Figures of `Result.summary()` that a sweep tabulates (those the link has)

@@ -10,7 +10,7 @@ from conftest import fiber_link, memory_link
 from scipy import stats
 
 import photonmc as pmc
-import photonmc.simulation as sim
+import photonmc.analog as sim
 
 CHUNK = 1 << 12
 
@@ -192,7 +192,7 @@ RESUME_SCRIPT = """
 import os, signal, sys
 sys.path.insert(0, {tests!r})
 import photonmc as pmc
-import photonmc.simulation as sim
+import photonmc.analog as sim
 from conftest import fiber_link
 sim._block_chunks = lambda chunk_shots: 2  # many small blocks, a checkpoint after each
 calls = []

@@ -9,7 +9,7 @@ import pytest
 from conftest import memory_link
 
 import photonmc as pmc
-import photonmc.simulation as sim
+import photonmc.analog as sim
 from photonmc.sweep import grid_values, result_at
 
 

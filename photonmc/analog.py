@@ -1,0 +1,433 @@
+"""Analog mode: sampled clicks, integer histograms, chunked and spread over devices.
+
+Shots are processed in fixed-size chunks inside a compiled loop. Chunk c uses the key
+`fold_in(key, c)`, so a result depends on (key, chunk_shots) only, not on how the chunks
+are grouped into compiled blocks or spread over devices and processes. The shot count
+is a traced value: changing it does not recompile. Histograms are int32 per block and
+int64 on the host; float sums are kept per chunk and added exactly on the host. Long
+runs checkpoint their accumulators and resume bit for bit (`Checkpointing`); click
+records (time tags) stream out block by block (`click_records`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from photonmc import __version__
+from photonmc.batch import ORIGINS
+from photonmc.io import checkpoint as checkpoint_io
+from photonmc.kernels import histogram, sampling
+from photonmc.link import Link, propagate
+from photonmc.stages import Context
+from photonmc.stages import detector as detector_stage
+
+DEFAULT_CHUNK_SHOTS = 1 << 18
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalogPlan:
+    """Static shapes of an analog run (hashable: part of the compiled function's key).
+
+    capacity: room for the Poisson events of one chunk, by stage name (memory noise:
+    (write, read)); dark_capacity likewise for dark counts; click_capacity: room for the
+    clicks of a chunk in the dead-time kernel's fast path (overflow takes an exact but
+    slower path).
+    """
+
+    chunk_shots: int
+    capacity: tuple
+    dark_capacity: int
+    dead_time: bool
+    click_capacity: int
+    n_bins: int
+    record_capacity: int = 0
+
+
+def analog_plan(link: Link, chunk_shots: int, records: bool = False) -> AnalogPlan:
+    detectors, tagger = link.detectors, link.tagger
+    period = float(link.source.period_ns)
+    capacity = ((link.source.name, link.source.emitting_capacity(chunk_shots)),) + tuple(
+        (m.name, m.noise_capacity(chunk_shots)) for m in link.memories
+    )
+    dark_capacity = tuple(d.dark_capacity(tagger, period, chunk_shots) for d in detectors)
+    dead_time = tuple(d.has_dead_time() for d in detectors)
+    # Mean clicks per chunk, bounded above (losses at their least, every detector at the
+    # best efficiency): room for the clicks of a chunk.
+    trans, path_of = 1.0, link.path_of
+    for s in link.middle:
+        if path_of[s.name] == 0:  # a stage on one branch does not bound the others
+            trans *= s.max_transmission()
+    photons = float(link.source.mean_photon_number) * trans + sum(
+        float(m.read_noise_photons + m.write_noise_photons) for m in link.memories
+    )
+    darks = 0.0
+    for d, dead in zip(detectors, dead_time, strict=True):
+        a, b = d.dark_interval_ns(tagger, period, dead)
+        darks += float(d.dark_count_rate_hz) * 1e-9 * (b - a)
+    mean = chunk_shots * (photons * max(float(d.efficiency) for d in detectors) + darks)
+    n_candidates = sum(dark_capacity) + sum(sum(c) for _, c in capacity)
+    room = min(
+        n_candidates, sampling.round_capacity(int(math.ceil(mean + 8 * math.sqrt(mean) + 64)))
+    )
+    return AnalogPlan(
+        chunk_shots=int(chunk_shots),
+        capacity=capacity,
+        dark_capacity=dark_capacity,
+        dead_time=dead_time,
+        click_capacity=room if any(dead_time) else 0,
+        n_bins=tagger.n_bins,
+        record_capacity=room if records else 0,
+    )
+
+
+def merge_plans(plans) -> AnalogPlan:
+    """One plan with room for each of `plans` (same link structure and chunk size)."""
+    plans = list(plans)
+    first = plans[0]
+
+    def most(get):
+        return max(get(p) for p in plans)
+
+    capacity = tuple(
+        (name, tuple(max(dict(p.capacity)[name][i] for p in plans) for i in range(len(c))))
+        for name, c in first.capacity
+    )
+    dark = tuple(most(lambda p, i=i: p.dark_capacity[i]) for i in range(len(first.dark_capacity)))
+    return dataclasses.replace(
+        first,
+        capacity=capacity,
+        dark_capacity=dark,
+        dead_time=tuple(any(p.dead_time[i] for p in plans) for i in range(len(first.dead_time))),
+        click_capacity=most(lambda p: p.click_capacity),
+        record_capacity=most(lambda p: p.record_capacity),
+    )
+
+
+def analog_chunk(link: Link, key, n_shots, plan: AnalogPlan):
+    """One chunk of `plan.chunk_shots` shots, the first `n_shots` live.
+
+    Returns the int32 histogram (n_detectors * n_origins, n_bins + 2), the info dict of
+    counters and, when the plan records clicks, the registered clicks (shot in the chunk,
+    histogram time, channel, origin; `plan.record_capacity` long, the first `count`
+    valid), else None.
+    """
+    period = link.source.period_ns
+    ctx = Context(
+        "analog",
+        link.source.wavelength_nm,
+        period,
+        n_shots=n_shots,
+        capacity=dict(plan.capacity),
+        paths=link.path_of,
+        chunk_shots=plan.chunk_shots,
+        dephasing_time_ns=link.source.dephasing_time_ns,
+    )
+    batch, info, key_det = propagate(link, key, plan.chunk_shots, ctx)
+    detectors, tagger = link.detectors, link.tagger
+    shot, t, channel, origin, valid, dropped = detector_stage.detect(
+        detectors, batch, key_det, ctx, tagger, plan.dark_capacity, plan.dead_time
+    )
+    info["dark_truncated"] = dropped
+    if plan.click_capacity:
+        valid = detector_stage.register(
+            detectors, shot, t, channel, valid, period, plan.dead_time, plan.click_capacity
+        )
+    column = histogram.bin_index(t, tagger.window_start_ns, tagger.bin_width_ns, plan.n_bins)
+    rows = channel * len(ORIGINS) + origin.astype(jnp.int32)
+    hist = jnp.zeros((len(detectors) * len(ORIGINS), plan.n_bins + 2), jnp.int32)
+    hist = histogram.accumulate(hist, column, rows, valid)
+    records = None
+    if plan.record_capacity:
+        cap = plan.record_capacity
+        (index,) = jnp.nonzero(valid, size=cap, fill_value=0)
+        count = jnp.sum(valid, dtype=jnp.int32)
+        info["records_truncated"] = jnp.maximum(count - cap, 0)
+        records = (shot[index], t[index], channel[index], origin[index], jnp.minimum(count, cap))
+    return hist, info, records
+
+
+def _analog_block(link, run_key, first_chunk, n_chunks, last_chunk, last_shots, plan, per_block):
+    """Chunks first_chunk .. first_chunk + n_chunks - 1 on one device (n_chunks traced).
+
+    Returns the summed int32 histogram and integer counters, the float counters of each
+    chunk, (per_block, n_floats) float32 (rows past n_chunks are zero): the host adds
+    those exactly (math.fsum), so float results do not depend on how chunks are grouped
+    into blocks or spread over devices; and each chunk's click records (or None).
+    """
+
+    def chunk(c):
+        n_valid = jnp.where(c == last_chunk, last_shots, plan.chunk_shots)
+        hist, info, records = analog_chunk(link, jax.random.fold_in(run_key, c), n_valid, plan)
+        ints, floats = _split_info(info)
+        floats = jnp.stack([floats[k] for k in sorted(floats)]) if floats else None
+        return hist, ints, floats, records
+
+    hist0, ints0, floats0, records0 = jax.eval_shape(chunk, first_chunk)
+    # Zeros that vary with the device (they depend on first_chunk), as a loop carry
+    # inside shard_map must; a plain constant would be replicated.
+    varying = jnp.zeros((), jnp.int32) * first_chunk
+
+    def zeros(shape_dtype, rows=None):
+        shape = shape_dtype.shape if rows is None else (rows, *shape_dtype.shape)
+        return jnp.zeros(shape, shape_dtype.dtype) + varying.astype(shape_dtype.dtype)
+
+    per_chunk0 = None if floats0 is None else zeros(floats0, per_block)
+    stacked0 = None if records0 is None else jax.tree.map(lambda r: zeros(r, per_block), records0)
+
+    def body(i, carry):
+        hist, ints, per_chunk, stacked = carry
+        h, n, f, rec = chunk(first_chunk + i)
+        if per_chunk is not None:
+            per_chunk = per_chunk.at[i].set(f)
+        if stacked is not None:
+            stacked = jax.tree.map(lambda s_, r_: s_.at[i].set(r_), stacked, rec)
+        return hist + h, jax.tree.map(jnp.add, ints, n), per_chunk, stacked
+
+    init = (zeros(hist0), jax.tree.map(zeros, ints0), per_chunk0, stacked0)
+    return jax.lax.fori_loop(0, n_chunks, body, init)
+
+
+@partial(jax.jit, static_argnames=("plan", "per_block", "mesh"))
+def _analog_blocks(link, run_key, firsts, counts, last_chunk, last_shots, plan, per_block, mesh):
+    """One block per device: device d runs chunks firsts[d] .. firsts[d] + counts[d] - 1."""
+
+    def local(firsts, counts):
+        out = _analog_block(
+            link, run_key, firsts[0], counts[0], last_chunk, last_shots, plan, per_block
+        )
+        return jax.tree.map(lambda x: x[None], out)
+
+    spec = jax.sharding.PartitionSpec("chunks")
+    return jax.shard_map(local, mesh=mesh, in_specs=(spec, spec), out_specs=spec)(firsts, counts)
+
+
+def _split_info(info: dict):
+    ints = {k: jnp.asarray(v).astype(jnp.int32) for k, v in info.items() if _is_int_counter(k)}
+    floats = {k: jnp.asarray(v, jnp.float32) for k, v in info.items() if not _is_int_counter(k)}
+    return ints, floats
+
+
+def _is_int_counter(name: str) -> bool:
+    return name == "photons_emitted" or name.endswith(("_truncated", ".pairs"))
+
+
+#: The random-number generator of analog runs. A chunk's draws never span devices
+#: (chunks are the unit of distribution), so threefry need not be partitionable, and the
+#: non-partitionable form is twice as fast on CPU (352 against 169 M uniforms/s, 2 cores).
+PRNG_IMPL = "threefry2x32 (partitionable=False)"
+
+
+def _rng_mode():
+    """Context in which analog blocks are traced and run (see PRNG_IMPL)."""
+    return jax.threefry_partitionable(False)
+
+
+def _block_chunks(chunk_shots: int) -> int:
+    """Chunks per device and block: ~2^24 shots, int32 counters far from overflow."""
+    return max(1, (1 << 24) // chunk_shots)
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpointing:
+    """Where and how often a long analog run saves its accumulators, and whether to resume.
+
+    path: the checkpoint file (HDF5, written atomically). every_s: seconds between saves
+    (also saved on Ctrl-C). resume: continue from the file instead of starting over; the
+    result is bit for bit the one of an uninterrupted run. The file is removed when the
+    run completes.
+    """
+
+    path: str
+    every_s: float = 300.0
+    resume: bool = False
+
+
+def run_analog(
+    link: Link,
+    shots: int,
+    key,
+    chunk_shots: int = DEFAULT_CHUNK_SHOTS,
+    progress: Callable[[int], None] | None = None,
+    devices=None,
+    on_records: Callable[[dict], None] | None = None,
+    checkpoint: Checkpointing | None = None,
+    plan: AnalogPlan | None = None,
+):
+    """Analog counts of a run: (histogram int64 (n_origins, n_bins + 2), counters).
+
+    Chunks are spread over `devices` (default: every local device), each device taking
+    consecutive chunks of a block. Integer results are the same for any number of
+    devices, and so are the float sums, which are added exactly on the host.
+    on_records: called, in shot order, with the registered clicks of consecutive chunks
+    as `click_records` gives them. checkpoint: see `Checkpointing`. plan: static shapes
+    to use instead of this link's own (a sweep passes one plan that fits every point).
+    """
+    plan = plan or analog_plan(link, chunk_shots, records=on_records is not None)
+    devices = list(devices) if devices is not None else jax.local_devices()
+    mesh = jax.sharding.Mesh(np.array(devices), ("chunks",))
+    n_dev = len(devices)
+    # Several processes (jax.distributed): each takes the chunks of its devices' places
+    # among all devices; the results are gathered at the end (`_gather`).
+    n_proc, rank = jax.process_count(), jax.process_index()
+    if n_proc > 1 and (on_records is not None or checkpoint is not None):
+        raise ValueError("time tags and checkpoints need a single-process run")
+    n_all = n_dev * n_proc
+    mine = slice(rank * n_dev, (rank + 1) * n_dev)
+    n_chunks = -(-shots // chunk_shots)
+    last_shots = shots - (n_chunks - 1) * chunk_shots
+    per_block = _block_chunks(chunk_shots)  # static: the same for every run of this plan
+    if plan.record_capacity:
+        # keep each block's records (per_block x capacity per device) to ~2^22 clicks
+        per_block = max(1, min(per_block, (1 << 22) // plan.record_capacity))
+    float_names = sorted(k for k in _info_names(link, plan) if not _is_int_counter(k))
+    state = {
+        "next_chunk": 0,
+        "hist": np.zeros((len(link.detectors) * len(ORIGINS), plan.n_bins + 2), np.int64),
+        "ints": {},
+        "float_rows": np.zeros((0, len(float_names))),
+        "float_names": float_names,
+        "identity": _run_identity(link, shots, key, plan),
+    }
+    if checkpoint is not None and checkpoint.resume:
+        if on_records is not None:
+            raise ValueError("a run that writes time tags cannot be resumed; start it again")
+        state = checkpoint_io.read_checkpoint(checkpoint.path, state["identity"])
+        if progress is not None:
+            progress(min(shots, state["next_chunk"] * chunk_shots))
+    rows = [state["float_rows"]]
+    last_save = time.monotonic()
+
+    def save():
+        if checkpoint is not None:
+            state["float_rows"] = np.concatenate(rows)
+            checkpoint_io.write_checkpoint(checkpoint.path, state)
+
+    try:
+        for first in range(state["next_chunk"], n_chunks, per_block * n_all):
+            # The block's chunks in consecutive runs of equal length, one run per device
+            # of every process; this process runs those of its own devices.
+            share = -(-min(per_block * n_all, n_chunks - first) // n_all)
+            firsts_all = first + share * np.arange(n_all, dtype=np.int32)
+            counts_all = np.clip(n_chunks - firsts_all, 0, share).astype(np.int32)
+            firsts, counts = firsts_all[mine], counts_all[mine]
+            with _rng_mode():
+                h, ints, per_chunk, records = _analog_blocks(
+                    link, key, firsts, counts, n_chunks - 1, last_shots, plan, per_block, mesh
+                )
+            h = np.asarray(h, np.int64).sum(axis=0)
+            ints = {k: int(np.asarray(v, np.int64).sum()) for k, v in ints.items()}
+            if per_chunk is not None:
+                per_chunk = np.asarray(per_chunk, np.float64)
+                rows.extend(per_chunk[d, : counts[d]] for d in range(n_dev))
+            if records is not None:
+                on_records(click_records(link, records, firsts, counts, chunk_shots))
+            # The block is complete: fold it into the state in one step.
+            state["hist"] = state["hist"] + h
+            state["ints"] = {k: state["ints"].get(k, 0) + v for k, v in ints.items()}
+            state["next_chunk"] = first + int(counts_all.sum())
+            if progress is not None:
+                done = min(shots, state["next_chunk"] * chunk_shots)
+                progress(done - min(shots, first * chunk_shots))
+            if checkpoint is not None and time.monotonic() - last_save > checkpoint.every_s:
+                save()
+                last_save = time.monotonic()
+    except KeyboardInterrupt:
+        save()
+        raise
+    table = np.concatenate(rows)
+    if n_proc > 1:
+        state["hist"], state["ints"], table = _gather(state["hist"], state["ints"], table)
+    counters: dict[str, float] = dict(state["ints"])
+    for j, k in enumerate(float_names):
+        counters[k] = math.fsum(table[:, j])
+    if checkpoint is not None:
+        Path(checkpoint.path).unlink(missing_ok=True)
+    return state["hist"], counters
+
+
+def _gather(hist: np.ndarray, ints: dict, table: np.ndarray):
+    """Sum histograms and counters over processes; collect every process's float rows
+    (zero rows pad them to one length, which the exact sums ignore)."""
+    from jax.experimental import multihost_utils
+
+    names = sorted(ints)
+    with jax.enable_x64(True):
+        hist = np.asarray(multihost_utils.process_allgather(hist), np.int64).sum(axis=0)
+        values = np.array([ints[k] for k in names], np.int64)
+        values = np.asarray(multihost_utils.process_allgather(values), np.int64).sum(axis=0)
+        n = np.asarray(multihost_utils.process_allgather(np.int64(table.shape[0])))
+        padded = np.zeros((int(n.max()), table.shape[1]))
+        padded[: table.shape[0]] = table
+        tables = np.asarray(multihost_utils.process_allgather(padded), np.float64)
+    return (
+        hist,
+        dict(zip(names, (int(v) for v in values), strict=True)),
+        tables.reshape(-1, table.shape[1]),
+    )
+
+
+def _run_identity(link: Link, shots: int, key, plan: AnalogPlan) -> dict:
+    """What makes a run this run, for checking that a checkpoint belongs to it."""
+    leaves = [np.asarray(x, np.float64).ravel().tolist() for x in jax.tree.leaves(link)]
+    return {
+        "link": repr(jax.tree.structure(link)),
+        "parameters": leaves,
+        "key": np.asarray(jax.random.key_data(key)).ravel().tolist(),
+        "shots": int(shots),
+        "plan": repr(plan),
+        "prng": PRNG_IMPL,
+        "photonmc": __version__,
+    }
+
+
+def click_records(link: Link, records, firsts, counts, chunk_shots: int) -> dict:
+    """The registered clicks of one block as time tags (MODEL.md section 1).
+
+    Returns numpy arrays sorted by absolute time within each chunk: `shot` (int64, the
+    shot index in the run), `channel` (uint8; detectors are channels 0, 1, ... in link
+    order), `time_ps` (int64 absolute time s * T_rep + t + D, rounded to the nearest ps;
+    t is the retarded click time and D the fixed fibre delay to that detector), `origin`
+    (int8 index into ORIGINS, what the simulation knows and a real tagger does not).
+    Chunks are in shot order; a click later than the next chunk's first click (possible
+    only for windows longer than the shot period) stays with its own chunk.
+    """
+    shot, t, channel, origin, n = (np.asarray(x) for x in records)
+    period_ps = float(link.source.period_ns) * 1e3
+    # sync offset and the fixed fibre delay to each detector, ps
+    offset_ps = 1e3 * (
+        float(link.tagger.sync_offset_ns) + np.array([link.delay_to(d) for d in link.detectors])
+    )
+    parts = []
+    for d in range(len(firsts)):
+        for j in range(int(counts[d])):
+            m = int(n[d, j])
+            s = shot[d, j, :m].astype(np.int64) + (int(firsts[d]) + j) * chunk_shots
+            ch = channel[d, j, :m]
+            t_ps = t[d, j, :m].astype(np.float64) * 1e3 + offset_ps[ch]
+            time_ps = np.rint(s * period_ps + t_ps).astype(np.int64)
+            order = np.argsort(time_ps, kind="stable")
+            parts.append((s[order], ch[order], time_ps[order], origin[d, j, :m][order]))
+    cat = [np.concatenate([p[i] for p in parts]) if parts else np.zeros(0) for i in range(4)]
+    return {
+        "shot": cat[0].astype(np.int64),
+        "channel": cat[1].astype(np.uint8),
+        "time_ps": cat[2].astype(np.int64),
+        "origin": cat[3].astype(np.int8),
+    }
+
+
+def _info_names(link: Link, plan: AnalogPlan) -> list[str]:
+    """Names of the info counters of a chunk (from its abstract evaluation)."""
+    _, info, _ = jax.eval_shape(
+        lambda lk: analog_chunk(lk, jax.random.key(0), plan.chunk_shots, plan), link
+    )
+    return list(info)
