@@ -19,6 +19,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from photonmc.io.atomic import atomic_path
+
 FORMAT = "photonmc.checkpoint"
 
 
@@ -28,25 +30,16 @@ class CheckpointError(ValueError):
 
 def write_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """Write `state` (next_chunk, hist, ints, float_rows, float_names, identity)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = FORMAT
-            f.attrs["identity"] = json.dumps(state["identity"], sort_keys=True)
-            f.attrs["next_chunk"] = np.int64(state["next_chunk"])
-            f["hist"] = np.asarray(state["hist"], np.int64)
-            ints = f.create_group("ints")
-            for k, v in state["ints"].items():
-                ints[k] = np.int64(v)
-            f["float_rows"] = np.asarray(state["float_rows"], np.float64)
-            f.attrs["float_names"] = json.dumps(list(state["float_names"]))
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = FORMAT
+        f.attrs["identity"] = json.dumps(state["identity"], sort_keys=True)
+        f.attrs["next_chunk"] = np.int64(state["next_chunk"])
+        f["hist"] = np.asarray(state["hist"], np.int64)
+        ints = f.create_group("ints")
+        for k, v in state["ints"].items():
+            ints[k] = np.int64(v)
+        f["float_rows"] = np.asarray(state["float_rows"], np.float64)
+        f.attrs["float_names"] = json.dumps(list(state["float_names"]))
 
 
 def read_checkpoint(path: str | os.PathLike, identity: dict) -> dict:

@@ -26,10 +26,8 @@ same back as dicts of numpy values.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,7 @@ import h5py
 import numpy as np
 
 from photonmc import __version__
+from photonmc.io.atomic import atomic_path
 
 FORMAT = "photonmc.fit"
 FORMAT_VERSION = 1
@@ -67,44 +66,34 @@ def write_fit(
         raise IsADirectoryError(f"{path} is a directory; give a file name for the fit result")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"cannot write {path}: directory {path.parent} does not exist")
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with h5py.File(tmp, "x", track_order=True) as f:
-            f.attrs.update(
-                {
-                    "format": FORMAT,
-                    "format_version": FORMAT_VERSION,
-                    "photonmc_version": __version__,
-                    "created_utc": datetime.datetime.now(datetime.UTC).isoformat(
-                        timespec="seconds"
-                    ),
-                    "spec": spec,
-                    "config_toml": config_toml,
-                }
-            )
-            _write_tree(f.create_group("result", track_order=True), result)
-            _write_tree(f.create_group("extra", track_order=True), dict(extra or {}))
-            group = f.create_group("datasets", track_order=True)
-            for d in datasets:
-                name = str(d["name"])
-                if not name or "/" in name or name in (".", ".."):
-                    raise ValueError(f"a dataset named {name!r} cannot be an HDF5 group name")
-                g = group.create_group(name, track_order=True)
-                for key, value in d.items():
-                    if key == "name":
-                        continue
-                    if value is None:
-                        continue
-                    if isinstance(value, np.ndarray):
-                        g[key] = np.asarray(value, np.float64)
-                    else:
-                        g.attrs[key] = value
-        _fsync(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "x", track_order=True) as f:
+        f.attrs.update(
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "photonmc_version": __version__,
+                "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                "spec": spec,
+                "config_toml": config_toml,
+            }
+        )
+        _write_tree(f.create_group("result", track_order=True), result)
+        _write_tree(f.create_group("extra", track_order=True), dict(extra or {}))
+        group = f.create_group("datasets", track_order=True)
+        for d in datasets:
+            name = str(d["name"])
+            if not name or "/" in name or name in (".", ".."):
+                raise ValueError(f"a dataset named {name!r} cannot be an HDF5 group name")
+            g = group.create_group(name, track_order=True)
+            for key, value in d.items():
+                if key == "name":
+                    continue
+                if value is None:
+                    continue
+                if isinstance(value, np.ndarray):
+                    g[key] = np.asarray(value, np.float64)
+                else:
+                    g.attrs[key] = value
     return path
 
 
@@ -189,11 +178,3 @@ def _plain(x):
     if isinstance(x, np.floating):
         return float(x)
     return x
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDWR)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

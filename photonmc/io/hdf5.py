@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +50,7 @@ import numpy as np
 
 from photonmc import __version__
 from photonmc.batch import ORIGINS
+from photonmc.io.atomic import atomic_path
 from photonmc.result import DetectorCounts, Result
 
 FORMAT = "photonmc.result"
@@ -74,20 +74,11 @@ def write_result(result: Result, path: str | os.PathLike, force: bool = False) -
     """
     path = Path(path)
     check_writable(path, force)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with h5py.File(tmp, "x", track_order=True) as f:
-            _write_attributes(f, result)
-            _write_detectors(f, result)
-            _write_memory_and_counters(f, result)
-            _write_summary(f, result)
-        _fsync(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(path.parent)
+    with atomic_path(path) as tmp, h5py.File(tmp, "x", track_order=True) as f:
+        _write_attributes(f, result)
+        _write_detectors(f, result)
+        _write_memory_and_counters(f, result)
+        _write_summary(f, result)
     return path
 
 
@@ -191,24 +182,6 @@ def _h5_name(name: str, what: str) -> str:
     if not name or "/" in name or name in (".", ".."):
         raise ValueError(f"a {what} named {name!r} cannot be an HDF5 name (no '/', not empty)")
     return name
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDWR)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_directory(path: Path) -> None:
-    # Makes the rename durable; not every platform or file system allows it.
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # ------------------------------------------------------------------- reading

@@ -53,7 +53,8 @@ import h5py
 import numpy as np
 
 from photonmc import __version__
-from photonmc.io.hdf5 import _fsync, _fsync_directory, check_writable
+from photonmc.io.atomic import fsync, fsync_directory
+from photonmc.io.hdf5 import check_writable
 from photonmc.observables import Estimate
 from photonmc.timetags import SYNC_CHANNEL, OrderedStream, TimeTags
 
@@ -276,12 +277,12 @@ class PhotonHDF5Writer:
             self._write_metadata()
             self._file.close()
             self._file = None
-            _fsync(self._tmp)
+            fsync(self._tmp)
             os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()
             raise
-        _fsync_directory(self.path.parent)
+        fsync_directory(self.path.parent)
         return self.path
 
     def abort(self) -> None:
@@ -670,13 +671,13 @@ def write_correlation(
             f["peaks/counts"] = np.asarray(peak_counts, np.int64)
             f["g2_0/value"] = np.float64(g2_0.value)
             f["g2_0/stderr"] = np.float64(g2_0.stderr)
-        _fsync(tmp)
+        fsync(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
     return path
 
 

@@ -58,7 +58,8 @@ import numpy as np
 import ptufile
 
 from photonmc import __version__
-from photonmc.io.hdf5 import _fsync, _fsync_directory, check_writable
+from photonmc.io.atomic import fsync, fsync_directory
+from photonmc.io.hdf5 import check_writable
 from photonmc.timetags import SYNC_CHANNEL, OrderedStream, TimeTags, shot_clock_ps
 
 #: Record type written: HydraHarp V2 T3
@@ -369,12 +370,12 @@ class PTUWriter:
                 f.write(struct.pack("<q", duration))
             f.close()
             self._file = None
-            _fsync(self._tmp)
+            fsync(self._tmp)
             os.replace(self._tmp, self.path)
         except BaseException:
             self.abort()
             raise
-        _fsync_directory(self.path.parent)
+        fsync_directory(self.path.parent)
         return self.path
 
     def abort(self) -> None:

@@ -20,64 +20,54 @@ Counts are int64 in analog sweeps and float64 in expected ones.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import secrets
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from photonmc.batch import ORIGINS
-from photonmc.io.hdf5 import _fsync, _fsync_directory, check_writable
+from photonmc.io.atomic import atomic_path
+from photonmc.io.hdf5 import check_writable
 
 
 def write_sweep(sweep, path: str | os.PathLike, force: bool = False) -> Path:
     """Write a `photonmc.sweep.SweepResult` to `path` (layout above); returns the path."""
     path = Path(path)
     check_writable(path, force)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     first = sweep.results.flat[0]
-    try:
-        with h5py.File(tmp, "x", track_order=True) as f:
-            f.attrs.update(
-                {
-                    "format": "photonmc.sweep",
-                    "mode": sweep.mode,
-                    "shots": np.int64(sweep.shots),
-                    "seed": np.int64(-1 if sweep.seed is None else sweep.seed),
-                    "chunk_shots": np.int64(first.chunk_shots),
-                    "prng_impl": first.prng_impl,
-                    "config_toml": first.config_toml,
-                    "created_utc": first.created_utc,
-                    "parameters": np.array(sweep.names, dtype=h5py.string_dtype()),
-                    **{
-                        f"{k}_version" if k != "backend" else k: str(v)
-                        for k, v in first.versions.items()
-                    },
-                }
-            )
-            for name, values in sweep.grid().items():
-                f.create_dataset(f"grid/{name}", data=values)
-            for name, axis in zip(sweep.names, sweep.axes, strict=True):
-                f.create_dataset(f"axes/{name}", data=axis)
-            for figure, (value, stderr) in sweep.figures().items():
-                f.create_dataset(f"summary/{figure}/value", data=value)
-                f.create_dataset(f"summary/{figure}/stderr", data=stderr)
-            dtype = np.int64 if sweep.mode == "analog" else np.float64
-            for det in first.detectors:
-                g = f.create_group(f"detectors/{det}")
-                g["bin_edges_ns"] = first.detector(det).bin_edges_ns
-                counts = np.stack([r.detector(det).counts for r in sweep.results.flat])
-                totals = np.stack([r.detector(det).totals for r in sweep.results.flat])
-                for i, origin in enumerate(ORIGINS):
-                    g[f"by_origin/{origin}"] = counts[:, i].reshape(*sweep.shape, -1).astype(dtype)
-                g["totals_by_origin"] = totals.reshape(*sweep.shape, -1).astype(dtype)
-        _fsync(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(path.parent)
+    with atomic_path(path) as tmp, h5py.File(tmp, "x", track_order=True) as f:
+        f.attrs.update(
+            {
+                "format": "photonmc.sweep",
+                "mode": sweep.mode,
+                "shots": np.int64(sweep.shots),
+                "seed": np.int64(-1 if sweep.seed is None else sweep.seed),
+                "chunk_shots": np.int64(first.chunk_shots),
+                "prng_impl": first.prng_impl,
+                "config_toml": first.config_toml,
+                "created_utc": first.created_utc,
+                "parameters": np.array(sweep.names, dtype=h5py.string_dtype()),
+                **{
+                    f"{k}_version" if k != "backend" else k: str(v)
+                    for k, v in first.versions.items()
+                },
+            }
+        )
+        for name, values in sweep.grid().items():
+            f.create_dataset(f"grid/{name}", data=values)
+        for name, axis in zip(sweep.names, sweep.axes, strict=True):
+            f.create_dataset(f"axes/{name}", data=axis)
+        for figure, (value, stderr) in sweep.figures().items():
+            f.create_dataset(f"summary/{figure}/value", data=value)
+            f.create_dataset(f"summary/{figure}/stderr", data=stderr)
+        dtype = np.int64 if sweep.mode == "analog" else np.float64
+        for det in first.detectors:
+            g = f.create_group(f"detectors/{det}")
+            g["bin_edges_ns"] = first.detector(det).bin_edges_ns
+            counts = np.stack([r.detector(det).counts for r in sweep.results.flat])
+            totals = np.stack([r.detector(det).totals for r in sweep.results.flat])
+            for i, origin in enumerate(ORIGINS):
+                g[f"by_origin/{origin}"] = counts[:, i].reshape(*sweep.shape, -1).astype(dtype)
+            g["totals_by_origin"] = totals.reshape(*sweep.shape, -1).astype(dtype)
     return path
