@@ -20,6 +20,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tempfile
 
 HERE = pathlib.Path(__file__).resolve().parent
 DEFAULT_CONFIG = HERE.parent / "configs" / "thomas2024_qd_torca.toml"
@@ -54,9 +55,17 @@ print(json.dumps(dict(seconds=elapsed, photons=float(out["photons_emitted"]), de
 
 
 def measure(code: str, env: dict | None = None) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    )
+    # from a scratch directory, so the installed photonmc is imported, not the checkout's
+    # source tree (whose kernels/ only become photonmc.kernels when installed)
+    with tempfile.TemporaryDirectory() as scratch:
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            cwd=scratch,
+        )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

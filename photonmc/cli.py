@@ -459,13 +459,13 @@ def _count(x: float) -> str:
 
 # ---------------------------------------------------------------------- plot
 def cmd_plot(args: argparse.Namespace) -> int:
+    result = read_result(args.result)  # a bad input file is reported first
     try:
         import matplotlib
     except ImportError:
         print(PLOT_HINT, file=sys.stderr)
         return USER_ERROR
     matplotlib.use("Agg")
-    result = read_result(args.result)
     out = Path(args.out) if args.out is not None else Path(f"{Path(args.result).stem}.png")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"cannot write {out}: directory {out.parent} does not exist")

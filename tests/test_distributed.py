@@ -49,7 +49,8 @@ def test_two_processes_equal_one(tmp_path):
             PHOTONMC_NUM_PROCESSES="2",
             PHOTONMC_PROCESS_ID=str(rank),
         )
-        procs.append(subprocess.Popen([sys.executable, "-c", code], env=env))
+        # outside the checkout, so the installed photonmc is imported, not the source tree
+        procs.append(subprocess.Popen([sys.executable, "-c", code], env=env, cwd=tmp_path))
     try:
         codes = [p.wait(timeout=300) for p in procs]
     finally:

@@ -148,7 +148,8 @@ def test_results_do_not_depend_on_device_count(tmp_path):
         os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
     )
     code = DEVICE_SCRIPT.format(tests=tests, n=4, out=str(out))
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300)
+    # run outside the checkout, so the installed photonmc is imported, not the source tree
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300, cwd=tmp_path)
     four = np.load(out)
     one = pmc.simulate(memory_link(dead=20.0), 50_000, key=7, chunk_shots=4096)
     np.testing.assert_array_equal(one.detector().counts, four["counts"])
@@ -220,7 +221,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     code = RESUME_SCRIPT.format(
         tests=str(pathlib.Path(__file__).parent), shots=shots, path=str(ckpt)
     )
-    proc = subprocess.run([sys.executable, "-c", code], timeout=300)
+    proc = subprocess.run([sys.executable, "-c", code], timeout=300, cwd=tmp_path)
     assert proc.returncode == -signal.SIGKILL and ckpt.exists()
 
     link = fiber_link(dark=1e5, dead=20.0)
