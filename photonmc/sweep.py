@@ -20,10 +20,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from photonmc.link import Link
-from photonmc.result import Result
 from photonmc.analog import DEFAULT_CHUNK_SHOTS, analog_plan, merge_plans, run_analog
 from photonmc.expected import DEFAULT_NODES, expected_counts_all
+from photonmc.link import Link
+from photonmc.result import Result
 from photonmc.simulation import make_result
 from photonmc.stages.memory import MEMORY_STATS
 
