@@ -188,6 +188,8 @@ def test_plot(workdir, capsys):
 
 
 def test_plot_without_matplotlib(workdir, capsys, monkeypatch):
+    assert main(["simulate", "link.toml", "--mode", "expected", "--shots", "1000"]) == 0
+    capsys.readouterr()
     monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)
     assert main(["plot", "link.h5"]) == 2
     assert capsys.readouterr().err.strip() == PLOT_HINT
