@@ -27,6 +27,12 @@ def db_to_transmission(loss_db):
     return 10.0 ** (-loss_db / 10.0)
 
 
+#: picoseconds per second, per millisecond; metres per nanometre (time-tag file headers)
+PS_PER_S = 1e12
+PS_PER_MS = 1e9
+M_PER_NM = 1e-9
+
+
 def ps_to_ns(x_ps):
     return 1e-3 * x_ps
 

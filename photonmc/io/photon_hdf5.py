@@ -52,7 +52,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from photonmc import __version__
+from photonmc import __version__, units
 from photonmc.io.atomic import fsync, fsync_directory
 from photonmc.io.hdf5 import check_writable
 from photonmc.observables import Estimate
@@ -61,8 +61,6 @@ from photonmc.timetags import SYNC_CHANNEL, OrderedStream, TimeTags
 FORMAT_NAME = "Photon-HDF5"
 FORMAT_VERSION = "0.5"
 FORMAT_URL = "http://photon-hdf5.org/"
-_PS_PER_S = 1e12  # TODO(units): move to photonmc.units (ps_to_s / s_to_ps)
-_M_PER_NM = 1e-9  # TODO(units): move to photonmc.units
 _CHUNK = 1 << 16
 
 #: Specification texts (phconvert/specs/photon-hdf5_specs.json, version 0.5) of the
@@ -338,12 +336,14 @@ class PhotonHDF5Writer:
         duration = self._stream.duration_ps
         if duration is None:
             span = 0 if self._first is None else self._last - self._first
-            seconds = span / _PS_PER_S
+            seconds = span / units.PS_PER_S
         else:
-            seconds = duration / _PS_PER_S
+            seconds = duration / units.PS_PER_S
         self._scalar("/acquisition_duration", np.float64(seconds))
         self._string("/description", self.description)
-        self._scalar("/photon_data/timestamps_specs/timestamps_unit", np.float64(1 / _PS_PER_S))
+        self._scalar(
+            "/photon_data/timestamps_specs/timestamps_unit", np.float64(1 / units.PS_PER_S)
+        )
         pulsed = self.period_ps is not None
         n = len(self.channels)
         specs = "/photon_data/measurement_specs"
@@ -353,7 +353,7 @@ class PhotonHDF5Writer:
             for i in range(n):
                 self._array(f"{specs}/detectors_specs/split_ch{i + 1}", np.array([i], np.uint8))
         if pulsed:
-            rate_hz = _PS_PER_S / self.period_ps
+            rate_hz = units.PS_PER_S / self.period_ps
             self._scalar(f"{specs}/laser_repetition_rate", np.float64(rate_hz))
             self._array("/setup/laser_repetition_rates", np.array([rate_hz], np.float64))
         for name, value in (
@@ -367,7 +367,7 @@ class PhotonHDF5Writer:
         ):
             self._scalar(f"/setup/{name}", np.int64(value))
         if self.wavelength_nm is not None:
-            wavelength_m = np.array([self.wavelength_nm * _M_PER_NM], np.float64)
+            wavelength_m = np.array([self.wavelength_nm * units.M_PER_NM], np.float64)
             self._array("/setup/excitation_wavelengths", wavelength_m)
             self._array("/setup/detection_wavelengths", wavelength_m)
         self._array("/setup/excitation_alternated", np.array([0], np.uint8))
@@ -475,7 +475,7 @@ def _read(f: h5py.File, path: Path) -> TimeTags:
             raise PhotonHDF5Error(f"{path}: missing /{field}")
     data = f["photon_data"]
     timestamps = _integers(data["timestamps"], path)
-    unit_ps = float(data["timestamps_specs/timestamps_unit"][()]) * _PS_PER_S
+    unit_ps = float(data["timestamps_specs/timestamps_unit"][()]) * units.PS_PER_S
     if not (math.isfinite(unit_ps) and unit_ps > 0):
         raise PhotonHDF5Error(f"{path}: timestamps_unit must be > 0 s")
     if "detectors" in data:
@@ -497,7 +497,7 @@ def _read(f: h5py.File, path: Path) -> TimeTags:
     if user is not None and "period_ps" in user and math.isfinite(user["period_ps"][()]):
         period_ps = float(user["period_ps"][()])
     elif rate_path in f and float(f[rate_path][()]) > 0:
-        period_ps = _PS_PER_S / float(f[rate_path][()])
+        period_ps = units.PS_PER_S / float(f[rate_path][()])
     resolution_ps = unit_ps
     shot = None
     if "nanotimes" in data:
@@ -505,7 +505,7 @@ def _read(f: h5py.File, path: Path) -> TimeTags:
         nanotimes = _integers(data["nanotimes"], path)
         if nanotimes.shape != timestamps.shape:
             raise PhotonHDF5Error(f"{path}: {nanotimes.size} nanotimes for {timestamps.size}")
-        tcspc_ps = float(data["nanotimes_specs/tcspc_unit"][()]) * _PS_PER_S
+        tcspc_ps = float(data["nanotimes_specs/tcspc_unit"][()]) * units.PS_PER_S
         resolution_ps = tcspc_ps
         if period_ps is not None and abs(unit_ps - period_ps) <= 1e-6 * period_ps:
             shot = timestamps
@@ -535,7 +535,9 @@ def _read(f: h5py.File, path: Path) -> TimeTags:
             names = labels
     if duration is None and "acquisition_duration" in f:
         seconds = float(f["acquisition_duration"][()])
-        duration = round(seconds * _PS_PER_S) if math.isfinite(seconds) and seconds > 0 else None
+        duration = (
+            round(seconds * units.PS_PER_S) if math.isfinite(seconds) and seconds > 0 else None
+        )
     try:
         return TimeTags(
             channel=detectors.astype(np.uint8),

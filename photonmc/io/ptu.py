@@ -57,7 +57,7 @@ from pathlib import Path
 import numpy as np
 import ptufile
 
-from photonmc import __version__
+from photonmc import __version__, units
 from photonmc.io.atomic import fsync, fsync_directory
 from photonmc.io.hdf5 import check_writable
 from photonmc.timetags import SYNC_CHANNEL, OrderedStream, TimeTags, shot_clock_ps
@@ -82,8 +82,6 @@ _OVERFLOW = (1 << 31) | (63 << 25)
 _READ_BLOCK = 1 << 22
 _WRITE_BLOCK = 1 << 20
 
-_PS_PER_S = 1e12  # TODO(units): move to photonmc.units (ps_to_s / s_to_ps)
-_PS_PER_MS = 1e9
 
 #: Header values written at close
 _PATCHED = (
@@ -179,17 +177,17 @@ def _read(ptu, path: Path) -> TimeTags:
         raise PTUFileError(f"{path}: truncated in the middle of a record")
     n_records = declared if declared > 0 else available
 
-    global_ps = _clean_ps(float(tags["MeasDesc_GlobalResolution"]) * _PS_PER_S)
+    global_ps = _clean_ps(float(tags["MeasDesc_GlobalResolution"]) * units.PS_PER_S)
     if not global_ps > 0:
         raise PTUFileError(f"{path}: MeasDesc_GlobalResolution must be > 0")
     if t3:
         period_ps = float(tags.get("photonmc_PeriodPs", global_ps))
-        resolution_ps = _clean_ps(float(tags["MeasDesc_Resolution"]) * _PS_PER_S)
+        resolution_ps = _clean_ps(float(tags["MeasDesc_Resolution"]) * units.PS_PER_S)
         if not resolution_ps > 0:
             raise PTUFileError(f"{path}: MeasDesc_Resolution must be > 0")
     else:
         sync_rate = float(tags.get("TTResult_SyncRate", 0) or 0)
-        period_ps = _PS_PER_S / sync_rate if sync_rate > 0 else None
+        period_ps = units.PS_PER_S / sync_rate if sync_rate > 0 else None
         resolution_ps = global_ps
     first_shot = int(tags.get("photonmc_FirstShot", 0))
 
@@ -206,7 +204,7 @@ def _read(ptu, path: Path) -> TimeTags:
     duration = tags.get("photonmc_DurationPs")
     if duration is None or duration < 0:
         ms = float(tags.get("MeasDesc_AcquisitionTime", 0) or 0)
-        duration = round(ms * _PS_PER_MS) if ms > 0 else None
+        duration = round(ms * units.PS_PER_MS) if ms > 0 else None
     try:
         return TimeTags(
             channel=channel,
@@ -365,7 +363,7 @@ class PTUWriter:
             f.write(struct.pack("<q", self.first_shot or 0))
             if duration is not None:
                 f.seek(self._patch["MeasDesc_AcquisitionTime"])
-                f.write(struct.pack("<q", round(duration / _PS_PER_MS)))
+                f.write(struct.pack("<q", round(duration / units.PS_PER_MS)))
                 f.seek(self._patch["photonmc_DurationPs"])
                 f.write(struct.pack("<q", duration))
             f.close()
@@ -520,10 +518,10 @@ def _header(
         ("TTResultFormat_TTTRRecType", RECORD_TYPE_HH2_T3),
         ("TTResultFormat_BitsPerRecord", 32),
         ("MeasDesc_BinningFactor", 1),
-        ("MeasDesc_Resolution", resolution_ps / _PS_PER_S),
-        ("MeasDesc_GlobalResolution", period_ps / _PS_PER_S),
+        ("MeasDesc_Resolution", resolution_ps / units.PS_PER_S),
+        ("MeasDesc_GlobalResolution", period_ps / units.PS_PER_S),
         ("MeasDesc_AcquisitionTime", 0),
-        ("TTResult_SyncRate", round(_PS_PER_S / period_ps)),
+        ("TTResult_SyncRate", round(units.PS_PER_S / period_ps)),
         ("TTResult_NumberOfRecords", 0),
         ("photonmc_PeriodPs", float(period_ps)),
         ("photonmc_FirstShot", 0),
