@@ -44,7 +44,6 @@ import contextlib
 import datetime as _dt
 import math
 import os
-import secrets
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,7 @@ import h5py
 import numpy as np
 
 from photonmc import __version__, units
-from photonmc.io.atomic import fsync, fsync_directory
+from photonmc.io.atomic import StreamingFile, atomic_path, temporary_path
 from photonmc.io.hdf5 import check_writable
 from photonmc.observables import Estimate
 from photonmc.timetags import SYNC_CHANNEL, OrderedStream, TimeTags
@@ -190,7 +189,7 @@ class PhotonHDF5Error(ValueError):
 
 
 # ------------------------------------------------------------------- writing
-class PhotonHDF5Writer:
+class PhotonHDF5Writer(StreamingFile):
     """Stream time tags into a Photon-HDF5 file (layout above), atomically.
 
     Args:
@@ -239,7 +238,7 @@ class PhotonHDF5Writer:
         self._first: int | None = None
         self._last: int | None = None
         check_writable(self.path, force)
-        self._tmp = self.path.parent / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        self._tmp = temporary_path(self.path)
         self._file: h5py.File | None = h5py.File(self._tmp, "x", track_order=True)
         try:
             data = self._group("/photon_data")
@@ -251,55 +250,15 @@ class PhotonHDF5Writer:
             raise
 
     def write(self, tags: TimeTags) -> None:
-        """Append a chunk of tags (the file's channels, period and resolution)."""
-        if self._file is None:
-            raise ValueError(f"{self.path}: the writer is closed")
-        try:
-            ready = self._stream.push(tags)
-            if ready is not None:
-                self._append(ready)
-        except BaseException:
-            self.abort()
-            raise
+        """Append a chunk of tags (the file's channels and period)."""
+        super().write(tags)
 
-    def close(self) -> Path:
-        """Write the held-back tags and the metadata; move the file into place."""
-        if self._file is None:
-            raise ValueError(f"{self.path}: the writer is closed")
-        try:
-            rest = self._stream.flush()
-            if rest is not None:
-                self._append(rest)
-            if self._stream.shots and self._shots is None:  # tags with shots, none of them
-                self._shots = self._growing(self._group("/user/photonmc"), "shot", np.int64)
-            self._write_metadata()
-            self._file.close()
-            self._file = None
-            fsync(self._tmp)
-            os.replace(self._tmp, self.path)
-        except BaseException:
-            self.abort()
-            raise
-        fsync_directory(self.path.parent)
-        return self.path
-
-    def abort(self) -> None:
-        """Discard the unfinished file; any earlier file at the path stays."""
-        if self._file is not None:
-            with contextlib.suppress(Exception):
-                self._file.close()
-            self._file = None
-        with contextlib.suppress(OSError):
-            os.unlink(self._tmp)
-
-    def __enter__(self) -> PhotonHDF5Writer:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
+    def _finish(self) -> None:
+        """Write the shots dataset if none came, and the metadata; close the file."""
+        if self._stream.shots and self._shots is None:  # tags with shots, none of them
+            self._shots = self._growing(self._group("/user/photonmc"), "shot", np.int64)
+        self._write_metadata()
+        self._file.close()
 
     # -------------------------------------------------------------- internals
     def _group(self, path: str) -> h5py.Group:
@@ -654,32 +613,23 @@ def write_correlation(
     """
     path = Path(path)
     check_writable(path, force)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with h5py.File(tmp, "x", track_order=True) as f:
-            f.attrs.update(
-                {
-                    "format": "photonmc.correlation",
-                    "format_version": 1,
-                    "photonmc_version": __version__,
-                    "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                }
-            )
-            for key, value in attrs.items():
-                f.attrs[key] = np.nan if value is None else value
-            f["bin_edges_ps"] = np.asarray(bin_edges_ps, np.float64)
-            f["counts"] = np.asarray(counts, np.int64)
-            f["peaks/delay_ps"] = np.asarray(peak_delays_ps, np.float64)
-            f["peaks/counts"] = np.asarray(peak_counts, np.int64)
-            f["g2_0/value"] = np.float64(g2_0.value)
-            f["g2_0/stderr"] = np.float64(g2_0.stderr)
-        fsync(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_directory(path.parent)
+    with atomic_path(path) as tmp, h5py.File(tmp, "x", track_order=True) as f:
+        f.attrs.update(
+            {
+                "format": "photonmc.correlation",
+                "format_version": 1,
+                "photonmc_version": __version__,
+                "created_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            }
+        )
+        for key, value in attrs.items():
+            f.attrs[key] = np.nan if value is None else value
+        f["bin_edges_ps"] = np.asarray(bin_edges_ps, np.float64)
+        f["counts"] = np.asarray(counts, np.int64)
+        f["peaks/delay_ps"] = np.asarray(peak_delays_ps, np.float64)
+        f["peaks/counts"] = np.asarray(peak_counts, np.int64)
+        f["g2_0/value"] = np.float64(g2_0.value)
+        f["g2_0/stderr"] = np.float64(g2_0.stderr)
     return path
 
 

@@ -48,7 +48,6 @@ import datetime as _dt
 import logging
 import math
 import os
-import secrets
 import struct
 import uuid
 from collections.abc import Sequence
@@ -58,7 +57,7 @@ import numpy as np
 import ptufile
 
 from photonmc import __version__, units
-from photonmc.io.atomic import fsync, fsync_directory
+from photonmc.io.atomic import StreamingFile, temporary_path
 from photonmc.io.hdf5 import check_writable
 from photonmc.timetags import SYNC_CHANNEL, OrderedStream, TimeTags, shot_clock_ps
 
@@ -268,7 +267,7 @@ def _one_line(e: BaseException) -> str:
 
 
 # ------------------------------------------------------------------- writing
-class PTUWriter:
+class PTUWriter(StreamingFile):
     """Stream time tags into a PicoQuant PTU file of T3 point-mode records (atomic).
 
     Args:
@@ -324,7 +323,7 @@ class PTUWriter:
         self.n_records = 0
         self._wraps = 0  # 1024-sync wraps already written
         check_writable(self.path, force)
-        self._tmp = self.path.parent / f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        self._tmp = temporary_path(self.path)
         header, self._patch = _header(
             channels=self.channels, period_ps=period, resolution_ps=resolution, comment=comment
         )
@@ -337,64 +336,24 @@ class PTUWriter:
 
     def write(self, tags: TimeTags) -> None:
         """Append a chunk of tags (the file's channels and period)."""
-        if self._file is None:
-            raise ValueError(f"{self.path}: the writer is closed")
-        try:
-            ready = self._stream.push(tags)
-            if ready is not None:
-                self._write_records(ready)
-        except BaseException:
-            self.abort()
-            raise
+        super().write(tags)
 
-    def close(self) -> Path:
-        """Write the held-back tags, patch the record count, move the file into place."""
-        if self._file is None:
-            raise ValueError(f"{self.path}: the writer is closed")
-        try:
-            rest = self._stream.flush()
-            if rest is not None:
-                self._write_records(rest)
-            duration = self._stream.duration_ps
-            f = self._file
-            f.seek(self._patch["TTResult_NumberOfRecords"])
-            f.write(struct.pack("<q", self.n_records))
-            f.seek(self._patch["photonmc_FirstShot"])
-            f.write(struct.pack("<q", self.first_shot or 0))
-            if duration is not None:
-                f.seek(self._patch["MeasDesc_AcquisitionTime"])
-                f.write(struct.pack("<q", round(duration / units.PS_PER_MS)))
-                f.seek(self._patch["photonmc_DurationPs"])
-                f.write(struct.pack("<q", duration))
-            f.close()
-            self._file = None
-            fsync(self._tmp)
-            os.replace(self._tmp, self.path)
-        except BaseException:
-            self.abort()
-            raise
-        fsync_directory(self.path.parent)
-        return self.path
+    def _finish(self) -> None:
+        """Patch the record count, first shot and duration into the header."""
+        duration = self._stream.duration_ps
+        f = self._file
+        f.seek(self._patch["TTResult_NumberOfRecords"])
+        f.write(struct.pack("<q", self.n_records))
+        f.seek(self._patch["photonmc_FirstShot"])
+        f.write(struct.pack("<q", self.first_shot or 0))
+        if duration is not None:
+            f.seek(self._patch["MeasDesc_AcquisitionTime"])
+            f.write(struct.pack("<q", round(duration / units.PS_PER_MS)))
+            f.seek(self._patch["photonmc_DurationPs"])
+            f.write(struct.pack("<q", duration))
+        f.close()
 
-    def abort(self) -> None:
-        """Discard the unfinished file; any earlier file at the path stays."""
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
-        with contextlib.suppress(OSError):
-            os.unlink(self._tmp)
-
-    def __enter__(self) -> PTUWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-    def _write_records(self, tags: TimeTags) -> None:
+    def _append(self, tags: TimeTags) -> None:
         if np.any(tags.channel == SYNC_CHANNEL):
             raise PTUFileError(
                 f"{self.path}: T3 records hold no sync tags (the sync is the record's clock)"
