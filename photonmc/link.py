@@ -149,14 +149,14 @@ class Link:
 
     def delay_to(self, detector: Detector) -> float:
         """Fixed group delay, ns, of the fibres between the source and `detector`."""
-        _, path_of = self.topology()
+        paths, path_of = self.topology()
         # the detector's path and every path it descends from
         chain, target = set(), path_of[detector.name]
         parents = {}
         for s in self.stages:
             if isinstance(s, BeamSplitter | HOMInterferometer):
                 for out in s.outputs():
-                    parents[self.paths[out]] = path_of[s.name]
+                    parents[paths[out]] = path_of[s.name]
         while True:
             chain.add(target)
             if target not in parents:
