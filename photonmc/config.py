@@ -44,6 +44,7 @@ from typing import Any
 
 from photonmc import __version__
 from photonmc.link import Link
+from photonmc.parameters import unit_of
 from photonmc.result import Result
 from photonmc.simulation import DEFAULT_CHUNK_SHOTS, simulate
 from photonmc.stages import STAGE_TYPES, TimeTagger
@@ -57,13 +58,9 @@ MAX_CHUNK_SHOTS = 1 << 24
 TAGGER_KEYS = tuple(f.name for f in dataclasses.fields(TimeTagger) if f.name != "name")
 #: Section names that a stage may not take, so that overrides stay unambiguous
 RESERVED_NAMES = ("run", "tagger", "analysis")
+
+
 #: Units read from a field's name when its metadata does not record one
-_SUFFIX_UNITS = (
-    ("_db_per_km", "dB/km"), ("_ps_per_nm_km", "ps/(nm km)"), ("_ns", "ns"), ("_ps", "ps"),
-    ("_km", "km"), ("_ghz", "GHz"), ("_mhz", "MHz"), ("_hz", "Hz"), ("_nm", "nm"), ("_db", "dB"),
-)  # fmt: skip
-
-
 class ConfigError(ValueError):
     """A config that cannot be run; the message is one line naming the file and the key."""
 
@@ -214,7 +211,7 @@ class _Loader:
         where = _where(cls, name)
         fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "name"}
         missing = [
-            f"{n} ({_unit(f)})" if _unit(f) else n
+            f"{n} ({unit_of(f)})" if unit_of(f) else n
             for n, f in fields.items()
             if n not in params and _required(f)
         ]
@@ -235,7 +232,7 @@ class _Loader:
     def convert(self, where: str, field: dataclasses.Field, value: Any):
         """A TOML value as the field wants it: ints to float, triples as lists of floats."""
         kind = _kind(field)
-        unit = _unit(field)
+        unit = unit_of(field)
         if kind == "str":
             if not isinstance(value, str):
                 raise self.error(f"{where}: {field.name} must be a string, got {value!r}")
@@ -436,16 +433,6 @@ def _kind(f: dataclasses.Field) -> str:
     if annotation.startswith("str"):
         return "str"
     return "number"
-
-
-def _unit(f: dataclasses.Field) -> str:
-    unit = f.metadata.get("unit", "")
-    if unit:
-        return unit
-    for suffix, u in _SUFFIX_UNITS:
-        if f.name.endswith(suffix):
-            return u
-    return ""
 
 
 def _is_number(x: Any) -> bool:

@@ -5,11 +5,11 @@ A parameter is addressed as `"<stage>.<field>"` (`"memory.lifetime_ns"`,
 `"<memory>.beat_terms[k].a"`, `".f_ghz"` or `".phi"` (amplitude a_k >= 0, frequency f_k
 in GHz, phase phi_k in rad; k counts from 0), so that a fit can free single beat terms.
 
-`RANGES` is the valid range of every continuous field of every stage type, as the stages'
-constructors check it (`stages/*.py`, `check_range`); tests/test_fit.py probes every
-entry against the constructors, so the table cannot drift from them silently. The one
-joint constraint, g2 * mean_photon_number <= 1, is not a box and is not enforced here
-(a fit that crosses it is clipped by the source, MODEL.md 3.1).
+A parameter's range, unit and doc are declared once, on its field (`stages._base.param`);
+the stage constructors validate them generically (`check_value`), and `RANGES` is derived
+from the same declarations as each stage type is defined. The one joint constraint,
+g2 * mean_photon_number <= 1, is not a box and is not enforced here (a fit that crosses
+it is clipped by the source, MODEL.md 3.1).
 
 Free parameters are optimised in an unconstrained coordinate u (`Transform`): an
 interval (lo, hi) by x = lo + (hi - lo) sigmoid(u), a half line by x = lo + e^u or
@@ -22,16 +22,17 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import numbers
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from photonmc.link import Link
-from photonmc.stages._base import concrete
+if TYPE_CHECKING:
+    from photonmc.link import Link
 
 INF = math.inf
 
@@ -56,6 +57,12 @@ class Range:
         below = x < self.hi if self.hi_open else x <= self.hi
         return above and below
 
+    def within_bounds(self, x: float) -> bool:
+        """x satisfies the bounds (infinities compare as numbers; nan never does)."""
+        above = x > self.lo if self.lo_open else x >= self.lo
+        below = x < self.hi if self.hi_open else x <= self.hi
+        return above and below
+
     def interior(self, x: float) -> bool:
         """Strictly inside (where the unconstrained transform is finite)."""
         return math.isfinite(x) and self.lo < x < self.hi
@@ -73,56 +80,92 @@ class Range:
         return f"in {left}{self.lo:g}, {self.hi:g}{right}{u}"
 
 
-_ANY = Range()
-_POSITIVE = Range(0.0, INF, lo_open=True)
-_NON_NEGATIVE = Range(0.0, INF)
-_UNIT = Range(0.0, 1.0)
-
 #: Valid range of every continuous field, by (stage type, field); beat-term components
-#: as "beat_terms.a" / ".f_ghz" / ".phi".
-RANGES: dict[tuple[str, str], Range] = {
-    ("QuantumDot", "rep_rate_mhz"): _POSITIVE,
-    ("QuantumDot", "lifetime_ns"): _POSITIVE,
-    ("QuantumDot", "wavelength_nm"): _POSITIVE,
-    ("QuantumDot", "feeding_time_ns"): _NON_NEGATIVE,
-    ("QuantumDot", "mean_photon_number"): _UNIT,
-    ("QuantumDot", "g2"): _NON_NEGATIVE,
-    ("QuantumDot", "detuning_ghz"): _ANY,
-    ("QuantumDot", "spectral_diffusion_fwhm_ghz"): _NON_NEGATIVE,
-    ("QuantumDot", "dephasing_time_ns"): _POSITIVE,
-    ("Fiber", "length_km"): _NON_NEGATIVE,
-    ("Fiber", "loss_db_per_km"): _NON_NEGATIVE,
-    ("Fiber", "insertion_loss_db"): _NON_NEGATIVE,
-    ("Fiber", "group_index"): Range(1.0, INF),
-    ("Fiber", "dispersion_ps_per_nm_km"): _ANY,
-    ("Attenuator", "loss_db"): _NON_NEGATIVE,
-    ("BandpassFilter", "fwhm_ghz"): _POSITIVE,
-    ("BandpassFilter", "center_ghz"): _ANY,
-    ("BandpassFilter", "peak_transmission"): _UNIT,
-    ("LadderMemory", "write_time_ns"): _ANY,
-    ("LadderMemory", "input_mode_fwhm_ns"): _POSITIVE,
-    ("LadderMemory", "output_mode_fwhm_ns"): _POSITIVE,
-    ("LadderMemory", "write_efficiency"): _UNIT,
-    ("LadderMemory", "read_efficiency"): _UNIT,
-    ("LadderMemory", "storage_time_ns"): _NON_NEGATIVE,
-    ("LadderMemory", "lifetime_ns"): _POSITIVE,
-    ("LadderMemory", "transmission"): _UNIT,
-    ("LadderMemory", "read_noise_photons"): _NON_NEGATIVE,
-    ("LadderMemory", "write_noise_photons"): _NON_NEGATIVE,
-    ("LadderMemory", "beat_terms.a"): _NON_NEGATIVE,
-    ("LadderMemory", "beat_terms.f_ghz"): _ANY,
-    ("LadderMemory", "beat_terms.phi"): _ANY,
-    ("BeamSplitter", "reflectivity"): _UNIT,
-    ("Detector", "efficiency"): _UNIT,
-    ("Detector", "dark_count_rate_hz"): _NON_NEGATIVE,
-    ("Detector", "jitter_fwhm_ps"): _NON_NEGATIVE,
-    ("Detector", "dead_time_ns"): _NON_NEGATIVE,
-    ("TimeTagger", "sync_offset_ns"): _ANY,
-}
+#: as "beat_terms.a" / ".f_ghz" / ".phi". Filled from the fields' declarations
+#: (`stages._base.param`) by `register_ranges` as each stage type is defined.
+RANGES: dict[tuple[str, str], Range] = {}
+
+#: Units that field names end with, for fields that declare none (static layout fields)
+SUFFIX_UNITS = (
+    ("_db_per_km", "dB/km"), ("_ps_per_nm_km", "ps/(nm km)"), ("_ns", "ns"), ("_ps", "ps"),
+    ("_km", "km"), ("_ghz", "GHz"), ("_mhz", "MHz"), ("_hz", "Hz"), ("_nm", "nm"), ("_db", "dB"),
+)  # fmt: skip
+
+
+def unit_of(f: dataclasses.Field) -> str:
+    """The unit of a stage field: the one it declares, else the one its name ends with."""
+    unit = f.metadata.get("unit", "")
+    if unit:
+        return unit
+    for suffix, u in SUFFIX_UNITS:
+        if f.name.endswith(suffix):
+            return u
+    return ""
+
+
+def field_unit(obj, name: str) -> str:
+    """The unit of field `name` of a stage (instance or type); "" if it has none."""
+    for f in dataclasses.fields(obj):
+        if f.name == name:
+            return unit_of(f)
+    return ""
+
+
+def range_of(f: dataclasses.Field) -> Range | None:
+    """The declared range of a scalar parameter field; None for other fields."""
+    return f.metadata.get("range")
+
+
+def register_ranges(cls) -> None:
+    """Add the declared ranges of stage type `cls` (and of its fields' components) to RANGES."""
+    for f in dataclasses.fields(cls):
+        rng = range_of(f)
+        if rng is not None:
+            RANGES[(cls.__name__, f.name)] = rng
+        for comp, (_, comp_rng) in f.metadata.get("components", {}).items():
+            RANGES[(cls.__name__, f"{f.name}.{comp}")] = comp_rng
+
+
+def concrete(value: Any) -> float | None:
+    """The value as a float if it is a plain number (not a tracer), else None."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, np.ndarray | np.generic) and np.ndim(value) == 0:
+        return float(value)
+    if isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer):
+        if value.ndim == 0:
+            return float(value)
+    return None
+
+
+def fmt(x: float) -> str:
+    """A number for a message, exactly (repr of the float): 1.0000000000000002, -3.0, inf."""
+    return repr(float(x))
+
+
+def check_value(where: str, name: str, value: Any, rng: Range, unit: str = "") -> None:
+    """Raise ValueError unless the plain number `value` lies in `rng` and is finite.
+
+    Tracers, arrays and the placeholders that JAX tree utilities put into leaves are not
+    validated; only a string is surely a mistake. The message names `where` (the stage),
+    the field, the value, the unit and the valid range:
+    "Fiber 'fiber': length_km must be >= 0 km, got -3.0".
+    """
+    x = concrete(value)
+    if x is None:
+        if isinstance(value, str):
+            raise ValueError(f"{where}: {name} must be a number, got {value!r}")
+        return
+    if math.isnan(x):
+        raise ValueError(f"{where}: {name} must be a number, got nan")
+    if not rng.within_bounds(x):
+        raise ValueError(f"{where}: {name} must be {rng.text(unit)}, got {fmt(x)}")
+    if math.isinf(x):
+        raise ValueError(f"{where}: {name} must be finite, got {fmt(x)}")
+
 
 #: Components of one beat term, in the order of its [a_k, f_k_ghz, phi_k] triple
 BEAT_COMPONENTS = ("a", "f_ghz", "phi")
-_BEAT_UNITS = {"a": "", "f_ghz": "GHz", "phi": "rad"}
 _BEAT_NAME = re.compile(r"^(?P<stage>[^.\[\]]+)\.beat_terms\[(?P<k>\d+)\]\.(?P<c>\w+)$")
 
 
@@ -159,7 +202,7 @@ class Parameter:
             u = f" {self.unit}" if self.unit else ""
             where = f"{what}: " if what else ""
             raise ParameterError(
-                f"{where}{self.name} must be {self.describe_range()}, got {x:g}{u}"
+                f"{where}{self.name} must be {self.describe_range()}, got {fmt(x)}{u}"
             )
         return x
 
@@ -191,7 +234,7 @@ def parameter(link: Link, name: str) -> Parameter:
             f"{name}: no valid range is known for {cls}.{field}; add it to "
             "photonmc.parameters.RANGES"
         )
-    return Parameter(name, stage_name, field, _unit(stage, field), RANGES[(cls, field)])
+    return Parameter(name, stage_name, field, field_unit(stage, field), RANGES[(cls, field)])
 
 
 def _beat_parameter(link: Link, name: str, match) -> Parameter:
@@ -215,7 +258,7 @@ def _beat_parameter(link: Link, name: str, match) -> Parameter:
         name,
         stage_name,
         "beat_terms",
-        _BEAT_UNITS[comp],
+        _component_unit(stage, comp),
         RANGES[(type(stage).__name__, f"beat_terms.{comp}")],
         index=k,
         component=BEAT_COMPONENTS.index(comp),
@@ -346,10 +389,10 @@ def _is_leaf(stage, field: str) -> bool:
     return False
 
 
-def _unit(stage, field: str) -> str:
+def _component_unit(stage, comp: str) -> str:
     for f in dataclasses.fields(stage):
-        if f.name == field:
-            return f.metadata.get("unit", "")
+        if f.name == "beat_terms":
+            return f.metadata["components"][comp][0]
     return ""
 
 

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import pathlib
 import re
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from conftest import memory_link
 
 import photonmc as pmc
+from photonmc import parameters as P
+from photonmc.stages import STAGE_TYPES
 
 QD = dict(rep_rate_mhz=80.0, lifetime_ns=0.6)
 MEM = dict(
@@ -143,3 +149,71 @@ def test_stages_are_pytrees_and_gradients_are_not_validated():
     assert float(grad.get("fiber.group_index")) == 0.0
     doubled = jax.tree.map(lambda x: 2 * x, link)
     assert float(doubled.get("memory.write_efficiency")) == pytest.approx(1.2)  # not refused
+
+
+# ------------------------------------------- parameters declared once, on the field
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _readme_rows() -> dict[tuple[str, str], list[str]]:
+    text = README.read_text(encoding="utf-8")
+    table = text.split("### Stage parameters", 1)[1].split("\n#", 1)[0]
+    rows = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[1].startswith("`"):
+            rows[(cells[0], cells[1].strip("`"))] = cells[2:]
+    return rows
+
+
+def test_readme_parameter_table_matches_the_declared_fields():
+    """Every continuous parameter's row in the README states its declared unit, default,
+    range and doc; a field added, renamed or re-ranged without the README fails here."""
+    rows = _readme_rows()
+    types = {**STAGE_TYPES, "TimeTagger": pmc.TimeTagger}
+    for cls_name, cls in types.items():
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("static", False):
+                continue
+            assert (cls_name, f.name) in rows, f"README lacks a row for {cls_name}.{f.name}"
+            unit, default, valid, meaning = rows[(cls_name, f.name)]
+            assert unit == (P.unit_of(f) or "-"), (cls_name, f.name, unit)
+            assert meaning == f.metadata["doc"], (cls_name, f.name, meaning)
+            if f.default is dataclasses.MISSING:
+                assert default == "required", (cls_name, f.name, default)
+            elif f.default is None:
+                assert default == "absent", (cls_name, f.name, default)
+            elif isinstance(f.default, float):
+                assert float(default) == f.default, (cls_name, f.name, default)
+            rng = P.range_of(f)
+            if rng is not None:
+                text = rng.text().removeprefix("in ").replace("any value", "any")
+                assert valid.startswith(text), (cls_name, f.name, valid, text)
+
+
+def test_ranges_are_derived_from_the_fields():
+    for cls in {**STAGE_TYPES, "TimeTagger": pmc.TimeTagger}.values():
+        for f in dataclasses.fields(cls):
+            if P.range_of(f) is not None:
+                assert P.RANGES[(cls.__name__, f.name)] is P.range_of(f)
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf])
+def test_non_finite_values_are_refused_even_where_any_value_is_valid(value):
+    with pytest.raises(ValueError, match=f"dispersion_ps_per_nm_km must be finite, got {value}"):
+        pmc.Fiber(length_km=1.0, dispersion_ps_per_nm_km=value)
+    with pytest.raises(ValueError, match="sync_offset_ns must be finite"):
+        pmc.TimeTagger(
+            bin_width_ps=100.0, window_start_ns=0.0, window_stop_ns=1.0, sync_offset_ns=value
+        )
+    with pytest.raises(ValueError, match="detuning_ghz must be a number, got nan"):
+        pmc.QuantumDot(**QD, detuning_ghz=math.nan)
+
+
+def test_values_in_messages_are_exact():
+    with pytest.raises(ValueError) as info:
+        pmc.QuantumDot(**QD, mean_photon_number=1.0000000000000002)
+    assert str(info.value).endswith("got 1.0000000000000002")
+    with pytest.raises(ValueError) as info:
+        pmc.Fiber(length_km=np.float64(-1.5))
+    assert str(info.value).endswith("got -1.5")

@@ -11,25 +11,89 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
+import typing
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from photonmc.parameters import Range, check_value, concrete, field_unit, range_of, register_ranges
+
+__all__ = ["concrete", "field_unit"]  # re-exported for the stages
 
 
+def static(default=dataclasses.MISSING, **kw):
+    """A static (structural, non-differentiable) dataclass field."""
+    return dataclasses.field(default=default, metadata={"static": True}, **kw)
+
+
+def param(
+    default=dataclasses.MISSING,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    lo_open: bool = False,
+    hi_open: bool = False,
+    unit: str = "",
+    doc: str = "",
+    components: dict[str, tuple[str, Range]] | None = None,
+):
+    """A continuous parameter: a PyTree leaf, declared once with its valid range, unit and doc.
+
+    `lo`/`hi` bound a scalar parameter (None: unbounded; `*_open` excludes the bound); the
+    stage's constructor validates plain numbers against them and refuses inf and nan, and
+    `parameters.RANGES` is derived from them. `components` instead names the parts of an
+    array parameter (beat terms: {"a": ("", Range(0.0)), ...}), which are not validated
+    here (the stage checks them jointly).
+    """
+    meta: dict[str, Any] = {"unit": unit, "doc": doc}
+    if components is None:
+        meta["range"] = Range(
+            -math.inf if lo is None else float(lo),
+            math.inf if hi is None else float(hi),
+            lo_open=lo_open,
+            hi_open=hi_open,
+        )
+    else:
+        meta["components"] = components
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def check_fields(obj) -> None:
+    """Validate every declared scalar parameter of a stage (plain numbers only; None is unset)."""
+    for f in dataclasses.fields(obj):
+        rng = range_of(f)
+        value = getattr(obj, f.name)
+        if rng is None or value is None:
+            continue
+        check_value(describe(obj), f.name, value, rng, field_unit(obj, f.name))
+
+
+@typing.dataclass_transform(
+    frozen_default=True, field_specifiers=(dataclasses.field, param, static)
+)
 def stage(cls):
     """Make `cls` a frozen dataclass PyTree: fields with `static=True` metadata are static.
 
-    Unflattening bypasses `__init__`: JAX rebuilds stages from tracers, gradients and
-    placeholders, which are not parameter values and must not be validated.
+    Construction validates every field declared with `param` against its range
+    (`check_fields`), then runs the class's own `__post_init__` (joint checks). Unflattening
+    bypasses `__init__`: JAX rebuilds stages from tracers, gradients and placeholders,
+    which are not parameter values and must not be validated.
     """
+    own = cls.__dict__.get("__post_init__")
+
+    def __post_init__(self):
+        check_fields(self)
+        if own is not None:
+            own(self)
+
+    cls.__post_init__ = __post_init__
     cls = dataclasses.dataclass(frozen=True)(cls)
     data, meta = [], []
     for f in dataclasses.fields(cls):
         (meta if f.metadata.get("static", False) else data).append(f.name)
     register_pytree(cls, data, meta)
+    register_ranges(cls)
     return cls
 
 
@@ -52,75 +116,6 @@ def register_pytree(cls, data: list[str], meta: list[str]) -> None:
         return obj
 
     jax.tree_util.register_pytree_with_keys(cls, flatten_with_keys, unflatten, flatten)
-
-
-def static(default=dataclasses.MISSING, **kw):
-    """A static (structural, non-differentiable) dataclass field."""
-    return dataclasses.field(default=default, metadata={"static": True}, **kw)
-
-
-def param(default=dataclasses.MISSING, *, unit: str = "", doc: str = ""):
-    """A continuous parameter: a PyTree leaf, with its unit recorded for messages and docs."""
-    return dataclasses.field(default=default, metadata={"unit": unit, "doc": doc})
-
-
-def concrete(value: Any) -> float | None:
-    """The value as a float if it is a plain number (not a tracer), else None."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, np.ndarray | np.generic) and np.ndim(value) == 0:
-        return float(value)
-    if isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer):
-        if value.ndim == 0:
-            return float(value)
-    return None
-
-
-def _unit_of(obj, field: str) -> str:
-    for f in dataclasses.fields(obj):
-        if f.name == field:
-            return f.metadata.get("unit", "")
-    return ""
-
-
-def check_range(
-    obj,
-    field: str,
-    *,
-    lo: float | None = None,
-    hi: float | None = None,
-    lo_open: bool = False,
-    hi_open: bool = False,
-) -> None:
-    """Raise ValueError unless `obj.field` lies in the given range (plain numbers only).
-
-    The message names the stage, the field, the value, the unit and the valid range:
-    "Fiber 'fiber': length_km must be >= 0 km, got -3.0".
-    """
-    value = getattr(obj, field)
-    x = concrete(value)
-    if x is None:
-        # Tracers, arrays and the placeholders that JAX tree utilities put into leaves
-        # are not validated; only a string is surely a mistake.
-        if isinstance(value, str):
-            raise ValueError(f"{describe(obj)}: {field} must be a number, got {value!r}")
-        return
-    unit = _unit_of(obj, field)
-    u = f" {unit}" if unit else ""
-    if math.isnan(x):
-        raise ValueError(f"{describe(obj)}: {field} must be a number, got nan")
-    bad_lo = lo is not None and (x <= lo if lo_open else x < lo)
-    bad_hi = hi is not None and (x >= hi if hi_open else x > hi)
-    if bad_lo or bad_hi:
-        if lo is not None and hi is not None:
-            rng = f"in {'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}{u}"
-        elif lo is not None:
-            rng = f"{'>' if lo_open else '>='} {lo:g}{u}"
-        else:
-            rng = f"{'<' if hi_open else '<='} {hi:g}{u}"
-        raise ValueError(f"{describe(obj)}: {field} must be {rng}, got {x:g}")
-    if math.isinf(x) and not (lo is None and hi is None):
-        raise ValueError(f"{describe(obj)}: {field} must be finite, got {x:g}")
 
 
 def check_choice(obj, field: str, choices: tuple[str, ...]) -> None:

@@ -13,7 +13,6 @@ from photonmc.batch import DARK, EXP, GAUSS, ORIGINS
 from photonmc.kernels import bin_integrals, sampling
 from photonmc.kernels.deadtime import registered_clicks
 from photonmc.stages._base import (
-    check_range,
     concrete,
     describe,
     param,
@@ -58,7 +57,6 @@ class TimeTagger:
                 f"{describe(self)}: window_stop_ns must be > window_start_ns "
                 f"({self.window_start_ns:g} ns), got {self.window_stop_ns:g} ns"
             )
-        check_range(self, "sync_offset_ns")
         n = self.window_ns * 1e3 / self.bin_width_ps
         if n > MAX_BINS:
             raise ValueError(
@@ -103,18 +101,12 @@ class Detector:
     saturation (one click per detector per shot).
     """
 
-    efficiency: float = param(doc="detection efficiency")
-    dark_count_rate_hz: float = param(0.0, unit="Hz", doc="dark-count rate")
-    jitter_fwhm_ps: float = param(0.0, unit="ps", doc="timing-jitter FWHM (Gaussian)")
-    dead_time_ns: float = param(0.0, unit="ns", doc="non-paralysable dead time")
+    efficiency: float = param(lo=0.0, hi=1.0, doc="detection efficiency")
+    dark_count_rate_hz: float = param(0.0, lo=0.0, unit="Hz", doc="dark-count rate")
+    jitter_fwhm_ps: float = param(0.0, lo=0.0, unit="ps", doc="timing-jitter FWHM (Gaussian)")
+    dead_time_ns: float = param(0.0, lo=0.0, unit="ns", doc="non-paralysable dead time")
     name: str = static("detector")
     branch: str = static("")
-
-    def __post_init__(self):
-        check_range(self, "efficiency", lo=0.0, hi=1.0)
-        check_range(self, "dark_count_rate_hz", lo=0.0)
-        check_range(self, "jitter_fwhm_ps", lo=0.0)
-        check_range(self, "dead_time_ns", lo=0.0)
 
     @property
     def jitter_sigma_ns(self):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from photonmc import units
-from photonmc.stages._base import check_range, param, probability, stage, static, transmit
+from photonmc.stages._base import param, probability, stage, static, transmit
 
 
 @stage
@@ -16,20 +16,13 @@ class Fiber:
     by dispersion is neglected (0.13 ps/km for a 1 GHz wide photon).
     """
 
-    length_km: float = param(unit="km", doc="fibre length")
-    loss_db_per_km: float = param(0.2, unit="dB/km", doc="attenuation (0.2 at 1550 nm)")
-    insertion_loss_db: float = param(0.0, unit="dB", doc="connector and coupling loss")
-    group_index: float = param(1.4682, doc="group index n_g")
+    length_km: float = param(lo=0.0, unit="km", doc="fibre length")
+    loss_db_per_km: float = param(0.2, lo=0.0, unit="dB/km", doc="attenuation (0.2 at 1550 nm)")
+    insertion_loss_db: float = param(0.0, lo=0.0, unit="dB", doc="connector and coupling loss")
+    group_index: float = param(1.4682, lo=1.0, doc="group index n_g")
     dispersion_ps_per_nm_km: float = param(17.0, unit="ps/(nm km)", doc="chromatic dispersion D")
     name: str = static("fiber")
     branch: str = static("")
-
-    def __post_init__(self):
-        check_range(self, "length_km", lo=0.0)
-        check_range(self, "loss_db_per_km", lo=0.0)
-        check_range(self, "insertion_loss_db", lo=0.0)
-        check_range(self, "group_index", lo=1.0)
-        check_range(self, "dispersion_ps_per_nm_km")
 
     @property
     def transmission(self):

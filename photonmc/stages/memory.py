@@ -9,9 +9,9 @@ import numpy as np
 from photonmc.batch import EXP, GAUSS, MEMORY_NOISE, RETRIEVED, Batch, wavepackets
 from photonmc.kernels import sampling
 from photonmc.kernels.overlap import overlap_exp, overlap_gauss
+from photonmc.parameters import Range
 from photonmc.stages._base import (
     check_choice,
-    check_range,
     concrete,
     describe,
     param,
@@ -44,32 +44,39 @@ class LadderMemory:
     """
 
     write_time_ns: float = param(unit="ns", doc="centre of the input mode t_w (retarded time)")
-    input_mode_fwhm_ns: float = param(unit="ns", doc="intensity FWHM of the input mode")
-    output_mode_fwhm_ns: float = param(unit="ns", doc="intensity FWHM of the retrieved mode")
-    write_efficiency: float = param(doc="storage efficiency of a mode-matched photon, eta_w")
-    read_efficiency: float = param(doc="read-out efficiency at zero storage time, eta_r")
-    storage_time_ns: float = param(unit="ns", doc="storage time tau")
-    lifetime_ns: float = param(unit="ns", doc="memory lifetime tau_s (1/e)")
-    beat_terms: np.ndarray = param(
-        (), doc="hyperfine beating terms [a_k, f_k (GHz), phi_k (rad)], a_k >= 0"
+    input_mode_fwhm_ns: float = param(
+        lo=0.0, lo_open=True, unit="ns", doc="intensity FWHM of the input mode"
     )
-    transmission: float = param(1.0, doc="survival of light that is not stored, T_mem")
-    read_noise_photons: float = param(0.0, doc="mean noise photons per shot in the output mode")
-    write_noise_photons: float = param(0.0, doc="mean noise photons per shot in the input mode")
+    output_mode_fwhm_ns: float = param(
+        lo=0.0, lo_open=True, unit="ns", doc="intensity FWHM of the retrieved mode"
+    )
+    write_efficiency: float = param(
+        lo=0.0, hi=1.0, doc="storage efficiency of a mode-matched photon, eta_w"
+    )
+    read_efficiency: float = param(
+        lo=0.0, hi=1.0, doc="read-out efficiency at zero storage time, eta_r"
+    )
+    storage_time_ns: float = param(lo=0.0, unit="ns", doc="storage time tau")
+    lifetime_ns: float = param(lo=0.0, lo_open=True, unit="ns", doc="memory lifetime tau_s (1/e)")
+    beat_terms: np.ndarray = param(
+        (),
+        doc="hyperfine beating terms [a_k, f_k (GHz), phi_k (rad)]",
+        components={"a": ("", Range(0.0)), "f_ghz": ("GHz", Range()), "phi": ("rad", Range())},
+    )
+    transmission: float = param(
+        1.0, lo=0.0, hi=1.0, doc="survival of light that is not stored, T_mem"
+    )
+    read_noise_photons: float = param(
+        0.0, lo=0.0, doc="mean noise photons per shot in the output mode"
+    )
+    write_noise_photons: float = param(
+        0.0, lo=0.0, doc="mean noise photons per shot in the input mode"
+    )
     decay: str = static("gaussian")
     name: str = static("memory")
     branch: str = static("")
 
     def __post_init__(self):
-        for field in ("write_time_ns",):
-            check_range(self, field)
-        for field in ("input_mode_fwhm_ns", "output_mode_fwhm_ns", "lifetime_ns"):
-            check_range(self, field, lo=0.0, lo_open=True)
-        check_range(self, "storage_time_ns", lo=0.0)
-        for field in ("write_efficiency", "read_efficiency", "transmission"):
-            check_range(self, field, lo=0.0, hi=1.0)
-        for field in ("read_noise_photons", "write_noise_photons"):
-            check_range(self, field, lo=0.0)
         check_choice(self, "decay", ("gaussian", "exponential"))
         self._check_beat_terms()
 

@@ -10,7 +10,6 @@ import numpy as np
 from photonmc import units
 from photonmc.stages._base import (
     check_choice,
-    check_range,
     param,
     positive,
     probability,
@@ -24,12 +23,9 @@ from photonmc.stages._base import (
 class Attenuator:
     """A neutral loss: survival 10^(-loss_db/10)."""
 
-    loss_db: float = param(unit="dB", doc="loss")
+    loss_db: float = param(lo=0.0, unit="dB", doc="loss")
     name: str = static("attenuator")
     branch: str = static("")
-
-    def __post_init__(self):
-        check_range(self, "loss_db", lo=0.0)
 
     @property
     def transmission(self):
@@ -51,17 +47,14 @@ class BandpassFilter:
     wavepacket by the filter is neglected (MODEL.md 3.3).
     """
 
-    fwhm_ghz: float = param(unit="GHz", doc="transmission FWHM")
+    fwhm_ghz: float = param(lo=0.0, lo_open=True, unit="GHz", doc="transmission FWHM")
     center_ghz: float = param(0.0, unit="GHz", doc="centre offset from the nominal line")
-    peak_transmission: float = param(1.0, doc="transmission at the centre")
+    peak_transmission: float = param(1.0, lo=0.0, hi=1.0, doc="transmission at the centre")
     shape: str = static("lorentzian")
     name: str = static("filter")
     branch: str = static("")
 
     def __post_init__(self):
-        check_range(self, "fwhm_ghz", lo=0.0, lo_open=True)
-        check_range(self, "center_ghz")
-        check_range(self, "peak_transmission", lo=0.0, hi=1.0)
         check_choice(self, "shape", ("lorentzian", "gaussian"))
 
     def line_shape(self, nu_ghz):
@@ -89,12 +82,11 @@ class BeamSplitter:
     `HOMInterferometer`'s.
     """
 
-    reflectivity: float = param(0.5, doc="probability of leaving by the reflected output")
+    reflectivity: float = param(
+        0.5, lo=0.0, hi=1.0, doc="probability of leaving by the reflected output"
+    )
     name: str = static("bs")
     branch: str = static("")
-
-    def __post_init__(self):
-        check_range(self, "reflectivity", lo=0.0, hi=1.0)
 
     def max_transmission(self) -> float:
         return 1.0

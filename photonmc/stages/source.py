@@ -11,7 +11,8 @@ import numpy as np
 from photonmc import units
 from photonmc.batch import EXP, SOURCE, Batch, wavepackets
 from photonmc.kernels import sampling
-from photonmc.stages._base import check_range, concrete, describe, param, probability, stage, static
+from photonmc.parameters import fmt
+from photonmc.stages._base import concrete, describe, param, probability, stage, static
 
 
 @stage
@@ -25,37 +26,33 @@ class QuantumDot:
     indistinguishability, not the memory overlap.
     """
 
-    rep_rate_mhz: float = param(unit="MHz", doc="repetition rate")
-    lifetime_ns: float = param(unit="ns", doc="radiative lifetime T1")
-    wavelength_nm: float = param(1550.0, unit="nm", doc="emission wavelength")
-    feeding_time_ns: float = param(0.0, unit="ns", doc="feeding (relaxation) time tau_f")
-    mean_photon_number: float = param(1.0, doc="mean photons per shot into the first fibre, mu")
-    g2: float = param(0.0, doc="second-order correlation g2(0)")
+    rep_rate_mhz: float = param(lo=0.0, lo_open=True, unit="MHz", doc="repetition rate")
+    lifetime_ns: float = param(lo=0.0, lo_open=True, unit="ns", doc="radiative lifetime T1")
+    wavelength_nm: float = param(1550.0, lo=0.0, lo_open=True, unit="nm", doc="emission wavelength")
+    feeding_time_ns: float = param(0.0, lo=0.0, unit="ns", doc="feeding (relaxation) time tau_f")
+    mean_photon_number: float = param(
+        1.0, lo=0.0, hi=1.0, doc="mean photons per shot into the first fibre, mu"
+    )
+    g2: float = param(0.0, lo=0.0, doc="second-order correlation g2(0)")
     detuning_ghz: float = param(0.0, unit="GHz", doc="centre-frequency offset from the line")
     spectral_diffusion_fwhm_ghz: float = param(
-        0.0, unit="GHz", doc="FWHM of the Gaussian spectral wandering"
+        0.0, lo=0.0, unit="GHz", doc="FWHM of the Gaussian spectral wandering"
     )
     dephasing_time_ns: float | None = param(
-        None, unit="ns", doc="pure-dephasing time T2* (None: no pure dephasing)"
+        None,
+        lo=0.0,
+        lo_open=True,
+        unit="ns",
+        doc="pure-dephasing time T2* (absent: none)",
     )
     name: str = static("qd")
 
     def __post_init__(self):
-        check_range(self, "rep_rate_mhz", lo=0.0, lo_open=True)
-        check_range(self, "lifetime_ns", lo=0.0, lo_open=True)
-        check_range(self, "wavelength_nm", lo=0.0, lo_open=True)
-        check_range(self, "feeding_time_ns", lo=0.0)
-        check_range(self, "mean_photon_number", lo=0.0, hi=1.0)
-        check_range(self, "g2", lo=0.0)
-        check_range(self, "detuning_ghz")
-        check_range(self, "spectral_diffusion_fwhm_ghz", lo=0.0)
-        if self.dephasing_time_ns is not None:
-            check_range(self, "dephasing_time_ns", lo=0.0, lo_open=True)
         mu, g2 = concrete(self.mean_photon_number), concrete(self.g2)
         if mu is not None and g2 is not None and g2 * mu > 1.0:
             raise ValueError(
                 f"{describe(self)}: g2 * mean_photon_number must be <= 1 (so that "
-                f"p1 = mu - g2 mu^2 >= 0), got g2 = {g2:g} and mean_photon_number = {mu:g}"
+                f"p1 = mu - g2 mu^2 >= 0), got g2 = {fmt(g2)} and mean_photon_number = {fmt(mu)}"
             )
 
     @property
