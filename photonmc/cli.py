@@ -36,10 +36,10 @@ from photonmc.config import ConfigError, load_config, parse_literal
 from photonmc.io import ResultFileError, read_result, write_result
 from photonmc.io.hdf5 import check_writable
 from photonmc.io.sweep_hdf5 import write_sweep
+from photonmc.io.timetag_files import simulation_writer
 from photonmc.result import Result
 from photonmc.simulation import Checkpointing
 from photonmc.sweep import grid_values, sweep
-from photonmc.timetags import simulation_writer
 
 #: Exit status of every user error
 USER_ERROR = 2

@@ -9,7 +9,7 @@ its delay t_B - t_A, from -R to +R in bins of W ps; g2(0) is the centre-peak are
 the mean side-peak area, each peak the pairs within +- period / 2 of k * period
 (MODEL.md 6.5), for the side peaks that lie wholly inside +-R. The period comes from
 the file, or from --rep-rate-mhz. The histogram is written to an HDF5 file
-(`photonmc.io.photon_hdf5.write_correlation`; default `<TAGS stem>_correlation.h5` in
+(`photonmc.io.correlation_hdf5.write_correlation`; default `<TAGS stem>_correlation.h5` in
 the working directory; an existing file is an error unless --force).
 
 `add_parser` and `run` are wired into photonmc.cli; `correlate` is the same analysis
@@ -28,10 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from photonmc.io.correlation_hdf5 import write_correlation
 from photonmc.io.hdf5 import check_writable
-from photonmc.io.photon_hdf5 import write_correlation
+from photonmc.io.timetag_files import read_timetags
 from photonmc.observables import Estimate
-from photonmc.timetags import TimeTags, g2_from_peaks, read_timetags
+from photonmc.timetags import TimeTags, g2_from_peaks
 from photonmc.units import ns_to_ps, period_ns, ps_to_ns
 
 #: Defaults: histogram bin (ps) and side peaks on each side when --range-ns is not given

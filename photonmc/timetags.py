@@ -5,7 +5,7 @@ A time tag is one detector click: its channel, its absolute time in integer pico
 for pulsed data, the index of its shot (the sync it belongs to). `TimeTags` holds a set
 of them with their metadata; the files that real setups write (PicoQuant PTU,
 Photon-HDF5) are read into it and written from it by `photonmc.io.ptu` and
-`photonmc.io.photon_hdf5`.
+`photonmc.io.photon_hdf5`; this module knows nothing of files.
 
 Analyses, all in integer ps and all streaming over sorted times in blocks, so that
 memory stays bounded for 1e8 tags:
@@ -20,14 +20,15 @@ memory stays bounded for 1e8 tags:
   period / 2, with its Poisson standard error.
 
 `TimeTagWriter` is the protocol of the streaming writers (chunk by chunk, bounded
-memory, atomic); `open_writer` and `read_timetags` choose the file format by extension.
+memory, atomic) and `OrderedStream` puts their chunks in time order; the files
+themselves live in `photonmc.io` (`photonmc.io.timetag_files.open_writer` and
+`read_timetags` choose the format by extension).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
@@ -40,8 +41,6 @@ from photonmc.observables import Estimate, ratio_of_counts
 #: Channel number of sync events recorded as tags (T2 files); never a detector channel
 SYNC_CHANNEL = 255
 #: Extensions read and written as PicoQuant PTU and as Photon-HDF5
-PTU_EXTENSIONS = (".ptu",)
-HDF5_EXTENSIONS = (".h5", ".hdf5")
 #: Tags per block and pairs per block of the streaming analyses (memory per block:
 #: a few arrays of this many int64)
 _BLOCK_TAGS = 1 << 18
@@ -634,104 +633,3 @@ def _slice(tags: TimeTags, i: int, j: int) -> TimeTags:
     shot = None if tags.shot is None else tags.shot[i:j]
     part = tags._replace(tags.channel[i:j], tags.time_ps[i:j], shot)
     return dataclasses.replace(part, duration_ps=None)
-
-
-# ----------------------------------------------------------------- files
-def read_timetags(path: str | os.PathLike) -> TimeTags:
-    """Read a PTU (.ptu) or Photon-HDF5 (.h5, .hdf5) file of time tags."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in PTU_EXTENSIONS:
-        from photonmc.io.ptu import read_ptu
-
-        return read_ptu(path)
-    if suffix in HDF5_EXTENSIONS:
-        from photonmc.io.photon_hdf5 import read_photon_hdf5
-
-        return read_photon_hdf5(path)
-    raise ValueError(
-        f"{path}: unknown time-tag file type {suffix or '(no extension)'!r}; "
-        "photonmc reads PicoQuant .ptu and Photon-HDF5 .h5/.hdf5"
-    )
-
-
-def open_writer(
-    path: str | os.PathLike,
-    *,
-    channels: Sequence[str],
-    period_ps: float | None,
-    resolution_ps: float = 1.0,
-    force: bool = False,
-    reorder_window_ps: int = 1_000_000,
-) -> TimeTagWriter:
-    """A streaming writer for `path`: PTU T3 (.ptu) or Photon-HDF5 (.h5, .hdf5).
-
-    Fails before anything is written if the path exists (unless `force`), its directory
-    is missing, or the extension is neither.
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in PTU_EXTENSIONS:
-        from photonmc.io.ptu import PTUWriter
-
-        if period_ps is None:
-            raise ValueError(f"{path}: PTU T3 records need the shot period (period_ps)")
-        return PTUWriter(
-            path,
-            channels=channels,
-            period_ps=period_ps,
-            force=force,
-            reorder_window_ps=reorder_window_ps,
-        )
-    if suffix in HDF5_EXTENSIONS:
-        from photonmc.io.photon_hdf5 import PhotonHDF5Writer
-
-        return PhotonHDF5Writer(
-            path,
-            channels=channels,
-            period_ps=period_ps,
-            resolution_ps=resolution_ps,
-            force=force,
-            reorder_window_ps=reorder_window_ps,
-        )
-    raise ValueError(
-        f"{path}: unknown time-tag file type {suffix or '(no extension)'!r}; "
-        "photonmc writes PicoQuant .ptu (T3) and Photon-HDF5 .h5/.hdf5"
-    )
-
-
-def simulation_writer(path: str | os.PathLike, link, *, force: bool = False):
-    """A writer for a simulated run's time tags, and the callback that feeds it.
-
-    Returns (writer, on_records): pass `on_records` to `photonmc.simulate`, which calls it
-    with each block's click records; close the writer when the run is done (or abort it
-    when the run fails, so no partial file is left). Channels are the link's detectors
-    in order; the period is the source's.
-    """
-    period_ps = 1e3 * float(link.source.period_ns)
-    channels = tuple(d.name for d in link.detectors)
-    # A chunk's clicks may reach past the next chunk's first click by up to the window
-    # beyond one period plus a detector's dead time: let the writer reorder that much.
-    tagger = link.tagger
-    reach_ns = max(tagger.window_stop_ns - tagger.window_start_ns, float(link.source.period_ns))
-    reach_ns += max(float(d.dead_time_ns) for d in link.detectors)
-    writer = open_writer(
-        path,
-        channels=channels,
-        period_ps=period_ps,
-        force=force,
-        reorder_window_ps=max(1_000_000, int(2e3 * reach_ns)),
-    )
-
-    def on_records(records: dict) -> None:
-        writer.write(
-            TimeTags(
-                records["channel"],
-                records["time_ps"],
-                shot=records["shot"],
-                period_ps=period_ps,
-                channels=channels,
-            )
-        )
-
-    return writer, on_records

@@ -15,7 +15,8 @@ import pytest
 from test_timetags import PERIOD_PS, g2_closed_form, pulsed_tags
 
 from photonmc import cli, correlate
-from photonmc.io.photon_hdf5 import read_correlation, write_photon_hdf5
+from photonmc.io.correlation_hdf5 import read_correlation
+from photonmc.io.photon_hdf5 import write_photon_hdf5
 from photonmc.io.ptu import write_ptu
 from photonmc.timetags import TimeTags
 

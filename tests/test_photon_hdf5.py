@@ -8,15 +8,14 @@ import numpy as np
 import pytest
 from test_timetags import PERIOD_PS, pulsed_tags
 
+from photonmc.io.correlation_hdf5 import read_correlation, write_correlation
 from photonmc.io.photon_hdf5 import (
     REQUIRED_FIELDS,
     TITLES,
     PhotonHDF5Error,
     PhotonHDF5Writer,
     check_photon_hdf5,
-    read_correlation,
     read_photon_hdf5,
-    write_correlation,
     write_photon_hdf5,
 )
 from photonmc.observables import Estimate

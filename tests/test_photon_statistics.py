@@ -87,7 +87,7 @@ def test_g2_of_single_photons_mixed_with_poisson_noise():
 
 @pytest.mark.parametrize("suffix", [".ptu", ".h5"])
 def test_simulated_time_tags_stream_to_files_that_read_back(tmp_path, suffix):
-    from photonmc.timetags import read_timetags, simulation_writer
+    from photonmc.io.timetag_files import read_timetags, simulation_writer
 
     link = hbt_link(mu=0.8, g2=0.2)
     path = tmp_path / f"hbt{suffix}"
@@ -192,7 +192,7 @@ def test_hom_single_counts_are_those_of_a_splitter():
 def test_time_tag_files_load_as_fit_histograms(tmp_path):
     """A simulated PTU file histogrammed by the fit loader equals the run's histogram."""
     from photonmc.io.datasets import load_histogram
-    from photonmc.timetags import simulation_writer
+    from photonmc.io.timetag_files import simulation_writer
 
     link = hbt_link(mu=0.8, g2=0.0)
     path = tmp_path / "tags.ptu"

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from photonmc import timetags
+from photonmc.io import timetag_files
 from photonmc.observables import Estimate
 from photonmc.timetags import (
     SYNC_CHANNEL,
@@ -256,11 +257,13 @@ def test_stream_refuses_foreign_chunks():
 @pytest.mark.parametrize("name", ["tags.ptu", "tags.h5", "tags.HDF5"])
 def test_open_writer_and_read_timetags_choose_the_format(tmp_path, name):
     tags = pulsed_tags(20_000, 0.3, 0.03, seed=14)
-    with timetags.open_writer(tmp_path / name, channels=("a", "b"), period_ps=PERIOD_PS) as writer:
+    with timetag_files.open_writer(
+        tmp_path / name, channels=("a", "b"), period_ps=PERIOD_PS
+    ) as writer:
         assert isinstance(writer, timetags.TimeTagWriter)
         writer.write(split(tags, 1000)[0])
         writer.write(split(tags, 1000)[1])
-    back = timetags.read_timetags(tmp_path / name)
+    back = timetag_files.read_timetags(tmp_path / name)
     assert np.array_equal(back.time_ps, tags.time_ps)
     assert np.array_equal(back.shot, tags.shot)
     assert back.channels == ("a", "b")
@@ -268,9 +271,9 @@ def test_open_writer_and_read_timetags_choose_the_format(tmp_path, name):
 
 def test_unknown_file_types_are_refused(tmp_path):
     with pytest.raises(ValueError, match="unknown time-tag file type '.csv'"):
-        timetags.read_timetags(tmp_path / "tags.csv")
+        timetag_files.read_timetags(tmp_path / "tags.csv")
     with pytest.raises(ValueError, match="unknown time-tag file type"):
-        timetags.open_writer(tmp_path / "tags", channels=("a",), period_ps=PERIOD_PS)
+        timetag_files.open_writer(tmp_path / "tags", channels=("a",), period_ps=PERIOD_PS)
     with pytest.raises(ValueError, match="PTU T3 records need the shot period"):
-        timetags.open_writer(tmp_path / "tags.ptu", channels=("a",), period_ps=None)
+        timetag_files.open_writer(tmp_path / "tags.ptu", channels=("a",), period_ps=None)
     assert list(tmp_path.iterdir()) == []

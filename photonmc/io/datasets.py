@@ -420,7 +420,7 @@ def _is_photon_hdf5(path: Path) -> bool:
 
 def _read_tags(path: Path, detector, bin_ps, window_ns):
     """(edges_ns, counts, shots) of one channel of a time-tag file."""
-    from photonmc.timetags import read_timetags
+    from photonmc.io.timetag_files import read_timetags
 
     if bin_ps is None or window_ns is None:
         raise DatasetError(f"{path}: a time-tag file needs bin_ps and window_ns for its histogram")
