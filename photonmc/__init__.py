@@ -6,8 +6,7 @@ mode (realistic clicks) and an expected mode (smooth expected histograms, for
 gradients). The physics is specified in MODEL.md; units are in every field's name.
 """
 
-__version__ = "0.1.0"
-
+from photonmc._version import __version__ as __version__
 from photonmc.batch import ORIGINS as ORIGINS
 from photonmc.fit import FitResult as FitResult
 from photonmc.fit import fit as fit

@@ -22,9 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from photonmc import __version__
+from photonmc._version import __version__
 from photonmc.batch import ORIGINS
-from photonmc.io import checkpoint as checkpoint_io
 from photonmc.kernels import histogram, sampling
 from photonmc.link import Link, propagate
 from photonmc.stages import Context
@@ -243,12 +242,15 @@ class Checkpointing:
     path: the checkpoint file (HDF5, written atomically). every_s: seconds between saves
     (also saved on Ctrl-C). resume: continue from the file instead of starting over; the
     result is bit for bit the one of an uninterrupted run. The file is removed when the
-    run completes.
+    run completes. read(path, identity) -> state and write(path, state): the file format,
+    passed in (`photonmc.simulate` supplies `photonmc.io.checkpoint`'s when they are None).
     """
 
     path: str
     every_s: float = 300.0
     resume: bool = False
+    read: Callable[[str, dict], dict] | None = dataclasses.field(default=None, compare=False)
+    write: Callable[[str, dict], None] | None = dataclasses.field(default=None, compare=False)
 
 
 def run_analog(
@@ -280,6 +282,8 @@ def run_analog(
     n_proc, rank = jax.process_count(), jax.process_index()
     if n_proc > 1 and (on_records is not None or checkpoint is not None):
         raise ValueError("time tags and checkpoints need a single-process run")
+    if checkpoint is not None and (checkpoint.read is None or checkpoint.write is None):
+        raise ValueError("Checkpointing needs its read and write functions (simulate gives them)")
     n_all = n_dev * n_proc
     mine = slice(rank * n_dev, (rank + 1) * n_dev)
     n_chunks = -(-shots // chunk_shots)
@@ -300,7 +304,7 @@ def run_analog(
     if checkpoint is not None and checkpoint.resume:
         if on_records is not None:
             raise ValueError("a run that writes time tags cannot be resumed; start it again")
-        state = checkpoint_io.read_checkpoint(checkpoint.path, state["identity"])
+        state = checkpoint.read(checkpoint.path, state["identity"])
         if progress is not None:
             progress(min(shots, state["next_chunk"] * chunk_shots))
     rows = [state["float_rows"]]
@@ -309,7 +313,7 @@ def run_analog(
     def save():
         if checkpoint is not None:
             state["float_rows"] = np.concatenate(rows)
-            checkpoint_io.write_checkpoint(checkpoint.path, state)
+            checkpoint.write(checkpoint.path, state)
 
     try:
         for first in range(state["next_chunk"], n_chunks, per_block * n_all):

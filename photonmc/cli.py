@@ -30,7 +30,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from photonmc import __version__, correlate, distributed
+from photonmc import correlate, distributed
+from photonmc._version import __version__
 from photonmc.batch import ORIGINS
 from photonmc.config import ConfigError, load_config, parse_literal
 from photonmc.io import ResultFileError, read_result, write_result

@@ -42,7 +42,7 @@ import tomllib
 from collections.abc import Sequence
 from typing import Any
 
-from photonmc import __version__
+from photonmc._version import __version__
 from photonmc.link import Link
 from photonmc.parameters import unit_of
 from photonmc.result import Result

@@ -7,6 +7,7 @@ module runs either and turns its histogram and counters into a `Result`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import time
 import warnings
@@ -15,7 +16,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
-from photonmc import __version__
+from photonmc._version import __version__
 from photonmc.analog import (
     DEFAULT_CHUNK_SHOTS as DEFAULT_CHUNK_SHOTS,
 )
@@ -90,6 +91,8 @@ def simulate(
         key = jax.random.key(seed)
     shots = int(shots)
 
+    if checkpoint is not None and (checkpoint.read is None or checkpoint.write is None):
+        checkpoint = _with_checkpoint_files(checkpoint)
     start = time.perf_counter()
     if mode == "analog":
         with _progress_bar(progress, shots) as bar:
@@ -242,3 +245,14 @@ class _progress_bar:
         if self.bar is not None:
             self.bar.close()
         return False
+
+
+def _with_checkpoint_files(checkpoint: Checkpointing) -> Checkpointing:
+    """The checkpoint with photonmc's HDF5 checkpoint format as its read and write."""
+    from photonmc.io import checkpoint as checkpoint_io  # io/ sits above this module
+
+    return dataclasses.replace(
+        checkpoint,
+        read=checkpoint.read or checkpoint_io.read_checkpoint,
+        write=checkpoint.write or checkpoint_io.write_checkpoint,
+    )

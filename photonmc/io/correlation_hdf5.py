@@ -14,7 +14,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from photonmc import __version__
+from photonmc._version import __version__
 from photonmc.io.atomic import atomic_path
 from photonmc.io.hdf5 import check_writable
 from photonmc.io.photon_hdf5 import PhotonHDF5Error, _attr, _one_line, _open

@@ -35,7 +35,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from photonmc import __version__
+from photonmc._version import __version__
 from photonmc.io.atomic import atomic_path
 
 FORMAT = "photonmc.fit"

@@ -50,7 +50,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from photonmc import __version__, units
+from photonmc import units
+from photonmc._version import __version__
 from photonmc.io.atomic import StreamingFile, temporary_path
 from photonmc.io.hdf5 import check_writable
 from photonmc.timetags import SYNC_CHANNEL, OrderedStream, TimeTags

@@ -56,7 +56,8 @@ from pathlib import Path
 import numpy as np
 import ptufile
 
-from photonmc import __version__, units
+from photonmc import units
+from photonmc._version import __version__
 from photonmc.io.atomic import StreamingFile, temporary_path
 from photonmc.io.hdf5 import check_writable
 from photonmc.timetags import SYNC_CHANNEL, OrderedStream, TimeTags, shot_clock_ps
