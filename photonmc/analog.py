@@ -23,11 +23,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from photonmc._version import __version__
+from photonmc.analog_detection import detect, register
 from photonmc.batch import ORIGINS
 from photonmc.kernels import histogram, sampling
 from photonmc.link import Link, propagate
 from photonmc.stages import Context
-from photonmc.stages import detector as detector_stage
 
 DEFAULT_CHUNK_SHOTS = 1 << 18
 
@@ -132,12 +132,12 @@ def analog_chunk(link: Link, key, n_shots, plan: AnalogPlan):
     )
     batch, info, key_det = propagate(link, key, plan.chunk_shots, ctx)
     detectors, tagger = link.detectors, link.tagger
-    shot, t, channel, origin, valid, dropped = detector_stage.detect(
+    shot, t, channel, origin, valid, dropped = detect(
         detectors, batch, key_det, ctx, tagger, plan.dark_capacity, plan.dead_time
     )
     info["dark_truncated"] = dropped
     if plan.click_capacity:
-        valid = detector_stage.register(
+        valid = register(
             detectors, shot, t, channel, valid, period, plan.dead_time, plan.click_capacity
         )
     column = histogram.bin_index(t, tagger.window_start_ns, tagger.bin_width_ns, plan.n_bins)

@@ -1,0 +1,100 @@
+"""Analog detection: the candidate clicks of a chunk on every detector, and dead time.
+
+The detectors' parameters and laws live in `photonmc.stages.detector`; this is how the
+analog engine samples them (MODEL.md 3.5): one categorical fate per photon among the
+detectors on its path, its click time drawn from its wavepacket plus jitter, Poisson
+dark counts, and each detector's non-paralysable dead time within the chunk.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from photonmc import units
+from photonmc.batch import DARK, EXP
+from photonmc.kernels import sampling
+from photonmc.kernels.deadtime import registered_clicks
+from photonmc.stages._base import concrete, probability
+from photonmc.stages.detector import TimeTagger
+
+
+def detect(detectors, batch, key, ctx, tagger: TimeTagger, dark_capacity, dead_time):
+    """Candidate clicks of one chunk on every detector, before dead time.
+
+    Each photon meets one categorical draw among all its fates: "detected by detector d
+    via branch b" with probability weight_b * efficiency_d for the detector on branch b's
+    path, and "not detected" for the rest. dark_capacity and dead_time are static
+    tuples, one entry per detector (see `simulation.AnalogPlan`). Returns (shot, t_ns,
+    channel, origin, valid), each of shape (photons + dark counts,): the shot, the
+    histogram time (jitter and sync offset applied), the detector index, the origin
+    index and whether it is a click; and the number of dark counts beyond capacity.
+    """
+    key_fate, key_e, key_jit, key_dark = jax.random.split(key, 4)
+    channel_of = _channels(detectors, batch, ctx)  # static (photons, branches)
+    effs = jnp.stack([probability(d.efficiency) for d in detectors])
+    eff = jnp.where(channel_of >= 0, effs[np.maximum(channel_of, 0)], 0.0)
+    index, hit = sampling.choose_branch(key_fate, batch.weight * eff)
+
+    def pick(field):
+        return jnp.take_along_axis(jnp.asarray(field), index[:, None], axis=1)[:, 0]
+
+    kind, t_ref, width, origin, channel = map(
+        pick, (batch.kind, batch.t_ref_ns, batch.width_ns, batch.origin, channel_of)
+    )
+    shape = hit.shape
+    u = jax.random.uniform(key_e, shape, dtype=t_ref.dtype, minval=jnp.finfo(t_ref.dtype).tiny)
+    all_exp = bool((batch.kind == EXP).all())  # static: no Gaussian packet without memory
+    spread = sampling.wavepacket_delay(u, kind == EXP, width, all_exp=all_exp)
+    t = t_ref + spread - tagger.sync_offset_ns
+    if any(concrete(d.jitter_fwhm_ps) != 0.0 for d in detectors):
+        sigmas = jnp.stack([d.jitter_sigma_ns for d in detectors])
+        t = t + sigmas[jnp.maximum(channel, 0)] * jax.random.normal(key_jit, shape, t.dtype)
+    parts = [(batch.shot, t, channel.astype(jnp.int32), origin, hit)]
+    dropped = jnp.zeros((), jnp.int32)
+    for i, (det, capacity) in enumerate(zip(detectors, dark_capacity, strict=True)):
+        if not capacity:
+            continue
+        key_n, key_t = jax.random.split(jax.random.fold_in(key_dark, i))
+        a, b = det.dark_interval_ns(tagger, ctx.period_ns, dead_time[i])
+        if dead_time[i]:  # a plan shared with points without dead time (a sweep)
+            b = jnp.where(det.dead_time_ns > 0, b, tagger.window_stop_ns)
+        mean = units.hz_to_per_ns(det.dark_count_rate_hz) * (b - a)
+        exists, dark_shot, lost = sampling.poisson_events(key_n, mean, ctx.n_shots, capacity)
+        # two uniforms make one of 2^46 steps: a float32 uniform alone would put dark
+        # counts on a grid of (b - a) 2^-23, 12 ps at a 10 kHz shot rate
+        u1, u2 = jax.random.uniform(key_t, (2, *exists.shape), dtype=t.dtype)
+        t_dark = a + (b - a) * jnp.minimum(u1 + u2 * 2.0**-23, 1.0 - 2.0**-24)
+        parts.append(
+            (
+                dark_shot,
+                t_dark,
+                jnp.full(exists.shape, i, jnp.int32),
+                jnp.full(exists.shape, DARK, origin.dtype),
+                exists,
+            )
+        )
+        dropped = dropped + lost
+    shot, t, channel, origin, valid = (jnp.concatenate(x) for x in zip(*parts, strict=True))
+    return shot, t, channel, origin, valid, dropped
+
+
+def register(detectors, shot, t_ns, channel, valid, period_ns, dead_time, capacity: int):
+    """Clicks that each detector registers under its own dead time (within the chunk)."""
+    for i, det in enumerate(detectors):
+        if dead_time[i]:
+            mine = channel == i
+            kept = registered_clicks(
+                shot, t_ns, valid & mine, det.dead_time_ns, period_ns, capacity
+            )
+            valid = jnp.where(mine, kept, valid)
+    return valid
+
+
+def _channels(detectors, batch, ctx) -> np.ndarray:
+    """Detector index of each wavepacket's path (-1 for a path without a detector)."""
+    channel = np.full(batch.path.shape, -1, np.int32)
+    for i, det in enumerate(detectors):
+        channel[batch.path == ctx.paths[det.name]] = i
+    return channel
