@@ -573,7 +573,7 @@ def plot_fit(result, title: str = ""):
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from photonmc.fit import efficiency_curve
+    from photonmc.expected import efficiency_curve
 
     n = len(result.datasets)
     fig, axes = plt.subplots(

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from photonmc import parameters as P
 from photonmc import units
 from photonmc.batch import DARK, EXP, GAUSS, ORIGINS
 from photonmc.kernels import bin_integrals
@@ -44,6 +45,21 @@ def expected_counts(
     return counts[i], totals[i], info
 
 
+def expected_context(link: Link, n_feeding: int, n_nu: int) -> Context:
+    """The expected-mode context of `link`: its latent quadrature grid (n_feeding nodes in
+    the feeding delay, n_nu in the spectral diffusion), period, paths and T2*."""
+    e, z, w = link.source.latent_grid(n_feeding, n_nu)
+    dtype = jnp.result_type(float)
+    return Context(
+        "expected",
+        link.source.wavelength_nm,
+        link.source.period_ns,
+        latent=tuple(jnp.asarray(a, dtype) for a in (e, z, w)),
+        paths=link.path_of,
+        dephasing_time_ns=link.source.dephasing_time_ns,
+    )
+
+
 def expected_counts_all(link: Link, key=None, *, nodes: tuple[int, int] = DEFAULT_NODES):
     """Expected clicks per shot of every detector: counts (n_detectors, n_origins,
     n_bins), totals (n_detectors, n_origins), info; see `expected_counts`."""
@@ -52,23 +68,70 @@ def expected_counts_all(link: Link, key=None, *, nodes: tuple[int, int] = DEFAUL
     # it exactly (hypoexponential law); with one, the overlap needs its quadrature.
     analytic_feeding = not link.memories
     n_feeding = 1 if analytic_feeding else nodes[0]
-    e, z, w = link.source.latent_grid(n_feeding, nodes[1])
-    dtype = jnp.result_type(float)
-    latent = tuple(jnp.asarray(a, dtype) for a in (e, z, w))
-    ctx = Context(
-        "expected",
-        link.source.wavelength_nm,
-        link.source.period_ns,
-        latent=latent,
-        paths=link.path_of,
-        dephasing_time_ns=link.source.dephasing_time_ns,
-    )
-    batch, info, _ = propagate(link, jax.random.key(0), len(w), ctx)
+    ctx = expected_context(link, n_feeding, nodes[1])
+    batch, info, _ = propagate(link, jax.random.key(0), len(ctx.latent[2]), ctx)
     feeding = link.source.feeding_time_ns if analytic_feeding else None
-    counts, totals = detector_counts(
+    counts, totals = integrate_detectors(
         link.detectors, batch, link.tagger, ctx.paths, ctx.period_ns, feeding_ns=feeding
     )
     return counts, totals, info
+
+
+# ------------------------------------------------------ expected-mode observables
+def internal_efficiency(link: Link, memory: str, nodes=DEFAULT_NODES):
+    """eta_int of the named memory: its expected-mode sums y / x (MODEL.md 3.4), traceable.
+
+    Only the stages up to the detectors run: eta_int needs no bin integrals, and leaving
+    them out cuts the trace of a curve fit about tenfold.
+    """
+    ctx = expected_context(link, *nodes)
+    _, info, _ = propagate(link, jax.random.key(0), len(ctx.latent[2]), ctx)
+    arrived = info[f"{memory}.x"]
+    return jnp.where(arrived > 0, info[f"{memory}.y"] / jnp.where(arrived > 0, arrived, 1.0), 0.0)
+
+
+def detector_counts(link: Link, detector: str | None, nodes):
+    """`expected_counts` of the named detector (None: the link's first)."""
+    if detector is None or detector == link.detector.name:
+        return expected_counts(link, nodes=nodes)
+    return expected_counts(link, detector=detector, nodes=nodes)
+
+
+def efficiency_curve(
+    link: Link,
+    parameter: str,
+    values,
+    *,
+    memory: str | None = None,
+    nodes: tuple[int, int] = DEFAULT_NODES,
+) -> np.ndarray:
+    """The memory's internal efficiency eta_int (MODEL.md 3.4) at each value of `parameter`.
+
+    values: 1-D, in the parameter's unit. memory: the memory's stage name (default the
+    link's first). Expected mode, float64; compiled for this link on every call.
+    """
+    p = P.parameter(link, parameter)
+    if not link.memories:
+        raise ValueError("efficiency_curve needs a LadderMemory in the link")
+    mem = memory or link.memories[0].name
+    with jax.enable_x64(True):
+        base = P.as_float64(Link(link.stages, one_bin(link.tagger)))
+
+        def one(v):
+            return internal_efficiency(P.set_values(base, {p.name: v}), mem, tuple(nodes))
+
+        xs = jnp.asarray(np.asarray(values, np.float64))
+        return np.asarray(jax.jit(jax.vmap(one))(xs), np.float64)
+
+
+def one_bin(t: TimeTagger) -> TimeTagger:
+    """The tagger's window as one bin (for totals and sums that need no histogram)."""
+    return TimeTagger(
+        bin_width_ps=float(t.window_ns * 1e3),
+        window_start_ns=t.window_start_ns,
+        window_stop_ns=t.window_stop_ns,
+        sync_offset_ns=t.sync_offset_ns,
+    )
 
 
 @partial(jax.jit, static_argnames=("nodes",))
@@ -96,7 +159,7 @@ def run_expected(link: Link, shots: int, nodes=DEFAULT_NODES):
 
 
 # ---------------------------------------------------- detection, in expectation
-def detector_counts(detectors, batch, tagger: TimeTagger, paths, period_ns, feeding_ns=None):
+def integrate_detectors(detectors, batch, tagger: TimeTagger, paths, period_ns, feeding_ns=None):
     """Expected clicks per shot of every detector, from the wavepackets on its path.
 
     Returns counts (n_detectors, n_origins, n_bins) in the window and totals

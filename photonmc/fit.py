@@ -41,7 +41,6 @@ same shape (a pull study, repeated measurements) does not recompile.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import math
 import time
@@ -52,11 +51,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from photonmc import parameters as P
+from photonmc.expected import detector_counts, internal_efficiency, one_bin
 from photonmc.io.datasets import DatasetError, EfficiencyCurve, HistogramData
 from photonmc.link import Link
-from photonmc.simulation import DEAD_TIME_WARNING, DEFAULT_NODES, expected_counts, propagate
-from photonmc.solver import Minimiser, whitening
-from photonmc.stages import Context, TimeTagger
+from photonmc.simulation import DEAD_TIME_WARNING, DEFAULT_NODES
+from photonmc.solver import Minimiser, ProblemCache, uncertainties, whitening
+from photonmc.stages import TimeTagger
 
 #: Stop when max |gradient| of -2 ln L in whitened units (standard deviations) is below
 #: this: the optimum is then within ~GTOL / 2 standard deviations.
@@ -64,15 +64,9 @@ GTOL = 2e-4
 #: Converged when the estimated distance to the minimum, g^T H^-1 g / 2, is below this
 #: (in units of -2 ln L: 1e-6 is 1e-3 standard deviations).
 EDM_TOLERANCE = 1e-6
-#: Condition number of the unit-diagonal information matrix above which its near-null
-#: directions are degenerate
-DEGENERATE_CONDITION = 1e6
-#: |correlation| above which two parameters are degenerate
-DEGENERATE_CORRELATION = 0.9999
 #: Step of the Hessian's gradient differences, in whitened units (standard deviations)
 HESSIAN_STEP = 1e-2
 DEFAULT_MAX_ITERATIONS = 500
-_CACHE_SIZE = 8
 
 
 class FitError(ValueError):
@@ -291,23 +285,15 @@ def build_problem(
     datasets = list(datasets)
     _check_datasets(link, datasets, params)
     key = (
-        _link_key(link, params),
+        P.link_key(link, params),
         tuple(p.name for p in params),
         tuple(_dataset_key(d) for d in datasets),
         tuple(nodes),
     )
-    problem = _PROBLEMS.get(key)
-    if problem is None:
-        problem = FitProblem(link, datasets, params, tuple(nodes))
-        _PROBLEMS[key] = problem
-        while len(_PROBLEMS) > _CACHE_SIZE:
-            _PROBLEMS.popitem(last=False)
-    else:
-        _PROBLEMS.move_to_end(key)
-    return problem
+    return _PROBLEMS.get(key, lambda: FitProblem(link, datasets, params, tuple(nodes)))
 
 
-_PROBLEMS: collections.OrderedDict = collections.OrderedDict()
+_PROBLEMS = ProblemCache()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -361,7 +347,7 @@ class FitProblem:
             else:
                 base = P.set_values(link, d.overrides)
                 # The tagger does not enter eta_int: one bin keeps the trace small.
-                base = Link(base.stages, _one_bin(link.tagger))
+                base = Link(base.stages, one_bin(link.tagger))
                 memory = d.memory or link.memories[0].name
                 curves.append(_Curve(P.as_float64(base), d.parameter, memory, i))
         out = []
@@ -509,7 +495,7 @@ class FitProblem:
         hi = np.asarray(data["hi"])
         x = np.asarray(P.to_x(self.kinds, jnp.asarray(u), data["lo"], data["hi"]))
         jac = P.dx_du(self.kinds, u, lo, hi)
-        errors = _uncertainties(self.free, h_z, grad, s, jac)
+        errors = uncertainties(self.free, h_z, grad, s, jac)
         warnings += errors.warnings
 
         hists, curves = self.predict(jnp.asarray(z), data)
@@ -656,33 +642,6 @@ class FitProblem:
         return out
 
 
-def internal_efficiency(link: Link, memory: str, nodes=DEFAULT_NODES):
-    """eta_int of the named memory: its expected-mode sums y / x (MODEL.md 3.4), traceable.
-
-    Only the stages up to the detectors run: eta_int needs no bin integrals, and leaving
-    them out cuts the trace of a curve fit from ~3.3 s to ~0.3 s.
-    """
-    e, z, w = link.source.latent_grid(*nodes)
-    latent = tuple(jnp.asarray(a, jnp.result_type(float)) for a in (e, z, w))
-    ctx = Context(
-        "expected",
-        link.source.wavelength_nm,
-        link.source.period_ns,
-        latent=latent,
-        paths=link.path_of,
-    )
-    _, info, _ = propagate(link, jax.random.key(0), len(w), ctx)
-    arrived = info[f"{memory}.x"]
-    return jnp.where(arrived > 0, info[f"{memory}.y"] / jnp.where(arrived > 0, arrived, 1.0), 0.0)
-
-
-def detector_counts(link: Link, detector: str | None, nodes):
-    """`expected_counts` of the named detector (None: the link's first)."""
-    if detector is None or detector == link.detector.name:
-        return expected_counts(link, nodes=nodes)
-    return expected_counts(link, detector=detector, nodes=nodes)
-
-
 def partial_asarray(a) -> jax.Array:
     return jnp.asarray(np.asarray(a, np.float64))
 
@@ -705,116 +664,12 @@ def chi2_sf(x: float, ndf: int) -> float:
     return float(value)
 
 
-# ------------------------------------------------------------- uncertainties
-@dataclasses.dataclass
-class _Errors:
-    stderr: dict[str, float | None]
-    covariance: np.ndarray
-    correlation: np.ndarray
-    degenerate: tuple[str, ...]
-    condition: float
-    edm: float
-    warnings: list[str]
-
-
-def _uncertainties(names, h_z, grad_z, s, jac) -> _Errors:
-    """Covariance, correlation and degeneracy from the whitened Hessian at the optimum.
-
-    h_x = A^T h_z A with A = S^-1 diag(1 / (dx/du)): the Hessian in the natural
-    parameters (exact at a stationary point). Analysed in unit-diagonal form N.
-    """
-    n = len(names)
-    if n == 0:
-        empty = np.zeros((0, 0))
-        return _Errors({}, empty, empty, (), 1.0, 0.0, [])
-    warnings: list[str] = []
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        a = np.linalg.solve(s, np.diag(1.0 / jac))
-        h_x = a.T @ h_z @ a
-    h_x = 0.5 * (h_x + h_x.T)
-    if not np.all(np.isfinite(h_x)):
-        nan = np.full((n, n), np.nan)
-        warnings.append(
-            "the Hessian at the end point is not finite (a parameter at an extreme value?); "
-            "no uncertainties"
-        )
-        return _Errors({k: None for k in names}, nan, np.eye(n), tuple(names), math.inf,
-                       math.inf, warnings)  # fmt: skip
-    diag = np.diag(h_x).copy()
-    flat = ~(np.isfinite(diag) & (diag > 0))
-    d = np.sqrt(np.where(flat, 1.0, diag))
-    norm = h_x / np.outer(d, d)
-    norm[flat, :] = 0.0
-    norm[:, flat] = 0.0
-    if not np.all(np.isfinite(norm)):
-        norm = np.where(np.isfinite(norm), norm, 0.0)
-    lam, vec = np.linalg.eigh(norm)
-    top = max(float(np.max(lam)), 1e-300)
-    condition = top / float(lam[0]) if lam[0] > 0 else math.inf
-    null = lam < top / DEGENERATE_CONDITION
-    degenerate = set(np.flatnonzero(flat).tolist())
-    for k in np.flatnonzero(null):
-        degenerate.update(np.flatnonzero(np.abs(vec[:, k]) > 0.1).tolist())
-
-    keep = ~null
-    inv = (vec[:, keep] / lam[keep]) @ vec[:, keep].T
-    reg = (vec / (np.maximum(lam, 0.0) + 1e-10 * top)) @ vec.T
-    rd = np.sqrt(np.maximum(np.diag(reg), 1e-300))
-    corr = np.clip(reg / np.outer(rd, rd), -1.0, 1.0)
-    np.fill_diagonal(corr, 1.0)
-    for i in range(n):
-        for j in range(i + 1, n):
-            if abs(corr[i, j]) > DEGENERATE_CORRELATION:
-                degenerate.update((i, j))
-
-    cov = 2.0 * inv / np.outer(d, d)
-    stderr: dict[str, float | None] = {}
-    for i, name in enumerate(names):
-        if i in degenerate or not cov[i, i] > 0:
-            stderr[name] = None
-            cov[i, :] = np.nan
-            cov[:, i] = np.nan
-        else:
-            stderr[name] = float(math.sqrt(cov[i, i]))
-    deg_names = tuple(names[i] for i in sorted(degenerate))
-    if deg_names:
-        cond = "inf" if math.isinf(condition) else f"{condition:.3g}"
-        pairs = [
-            f"{names[i]} ~ {names[j]} {corr[i, j]:+.4f}"
-            for i in sorted(degenerate)
-            for j in sorted(degenerate)
-            if j > i and abs(corr[i, j]) > 0.99
-        ]
-        warnings.append(
-            f"degenerate parameters (not separately determined by these data): "
-            f"{', '.join(deg_names)}; condition number of the information matrix {cond}"
-            + (f"; correlations {', '.join(pairs)}" if pairs else "")
-            + "; fix some of them or add data that separates them"
-        )
-    # Estimated distance to the minimum, in -2 ln L, over the determined directions.
-    h_pinv = np.linalg.pinv(h_z, rcond=1.0 / DEGENERATE_CONDITION, hermitian=True)
-    edm = float(0.5 * grad_z @ h_pinv @ grad_z) if np.all(np.isfinite(grad_z)) else math.inf
-    return _Errors(stderr, cov, corr, deg_names, float(condition), abs(edm), warnings)
-
-
 # -------------------------------------------------------------- checks, keys
 def _check_free(link: Link, free: Sequence[str]) -> list[P.Parameter]:
-    if isinstance(free, str):
-        free = [n.strip() for n in free.split(",")]
-    free = list(free)
-    if not free:
-        raise FitError("no free parameters: name at least one, e.g. free = ['qd.lifetime_ns']")
-    seen = set()
-    params = []
-    for name in free:
-        if name in seen:
-            raise FitError(f"free parameter {name} is named twice")
-        seen.add(name)
-        try:
-            params.append(P.parameter(link, name))
-        except P.ParameterError as e:
-            raise FitError(f"free: {e}") from None
-    return params
+    try:
+        return P.free_parameters(link, free, example="free = ['qd.lifetime_ns']")
+    except P.ParameterError as e:
+        raise FitError(str(e)) from None
 
 
 def _check_datasets(link: Link, datasets: list, params: list[P.Parameter]) -> None:
@@ -887,40 +742,6 @@ def _bins_key(d: HistogramData) -> tuple:
     return (edges.size, round(float(edges[0]), 6), round(float(edges[-1]), 6))
 
 
-def _one_bin(t: TimeTagger) -> TimeTagger:
-    return TimeTagger(
-        bin_width_ps=float(t.window_ns * 1e3),
-        window_start_ns=t.window_start_ns,
-        window_stop_ns=t.window_stop_ns,
-        sync_offset_ns=t.sync_offset_ns,
-    )
-
-
-def _link_key(link: Link, params: list[P.Parameter]) -> tuple:
-    """Structure and fixed values of the link (free values excluded)."""
-    free_fields = {(p.stage, p.field) for p in params if p.index is None}
-    free_beats = {(p.stage, p.index, p.component) for p in params if p.index is not None}
-    key = []
-    for s in (*link.stages, link.tagger):
-        items = [type(s).__name__]
-        for f in dataclasses.fields(s):
-            v = getattr(s, f.name)
-            if (s.name, f.name) in free_fields:
-                items.append(None)
-            elif f.name == "beat_terms":
-                terms = np.array(v, np.float64).reshape(-1, 3)
-                for stage, k, c in free_beats:
-                    if stage == s.name:
-                        terms[k, c] = np.nan
-                items.append(terms.tobytes())
-            elif v is None or isinstance(v, str):
-                items.append(v)
-            else:
-                items.append(np.asarray(v, np.float64).tobytes())
-        key.append(tuple(items))
-    return tuple(key)
-
-
 def _dataset_key(d) -> tuple:
     overrides = tuple(sorted(d.overrides.items()))
     if isinstance(d, HistogramData):
@@ -931,31 +752,3 @@ def _dataset_key(d) -> tuple:
 def _json(x: float):
     x = float(x)
     return x if math.isfinite(x) else None
-
-
-# ---------------------------------------------------------------- utilities
-def efficiency_curve(
-    link: Link,
-    parameter: str,
-    values,
-    *,
-    memory: str | None = None,
-    nodes: tuple[int, int] = DEFAULT_NODES,
-) -> np.ndarray:
-    """The memory's internal efficiency eta_int (MODEL.md 3.4) at each value of `parameter`.
-
-    values: 1-D, in the parameter's unit. memory: the memory's stage name (default the
-    link's first). Expected mode, float64; compiled for this link on every call.
-    """
-    p = P.parameter(link, parameter)
-    if not link.memories:
-        raise FitError("efficiency_curve needs a LadderMemory in the link")
-    mem = memory or link.memories[0].name
-    with jax.enable_x64(True):
-        base = P.as_float64(Link(link.stages, _one_bin(link.tagger)))
-
-        def one(v):
-            return internal_efficiency(P.set_values(base, {p.name: v}), mem, tuple(nodes))
-
-        xs = jnp.asarray(np.asarray(values, np.float64))
-        return np.asarray(jax.jit(jax.vmap(one))(xs), np.float64)

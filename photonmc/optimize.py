@@ -32,7 +32,6 @@ bounds; `scan` evaluates an objective on a grid to check it.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import math
 import time
@@ -45,17 +44,16 @@ import numpy as np
 from photonmc import parameters as P
 from photonmc import units
 from photonmc.batch import MEMORY_NOISE, RETRIEVED, SOURCE
-from photonmc.fit import _link_key, detector_counts, internal_efficiency
+from photonmc.expected import detector_counts, internal_efficiency
 from photonmc.link import Link
 from photonmc.simulation import DEFAULT_NODES
-from photonmc.solver import Minimiser, whitening
+from photonmc.solver import Minimiser, ProblemCache, whitening
 from photonmc.stages import TimeTagger
 
 OBJECTIVES = ("retrieved_efficiency", "internal_efficiency", "snr", "fidelity_proxy")
 #: Stop when max |gradient| of -ln(objective) in whitened units is below this
 GTOL = 1e-8
 DEFAULT_MAX_ITERATIONS = 200
-_CACHE_SIZE = 8
 
 
 class OptimizeError(ValueError):
@@ -272,19 +270,11 @@ def build_problem(
 ) -> OptimizeProblem:
     """The compiled problem (from the cache when it has one); checks names first."""
     _check_objective(objective)
-    if isinstance(free, str):
-        free = [n.strip() for n in free.split(",")]
-    free = list(free)
-    if not free:
-        raise OptimizeError("no free parameters: name at least one, e.g. memory.write_time_ns")
-    if len(set(free)) != len(free):
-        raise OptimizeError("a free parameter is named twice")
-    params = []
-    for name in free:
-        try:
-            params.append(P.parameter(link, name))
-        except P.ParameterError as e:
-            raise OptimizeError(f"free: {e}") from None
+    try:
+        params = P.free_parameters(link, free, example="memory.write_time_ns")
+    except P.ParameterError as e:
+        raise OptimizeError(str(e)) from None
+    free = [p.name for p in params]
     _first_memory(link)
     for name, kind in ((memory, "memory"), (detector, "detector")):
         pool = [s.name for s in (link.memories if kind == "memory" else link.detectors)]
@@ -293,21 +283,17 @@ def build_problem(
     intervals = _intervals(params, bounds or {})
     kinds = tuple(P.Transform.of(P.Range(lo, hi)).kind for lo, hi in intervals)
     length = _window_length(link, memory)
-    key = (_link_key(link, params), tuple(free), kinds, objective, memory, detector, length)
+    key = (P.link_key(link, params), tuple(free), kinds, objective, memory, detector, length)
     key += (tuple(nodes),)
-    problem = _PROBLEMS.get(key)
-    if problem is None:
-        problem = OptimizeProblem(link, objective, params, kinds, memory, detector, length, nodes)
-        _PROBLEMS[key] = problem
-        while len(_PROBLEMS) > _CACHE_SIZE:
-            _PROBLEMS.popitem(last=False)
-    else:
-        _PROBLEMS.move_to_end(key)
+    problem = _PROBLEMS.get(
+        key,
+        lambda: OptimizeProblem(link, objective, params, kinds, memory, detector, length, nodes),
+    )
     problem.intervals = intervals
     return problem
 
 
-_PROBLEMS: collections.OrderedDict = collections.OrderedDict()
+_PROBLEMS = ProblemCache()
 
 
 class OptimizeProblem:

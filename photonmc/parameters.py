@@ -24,7 +24,7 @@ import difflib
 import math
 import numbers
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -302,6 +302,55 @@ def set_values(link: Link, values: Mapping[str, Any]) -> Link:
                 terms = terms.at[k, c].set(v)
         plain[f"{stage_name}.beat_terms"] = terms
     return link.replace(plain) if plain else link
+
+
+def free_parameters(link: Link, free: Sequence[str] | str, *, example: str) -> list[Parameter]:
+    """The Parameters named by `free` (a list, or one comma-separated string), checked.
+
+    ParameterError for none, a name given twice, or an unknown name; `example` shows
+    how to name one ("free = ['qd.lifetime_ns']").
+    """
+    if isinstance(free, str):
+        free = [n.strip() for n in free.split(",")]
+    free = list(free)
+    if not free:
+        raise ParameterError(f"no free parameters: name at least one, e.g. {example}")
+    seen = set()
+    params = []
+    for name in free:
+        if name in seen:
+            raise ParameterError(f"free parameter {name} is named twice")
+        seen.add(name)
+        try:
+            params.append(parameter(link, name))
+        except ParameterError as e:
+            raise ParameterError(f"free: {e}") from None
+    return params
+
+
+def link_key(link: Link, params: list[Parameter]) -> tuple:
+    """Structure and fixed values of the link (free values excluded)."""
+    free_fields = {(p.stage, p.field) for p in params if p.index is None}
+    free_beats = {(p.stage, p.index, p.component) for p in params if p.index is not None}
+    key = []
+    for s in (*link.stages, link.tagger):
+        items = [type(s).__name__]
+        for f in dataclasses.fields(s):
+            v = getattr(s, f.name)
+            if (s.name, f.name) in free_fields:
+                items.append(None)
+            elif f.name == "beat_terms":
+                terms = np.array(v, np.float64).reshape(-1, 3)
+                for stage, k, c in free_beats:
+                    if stage == s.name:
+                        terms[k, c] = np.nan
+                items.append(terms.tobytes())
+            elif v is None or isinstance(v, str):
+                items.append(v)
+            else:
+                items.append(np.asarray(v, np.float64).tobytes())
+        key.append(tuple(items))
+    return tuple(key)
 
 
 def as_float64(link: Link) -> Link:

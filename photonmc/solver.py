@@ -22,9 +22,10 @@ gradient) and did not change their run time.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +37,13 @@ WHITEN_FLOOR = 1e-8
 #: Largest change of an unconstrained coordinate per whitened unit (a trust cap for
 #: directions the start Hessian barely constrains)
 WHITEN_CAP = 10.0
+#: Condition number of the unit-diagonal information matrix above which its near-null
+#: directions are degenerate
+DEGENERATE_CONDITION = 1e6
+#: |correlation| above which two parameters are degenerate
+DEGENERATE_CORRELATION = 0.9999
+#: Compiled problems kept by each cache (`ProblemCache`)
+CACHE_SIZE = 8
 
 
 def compiler_options() -> dict | None:
@@ -170,3 +178,123 @@ def whitening(h: np.ndarray) -> np.ndarray:
     col = np.max(np.abs(s), axis=0)
     s = s * np.minimum(1.0, WHITEN_CAP / np.maximum(col, 1e-300))[None, :]
     return s
+
+
+class ProblemCache:
+    """The last CACHE_SIZE compiled problems, by key: a second fit or optimisation of the
+    same structure (new values or data) reuses the compiled one."""
+
+    def __init__(self, size: int = CACHE_SIZE) -> None:
+        self.size = size
+        self._problems: collections.OrderedDict = collections.OrderedDict()
+
+    def get(self, key: Hashable, build: Callable[[], object]):
+        """The problem stored under `key`, or a new one from `build()` (then stored)."""
+        problem = self._problems.get(key)
+        if problem is None:
+            problem = build()
+            self._problems[key] = problem
+            while len(self._problems) > self.size:
+                self._problems.popitem(last=False)
+        else:
+            self._problems.move_to_end(key)
+        return problem
+
+    def clear(self) -> None:
+        self._problems.clear()
+
+
+# ------------------------------------------------------------- uncertainties
+@dataclasses.dataclass
+class Uncertainties:
+    """Standard errors (None where not determined), covariance, correlation, the
+    degenerate parameters, the condition number, the estimated distance to the minimum
+    (in -2 ln L) and the warnings that go with them."""
+
+    stderr: dict[str, float | None]
+    covariance: np.ndarray
+    correlation: np.ndarray
+    degenerate: tuple[str, ...]
+    condition: float
+    edm: float
+    warnings: list[str]
+
+
+def uncertainties(names, h_z, grad_z, s, jac) -> Uncertainties:
+    """Covariance, correlation and degeneracy from the whitened Hessian at the optimum.
+
+    h_x = A^T h_z A with A = S^-1 diag(1 / (dx/du)): the Hessian in the natural
+    parameters (exact at a stationary point). Analysed in unit-diagonal form N.
+    """
+    n = len(names)
+    if n == 0:
+        empty = np.zeros((0, 0))
+        return Uncertainties({}, empty, empty, (), 1.0, 0.0, [])
+    warnings: list[str] = []
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        a = np.linalg.solve(s, np.diag(1.0 / jac))
+        h_x = a.T @ h_z @ a
+    h_x = 0.5 * (h_x + h_x.T)
+    if not np.all(np.isfinite(h_x)):
+        nan = np.full((n, n), np.nan)
+        warnings.append(
+            "the Hessian at the end point is not finite (a parameter at an extreme value?); "
+            "no uncertainties"
+        )
+        return Uncertainties({k: None for k in names}, nan, np.eye(n), tuple(names), math.inf,
+                       math.inf, warnings)  # fmt: skip
+    diag = np.diag(h_x).copy()
+    flat = ~(np.isfinite(diag) & (diag > 0))
+    d = np.sqrt(np.where(flat, 1.0, diag))
+    norm = h_x / np.outer(d, d)
+    norm[flat, :] = 0.0
+    norm[:, flat] = 0.0
+    if not np.all(np.isfinite(norm)):
+        norm = np.where(np.isfinite(norm), norm, 0.0)
+    lam, vec = np.linalg.eigh(norm)
+    top = max(float(np.max(lam)), 1e-300)
+    condition = top / float(lam[0]) if lam[0] > 0 else math.inf
+    null = lam < top / DEGENERATE_CONDITION
+    degenerate = set(np.flatnonzero(flat).tolist())
+    for k in np.flatnonzero(null):
+        degenerate.update(np.flatnonzero(np.abs(vec[:, k]) > 0.1).tolist())
+
+    keep = ~null
+    inv = (vec[:, keep] / lam[keep]) @ vec[:, keep].T
+    reg = (vec / (np.maximum(lam, 0.0) + 1e-10 * top)) @ vec.T
+    rd = np.sqrt(np.maximum(np.diag(reg), 1e-300))
+    corr = np.clip(reg / np.outer(rd, rd), -1.0, 1.0)
+    np.fill_diagonal(corr, 1.0)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if abs(corr[i, j]) > DEGENERATE_CORRELATION:
+                degenerate.update((i, j))
+
+    cov = 2.0 * inv / np.outer(d, d)
+    stderr: dict[str, float | None] = {}
+    for i, name in enumerate(names):
+        if i in degenerate or not cov[i, i] > 0:
+            stderr[name] = None
+            cov[i, :] = np.nan
+            cov[:, i] = np.nan
+        else:
+            stderr[name] = float(math.sqrt(cov[i, i]))
+    deg_names = tuple(names[i] for i in sorted(degenerate))
+    if deg_names:
+        cond = "inf" if math.isinf(condition) else f"{condition:.3g}"
+        pairs = [
+            f"{names[i]} ~ {names[j]} {corr[i, j]:+.4f}"
+            for i in sorted(degenerate)
+            for j in sorted(degenerate)
+            if j > i and abs(corr[i, j]) > 0.99
+        ]
+        warnings.append(
+            f"degenerate parameters (not separately determined by these data): "
+            f"{', '.join(deg_names)}; condition number of the information matrix {cond}"
+            + (f"; correlations {', '.join(pairs)}" if pairs else "")
+            + "; fix some of them or add data that separates them"
+        )
+    # Estimated distance to the minimum, in -2 ln L, over the determined directions.
+    h_pinv = np.linalg.pinv(h_z, rcond=1.0 / DEGENERATE_CONDITION, hermitian=True)
+    edm = float(0.5 * grad_z @ h_pinv @ grad_z) if np.all(np.isfinite(grad_z)) else math.inf
+    return Uncertainties(stderr, cov, corr, deg_names, float(condition), abs(edm), warnings)

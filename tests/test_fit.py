@@ -20,7 +20,8 @@ import photonmc as pmc
 from photonmc import parameters as P
 from photonmc.cli import main
 from photonmc.config import dump_config
-from photonmc.fit import FitError, build_problem, chi2_sf, deviance_terms, efficiency_curve
+from photonmc.expected import efficiency_curve
+from photonmc.fit import FitError, build_problem, chi2_sf, deviance_terms
 from photonmc.io.fit_hdf5 import read_fit
 from photonmc.solver import Minimiser
 from photonmc.stages import STAGE_TYPES, TimeTagger
