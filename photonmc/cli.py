@@ -30,7 +30,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from photonmc import correlate, distributed
+from photonmc import correlate, distributed, plot
 from photonmc._version import __version__
 from photonmc.batch import ORIGINS
 from photonmc.config import ConfigError, load_config, parse_literal
@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--plot", metavar="FIG.png", help="draw the summary figures over the grid")
     swp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
-    correlate.add_parser(sub)
+    add_correlate_parser(sub)
 
     show = sub.add_parser(
         "show",
@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "fit": cmd_fit,
             "optimize": cmd_optimize,
             "sweep": cmd_sweep,
-            "correlate": correlate.run,
+            "correlate": cmd_correlate,
         }
         return commands[args.command](args)
     except SystemExit as e:  # --help and --version
@@ -378,22 +378,91 @@ def _plot_sweep(result, path) -> None:
     except ImportError:
         raise ValueError("--plot needs matplotlib: pip install 'photonmc[plot]'") from None
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    _save_atomic(plot.plot_sweep(result), Path(path))
 
-    figures = result.figures()
-    x_name, x = result.names[0], result.axes[0]
-    fig, axes = plt.subplots(len(figures), 1, figsize=(6.4, 2.2 * len(figures)), sharex=True)
-    axes = np.atleast_1d(axes)
-    for ax, (name, (value, stderr)) in zip(axes, figures.items(), strict=True):
-        v = value.reshape(len(x), -1)
-        e = stderr.reshape(len(x), -1)
-        for j in range(v.shape[1]):
-            ax.errorbar(x, v[:, j], yerr=e[:, j], marker=".", capsize=2)
-        ax.set_ylabel(name, fontsize=8)
-    axes[-1].set_xlabel(x_name)
-    fig.tight_layout()
-    _save_atomic(fig, Path(path))
-    plt.close(fig)
+
+# ----------------------------------------------------------------- correlate
+def add_correlate_parser(subparsers) -> argparse.ArgumentParser:
+    """Add the `correlate` subcommand to an argparse subparsers object."""
+    p = subparsers.add_parser(
+        "correlate",
+        help="g2(0) and the coincidence histogram of a time-tag file",
+        description=(
+            "Coincidence histogram of delays t_B - t_A between two channels of a PTU or "
+            "Photon-HDF5 time-tag file, and g2(0): centre-peak area over mean side-peak "
+            "area, each peak integrated over +- half a period."
+        ),
+    )
+    p.add_argument("tags", metavar="TAGS", help="time-tag file: .ptu, .h5 or .hdf5")
+    p.add_argument(
+        "--channels",
+        type=_channel_pair,
+        default=(0, 1),
+        metavar="A,B",
+        help="the two channels, integers (default 0,1)",
+    )
+    p.add_argument(
+        "--bin-ps",
+        type=float,
+        default=correlate.DEFAULT_BIN_PS,
+        metavar="W",
+        help=f"histogram bin width in ps (default {correlate.DEFAULT_BIN_PS:g})",
+    )
+    p.add_argument(
+        "--range-ns",
+        type=float,
+        metavar="R",
+        help=(
+            f"delays from -R to +R ns (default {correlate.DEFAULT_SIDE_PEAKS} side peaks each side)"
+        ),
+    )
+    p.add_argument(
+        "--rep-rate-mhz",
+        type=float,
+        metavar="F",
+        help="repetition rate in MHz (default: the file's period)",
+    )
+    p.add_argument(
+        "--out",
+        metavar="FILE.h5",
+        help="histogram file (default: <TAGS stem>_correlation.h5 in the working directory)",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    return p
+
+
+def _channel_pair(text: str) -> tuple[int, int]:
+    parts = text.split(",")
+    try:
+        a, b = (int(x) for x in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--channels takes two integers A,B, got {text!r}"
+        ) from None
+    if a < 0 or b < 0:
+        raise argparse.ArgumentTypeError(f"channels are >= 0, got {text!r}")
+    if a == b:
+        raise argparse.ArgumentTypeError(f"the two channels must differ, got {text!r}")
+    return a, b
+
+
+def cmd_correlate(args: argparse.Namespace) -> int:
+    result, source, out = correlate.correlate_file(
+        args.tags,
+        channels=args.channels,
+        bin_ps=args.bin_ps,
+        range_ns=args.range_ns,
+        rep_rate_mhz=args.rep_rate_mhz,
+        out=args.out,
+        force=args.force,
+    )
+    if args.json:
+        summary = {"input": os.fspath(source), "output": os.fspath(out), **result.summary()}
+        print(json.dumps(summary, allow_nan=False))
+    else:
+        print(correlate.format_correlation(result, source, out))
+    return 0
 
 
 # ---------------------------------------------------------------------- show
@@ -470,42 +539,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out is not None else Path(f"{Path(args.result).stem}.png")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"cannot write {out}: directory {out.parent} does not exist")
-    figure = plot_result(result, title=Path(args.result).name)
+    figure = plot.plot_result(result, title=Path(args.result).name)
     _save_atomic(figure, out)
     print(out)
     return 0
-
-
-def plot_result(result: Result, title: str = ""):
-    """A matplotlib Figure: one panel per detector, counts per bin by origin, log y."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    n = len(result.detectors)
-    fig, axes = plt.subplots(n, 1, figsize=(8, 3.2 * n + 0.6), squeeze=False)
-    unit = "counts" if result.analog else "expected counts"
-    for ax, (name, d) in zip(axes[:, 0], result.detectors.items(), strict=True):
-        positive = d.counts[d.counts > 0]
-        # Dark counts are drawn underneath: they are flat and noisy, the rest is the signal.
-        for origin, zorder in zip(ORIGINS, (3, 4, 2, 1), strict=True):
-            h = d.histogram(origin)
-            if np.any(h > 0):
-                ax.stairs(h, d.bin_edges_ns, label=origin, zorder=zorder, linewidth=1.0)
-        if result.retrieval_window_ns is not None:
-            a, b = result.retrieval_window_ns
-            ax.axvspan(a, b, color="0.85", zorder=0, label="retrieval window")
-        ax.set_yscale("log")
-        if positive.size:  # log scale: show eight decades at most, never zero
-            top = positive.max()
-            ax.set_ylim(0.5 * max(positive.min(), top * 1e-8), 2.0 * top)
-        ax.set_xlim(d.bin_edges_ns[0], d.bin_edges_ns[-1])
-        ax.set_ylabel(f"{unit} per bin")
-        ax.set_title(f"detector {name!r}")
-        ax.legend(loc="upper right", fontsize="small")
-    axes[-1, 0].set_xlabel("histogram time (ns)")
-    fig.suptitle(f"{title}  {result.mode}, {result.shots:,} shots".strip())
-    fig.tight_layout()
-    return fig
 
 
 def _save_atomic(figure, out: Path) -> None:
@@ -543,7 +580,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if args.out is not None:
         result.write(args.out, spec=spec.text, config_toml=cfg.toml_text)
     if args.plot is not None:
-        _save_atomic(plot_fit(result, title=Path(args.spec).name), Path(args.plot))
+        _save_atomic(plot.plot_fit(result, title=Path(args.spec).name), Path(args.plot))
     if args.json:
         print(json.dumps(result.as_dict(), allow_nan=False))
     else:
@@ -566,60 +603,6 @@ def _assignments(items: Sequence[str], flag: str, example: str) -> dict[str, flo
             raise UsageError(f"{flag} {item}: {literal.strip()!r} is not a number")
         out[name.strip()] = float(value)
     return out
-
-
-def plot_fit(result, title: str = ""):
-    """A matplotlib Figure: per dataset, data and model above, residuals below."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from photonmc.expected import efficiency_curve
-
-    n = len(result.datasets)
-    fig, axes = plt.subplots(
-        2,
-        n,
-        figsize=(6.0 * n, 5.2),
-        squeeze=False,
-        sharex="col",
-        gridspec_kw={"height_ratios": [3, 1]},
-    )
-    for col, d in enumerate(result.datasets):
-        top, bottom = axes[0, col], axes[1, col]
-        if d.kind == "histogram":
-            top.stairs(d.data, d.bin_edges_ns, label="data", color="0.3")
-            top.stairs(d.model, d.bin_edges_ns, label="model", color="C3")
-            top.set_yscale("log")
-            positive = d.data[d.data > 0]
-            if positive.size:
-                top.set_ylim(0.5 * max(positive.min(), positive.max() * 1e-8), 2 * positive.max())
-            top.set_ylabel("counts per bin")
-            bottom.stairs(d.residuals, d.bin_edges_ns, color="0.3")
-            bottom.set_ylabel("deviance resid.")
-            bottom.set_xlabel("histogram time (ns)")
-        else:
-            top.errorbar(d.x, d.data, yerr=d.sigma, fmt="o", ms=3, color="0.3", label="data")
-            dense = np.linspace(float(np.min(d.x)), float(np.max(d.x)), 400)
-            try:
-                model = efficiency_curve(result.link, d.x_name, dense, memory=d.memory)
-                top.plot(dense, model, color="C3", label="model")
-            except ValueError:  # the x range leaves the parameter's valid range
-                top.plot(d.x, d.model, color="C3", label="model")
-            top.set_ylabel("internal efficiency")
-            bottom.errorbar(d.x, d.residuals, yerr=1.0, fmt="o", ms=3, color="0.3")
-            bottom.set_ylabel("(data - model) / sigma")
-            bottom.set_xlabel(d.x_name)
-        bottom.axhline(0.0, color="C3", lw=0.8)
-        note = " (sigma estimated)" if d.sigma_estimated else ""
-        what = "deviance" if d.kind == "histogram" else "chi2"
-        top.set_title(
-            f"{d.name}: {what} {d.contribution:.4g} over {d.data.size} points{note}",
-            fontsize="small",
-        )
-        top.legend(loc="best", fontsize="small")
-    fig.suptitle(title.strip() or "photonmc fit")
-    fig.tight_layout()
-    return fig
 
 
 def _check_plot_target(out: Path) -> None:

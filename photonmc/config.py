@@ -116,23 +116,44 @@ def load_config(path_or_text: str | os.PathLike, overrides: Sequence[str] = ()) 
     else:
         source = os.fspath(path_or_text)
         label = source
-        try:
-            with open(source, "rb") as f:
-                text = f.read().decode("utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{label}: no such config file") from None
-        except IsADirectoryError:
-            raise ConfigError(f"{label}: is a directory, not a config file") from None
-        except UnicodeDecodeError as e:
-            raise ConfigError(f"{label}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-        except OSError as e:
-            raise ConfigError(f"{label}: cannot read: {e.strerror}") from None
+        text = read_text(source, "config file")
     try:
         return _Loader(label, source).load(text, overrides)
     except ConfigError:
         raise
     except ValueError as e:  # a stage constructor's range check, or Link's structure check
         raise ConfigError(_one_line(f"{label}: {e}")) from None
+
+
+def read_text(path: str | os.PathLike, what: str) -> str:
+    """The UTF-8 text of a file that photonmc reads as TOML (`what`: "config file", "fit
+    spec"); ConfigError with one line if it is missing, a directory or unreadable."""
+    label = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{label}: no such {what}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{label}: is a directory, not a {what}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{label}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise ConfigError(f"{label}: cannot read: {e.strerror}") from None
+
+
+def parse_toml(text: str, label: str) -> dict:
+    """TOML text as a dict; ConfigError "<label>: malformed TOML: ..." (one line)."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(_one_line(f"{label}: malformed TOML: {e}")) from None
+
+
+def read_toml(path: str | os.PathLike, what: str) -> tuple[str, dict]:
+    """(text, table) of a TOML file; see `read_text` and `parse_toml`."""
+    text = read_text(path, what)
+    return text, parse_toml(text, os.fspath(path))
 
 
 class _Loader:
@@ -143,10 +164,7 @@ class _Loader:
         return ConfigError(_one_line(f"{self.label}: {message}"))
 
     def load(self, text: str, overrides: Sequence[str]) -> RunConfig:
-        try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            raise self.error(f"malformed TOML: {e}") from None
+        raw = parse_toml(text, self.label)
         self.check_keys("top level", raw, ("run", "stage", "tagger", "analysis"))
         for section in ("run", "tagger", "analysis"):
             if section in raw and not isinstance(raw[section], dict):
@@ -190,7 +208,7 @@ class _Loader:
         if not isinstance(type_name, str):
             raise self.error(f"{where}: type must be a string, got {type_name!r}")
         if type_name not in STAGE_TYPES:
-            hint = _suggest(type_name, STAGE_TYPES) or f"types: {', '.join(STAGE_TYPES)}"
+            hint = suggest(type_name, STAGE_TYPES) or f"types: {', '.join(STAGE_TYPES)}"
             raise self.error(f"{where}: unknown stage type {type_name!r}; {hint}")
         cls = STAGE_TYPES[type_name]
         name = table.get("name", _field(cls, "name").default)
@@ -255,7 +273,7 @@ class _Loader:
     def check_keys(self, where: str, table: dict, valid: Sequence[str]) -> None:
         for key in table:
             if key not in valid:
-                hint = _suggest(key, valid) or f"valid keys: {', '.join(valid)}"
+                hint = suggest(key, valid) or f"valid keys: {', '.join(valid)}"
                 raise self.error(f"{where}: unknown key {key!r}; {hint}")
 
     # -------------------------------------------------------- run, analysis
@@ -313,7 +331,7 @@ class _Loader:
             return
         names = [name for _, name, _ in stages]
         if target not in names:
-            hint = _suggest(target, names) or (
+            hint = suggest(target, names) or (
                 f"stages: {', '.join(names)}; tables: {', '.join(tables)}"
             )
             raise self.error(f"{where}: no stage named {target!r}; {hint}")
@@ -443,7 +461,7 @@ def _where(cls, name: str) -> str:
     return f"stage {name!r} ({cls.__name__})"
 
 
-def _suggest(word: str, choices) -> str:
+def suggest(word: str, choices) -> str:
     """ "did you mean 'x'?" for the closest choice, or "" when none is close."""
     choices = list(choices)
     lower = {c.lower(): c for c in choices}

@@ -12,16 +12,14 @@ the file, or from --rep-rate-mhz. The histogram is written to an HDF5 file
 (`photonmc.io.correlation_hdf5.write_correlation`; default `<TAGS stem>_correlation.h5` in
 the working directory; an existing file is an error unless --force).
 
-`add_parser` and `run` are wired into photonmc.cli; `correlate` is the same analysis
-for tags already in memory. User errors are ValueError or FileNotFoundError with a
-one-line message.
+`correlate_file` is the command (its arguments are parsed by photonmc.cli); `correlate`
+is the same analysis for tags already in memory. User errors are ValueError or
+FileNotFoundError with a one-line message.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import math
 import os
 from pathlib import Path
@@ -150,91 +148,40 @@ def _check_positive(x: float, what: str, unit: str) -> None:
         raise ValueError(f"{what} must be > 0 {unit}, got {x:g}")
 
 
-# ----------------------------------------------------------------- command line
-def add_parser(subparsers) -> argparse.ArgumentParser:
-    """Add the `correlate` subcommand to an argparse subparsers object."""
-    p = subparsers.add_parser(
-        "correlate",
-        help="g2(0) and the coincidence histogram of a time-tag file",
-        description=(
-            "Coincidence histogram of delays t_B - t_A between two channels of a PTU or "
-            "Photon-HDF5 time-tag file, and g2(0): centre-peak area over mean side-peak "
-            "area, each peak integrated over +- half a period."
-        ),
-    )
-    p.add_argument("tags", metavar="TAGS", help="time-tag file: .ptu, .h5 or .hdf5")
-    p.add_argument(
-        "--channels",
-        type=_channel_pair,
-        default=(0, 1),
-        metavar="A,B",
-        help="the two channels, integers (default 0,1)",
-    )
-    p.add_argument(
-        "--bin-ps",
-        type=float,
-        default=DEFAULT_BIN_PS,
-        metavar="W",
-        help=f"histogram bin width in ps (default {DEFAULT_BIN_PS:g})",
-    )
-    p.add_argument(
-        "--range-ns",
-        type=float,
-        metavar="R",
-        help=f"delays from -R to +R ns (default {DEFAULT_SIDE_PEAKS} side peaks each side)",
-    )
-    p.add_argument(
-        "--rep-rate-mhz",
-        type=float,
-        metavar="F",
-        help="repetition rate in MHz (default: the file's period)",
-    )
-    p.add_argument(
-        "--out",
-        metavar="FILE.h5",
-        help="histogram file (default: <TAGS stem>_correlation.h5 in the working directory)",
-    )
-    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    return p
+def correlate_file(
+    tags: str | os.PathLike,
+    *,
+    channels: tuple[int, int] = (0, 1),
+    bin_ps: float = DEFAULT_BIN_PS,
+    range_ns: float | None = None,
+    rep_rate_mhz: float | None = None,
+    out: str | os.PathLike | None = None,
+    force: bool = False,
+) -> tuple[Correlation, Path, Path]:
+    """`photonmc correlate`: correlate a time-tag file and write the histogram file.
 
-
-def _channel_pair(text: str) -> tuple[int, int]:
-    parts = text.split(",")
-    try:
-        a, b = (int(x) for x in parts)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--channels takes two integers A,B, got {text!r}"
-        ) from None
-    if a < 0 or b < 0:
-        raise argparse.ArgumentTypeError(f"channels are >= 0, got {text!r}")
-    if a == b:
-        raise argparse.ArgumentTypeError(f"the two channels must differ, got {text!r}")
-    return a, b
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run `photonmc correlate` with parsed arguments; returns the exit status (0)."""
-    source = Path(args.tags)
-    out = Path(args.out) if args.out is not None else Path(f"{source.stem}_correlation.h5")
+    Returns (result, source, out). Fails before the analysis if `out` (default
+    `<TAGS stem>_correlation.h5` in the working directory) exists, unless `force`.
+    """
+    source = Path(tags)
+    out = Path(out) if out is not None else Path(f"{source.stem}_correlation.h5")
     if out.resolve() == source.resolve():
         raise ValueError(f"--out {out} would overwrite the input file")
-    check_writable(out, args.force)  # fail before the analysis, not after it
+    check_writable(out, force)  # fail before the analysis, not after it
     period_ps = None
-    if args.rep_rate_mhz is not None:
-        _check_positive(args.rep_rate_mhz, "--rep-rate-mhz", "MHz")
-        period_ps = ns_to_ps(period_ns(args.rep_rate_mhz))
+    if rep_rate_mhz is not None:
+        _check_positive(rep_rate_mhz, "--rep-rate-mhz", "MHz")
+        period_ps = ns_to_ps(period_ns(rep_rate_mhz))
     range_ps = None
-    if args.range_ns is not None:
-        _check_positive(args.range_ns, "--range-ns", "ns")
-        range_ps = ns_to_ps(args.range_ns)
+    if range_ns is not None:
+        _check_positive(range_ns, "--range-ns", "ns")
+        range_ps = ns_to_ps(range_ns)
 
-    tags = read_timetags(source)
-    if period_ps is None and tags.period_ps is None:
+    record = read_timetags(source)
+    if period_ps is None and record.period_ps is None:
         raise ValueError(f"{source} records no repetition period; give --rep-rate-mhz")
     try:
-        result = correlate(tags, args.channels, args.bin_ps, range_ps, period_ps)
+        result = correlate(record, channels, bin_ps, range_ps, period_ps)
     except ValueError as e:
         raise ValueError(f"{source}: {e}") from None
     write_correlation(
@@ -253,14 +200,9 @@ def run(args: argparse.Namespace) -> int:
             "range_ps": result.range_ps,
             "side_peaks": result.side_peaks,
         },
-        force=args.force,
+        force=force,
     )
-    if args.json:
-        summary = {"input": os.fspath(source), "output": os.fspath(out), **result.summary()}
-        print(json.dumps(summary, allow_nan=False))
-    else:
-        print(format_correlation(result, source, out))
-    return 0
+    return result, source, out
 
 
 def format_correlation(result: Correlation, source=None, output=None) -> str:

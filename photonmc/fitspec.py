@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from pathlib import Path
 
-from photonmc.config import ConfigError, _suggest
+from photonmc.config import ConfigError, read_toml, suggest
 from photonmc.io.datasets import Dataset, DatasetError, load_efficiency_curve, load_histogram
 
 TOP_KEYS = ("config", "free", "dataset")
@@ -51,20 +50,7 @@ class FitSpec:
 def load_fit_spec(path: str | os.PathLike) -> FitSpec:
     """Read a fit spec and every data file it names; ConfigError (one line) on mistakes."""
     label = os.fspath(path)
-    try:
-        text = Path(path).read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{label}: no such fit spec") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{label}: is a directory, not a fit spec") from None
-    except UnicodeDecodeError as e:
-        raise ConfigError(f"{label}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise ConfigError(f"{label}: cannot read: {e.strerror}") from None
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(_line(f"{label}: malformed TOML: {e}")) from None
+    text, raw = read_toml(path, "fit spec")
 
     def error(message: str) -> ConfigError:
         return ConfigError(_line(f"{label}: {message}"))
@@ -150,7 +136,7 @@ def _dataset(error, base: Path, index: int, table: dict) -> Dataset:
 def _check_keys(error, where: str, table: dict, valid) -> None:
     for key in table:
         if key not in valid:
-            hint = _suggest(key, valid) or f"valid keys: {', '.join(valid)}"
+            hint = suggest(key, valid) or f"valid keys: {', '.join(valid)}"
             raise error(f"{where}: unknown key {key!r}; {hint}")
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from test_timetags import PERIOD_PS, g2_closed_form, pulsed_tags
 
-from photonmc import cli, correlate
+from photonmc import cli
 from photonmc.io.correlation_hdf5 import read_correlation
 from photonmc.io.photon_hdf5 import write_photon_hdf5
 from photonmc.io.ptu import write_ptu
@@ -27,9 +27,9 @@ def photonmc(argv: list[str]) -> int:
     if "correlate" in sub.choices:
         return cli.main(argv)
     parser = cli._Parser(prog="photonmc")
-    correlate.add_parser(parser.add_subparsers(dest="command", required=True))
+    cli.add_correlate_parser(parser.add_subparsers(dest="command", required=True))
     try:
-        return correlate.run(parser.parse_args(argv))
+        return cli.cmd_correlate(parser.parse_args(argv))
     except (cli.UsageError, ValueError, OSError) as e:
         return cli._fail(e)
 
