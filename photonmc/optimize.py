@@ -139,9 +139,7 @@ def figures(
         counts, totals, _ = detector_counts(lk, det.name, nodes)
         return counts[:, 0], totals
 
-    centre = m.write_time_ns + m.storage_time_ns
-    a = centre - m.output_mode_fwhm_ns
-    b = centre + m.output_mode_fwhm_ns
+    a, b = m.retrieval_window_ns()
     counts, totals = jax.vmap(after)(jnp.stack([a, b]))
     in_window = counts[0] - counts[1]
     dark = units.hz_to_per_ns(det.dark_count_rate_hz) * (b - a)

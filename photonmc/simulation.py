@@ -198,10 +198,8 @@ def default_retrieval_window(link: Link) -> tuple[float, float] | None:
     """t_w + tau +- output_mode_fwhm_ns of the first memory, in histogram time."""
     if not link.memories:
         return None
-    m = link.memories[0]
-    centre = float(m.write_time_ns + m.storage_time_ns - link.tagger.sync_offset_ns)
-    half = float(m.output_mode_fwhm_ns)
-    return (centre - half, centre + half)
+    a, b = link.memories[0].retrieval_window_ns(link.tagger.sync_offset_ns)
+    return (float(a), float(b))
 
 
 def versions() -> dict[str, str]:

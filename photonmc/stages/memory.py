@@ -105,6 +105,17 @@ class LadderMemory:
                 "at zero storage time; the beating normalisation must not vanish"
             )
 
+    @property
+    def retrieval_time_ns(self):
+        """Centre of the retrieved mode, t_w + tau (retarded time; traceable)."""
+        return self.write_time_ns + self.storage_time_ns
+
+    def retrieval_window_ns(self, offset_ns=0.0):
+        """The retrieval window t_w + tau +- output_mode_fwhm_ns, minus `offset_ns` (a
+        tagger's sync offset gives histogram time); (a, b), traceable."""
+        centre = self.retrieval_time_ns - offset_ns
+        return centre - self.output_mode_fwhm_ns, centre + self.output_mode_fwhm_ns
+
     def decay_factor(self, storage_time_ns=None):
         """D(tau), the retrieval efficiency relative to tau = 0 (1 at tau = 0)."""
         tau = self.storage_time_ns if storage_time_ns is None else storage_time_ns
@@ -157,7 +168,7 @@ class LadderMemory:
         on = ctx.on_path(self, batch)
         if on is not None:  # light on other paths passes untouched
             p_r, p_t = jnp.where(on, p_r, 0.0), jnp.where(on, p_t, 1.0)
-        t_out = self.write_time_ns + self.storage_time_ns
+        t_out = self.retrieval_time_ns
         retrieved = batch.replace(
             kind=np.full_like(batch.kind, GAUSS),
             t_ref_ns=jnp.broadcast_to(t_out, batch.t_ref_ns.shape).astype(batch.t_ref_ns.dtype),
