@@ -57,10 +57,7 @@ Against scipy.stats.exponnorm the float64 values agree to 1e-10 wherever scipy i
 is well conditioned (its cdf is the cancelling Phi(u) - A: off by 1.4e-10 at u = -8,
 k = 0.001, where this module agrees with mpmath).
 
-Cost (float32, jitted, wavepackets x 1000 bins): 2 CPU cores (jax 0.10.2, 2000
-wavepackets): `emg_bin_probs` 14 M bins/s, value and gradient 4 M/s, `gauss_bin_probs`
-170 M/s. One H200 (jax 0.11.2, 20000 wavepackets): 8.1 G bins/s, value and gradient
-4.4 G/s, float64 0.12 G/s; float32 there matched float64 to 2.4e-5 out to 20 lifetimes.
+Throughput figures of particular machines are in benchmarks/RECORDED.md.
 
 The module ends with reference laws for tests (numpy, float64, not differentiable):
 `hypoexp_gauss_cdf`, the law of t0 + tau1 E1 + tau2 E2 + sigma Z (feeding, then decay,

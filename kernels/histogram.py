@@ -1,7 +1,7 @@
 """Integer histogram accumulation by origin, with under- and overflow bins.
 
-An int32 scatter-add (PERF_NOTES: 300-360 M indices/s on 2 cores, the fastest of the
-back-ends measured; integer counters are not affected by the GPU float-atomic issue).
+An int32 scatter-add (the fastest of the back-ends measured, benchmarks/RECORDED.md;
+integer counters are not affected by the GPU float-atomic issue).
 Layout: (n_origins, n_bins + 2); column 0 counts clicks before the window, column
 n_bins + 1 after it, so the row sum is every click of that origin.
 """

@@ -7,7 +7,7 @@ recompile it. The same compiled step gives the value and gradient at any point (
 with a fresh optimiser state, its first action is to evaluate them), so the Hessian, by
 central differences of these exact gradients, costs no second compilation. A separate
 `jax.hessian` through the expected-mode kernels (series and continued fractions under a
-custom JVP) took minutes to compile on 2 CPU cores; gradient differences in whitened
+custom JVP) compiles far more slowly (benchmarks/RECORDED.md); gradient differences in whitened
 coordinates (where the Hessian is about 2 I and the step is 0.01) agree with it to about
 1e-6 relative, far below what error bars need.
 
@@ -15,9 +15,9 @@ Whitening: z = S^-1 (u - u0), with S from the Hessian at the start, so that the
 objective (-2 log L) has curvature about 2 in every direction and z counts standard
 deviations; L-BFGS then converges in a few iterations whatever the parameters' units.
 
-On CPU the step is compiled with `xla_backend_optimization_level = 0`: it halves the
-compile time of the expected-mode kernels (measured 5.5 s -> 2.8 s for a value and
-gradient) and did not change their run time.
+On CPU the step is compiled with `xla_backend_optimization_level = 0`: it about halves
+the compile time of the expected-mode kernels and did not change their run time
+(benchmarks/RECORDED.md).
 """
 
 from __future__ import annotations

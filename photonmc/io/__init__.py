@@ -1,4 +1,4 @@
-"""Files: HDF5 results (the only place photonmc imports h5py)."""
+"""Files: every format photonmc reads and writes (the only package that imports h5py)."""
 
 from photonmc.io.hdf5 import ResultFileError as ResultFileError
 from photonmc.io.hdf5 import read_result as read_result

@@ -1,4 +1,4 @@
-"""HDF5 result files: `write_result` and `read_result` (the only module that imports h5py).
+"""HDF5 result files: `write_result` and `read_result` (only photonmc.io imports h5py).
 
 Layout (readable with plain h5py; groups keep insertion order)::
 
