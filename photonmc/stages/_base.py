@@ -17,7 +17,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from photonmc.parameters import Range, check_value, concrete, field_unit, range_of, register_ranges
+from photonmc.ranges import Range, check_value, concrete, field_unit, range_of, register_ranges
 
 __all__ = ["concrete", "field_unit"]  # re-exported for the stages
 

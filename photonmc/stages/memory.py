@@ -9,7 +9,7 @@ import numpy as np
 from photonmc.batch import EXP, GAUSS, MEMORY_NOISE, RETRIEVED, Batch, wavepackets
 from photonmc.kernels import sampling
 from photonmc.kernels.overlap import overlap_exp, overlap_gauss
-from photonmc.parameters import Range
+from photonmc.ranges import Range
 from photonmc.stages._base import (
     check_choice,
     concrete,

@@ -11,7 +11,7 @@ import numpy as np
 from photonmc import units
 from photonmc.batch import EXP, SOURCE, Batch, wavepackets
 from photonmc.kernels import sampling
-from photonmc.parameters import fmt
+from photonmc.ranges import fmt
 from photonmc.stages._base import concrete, describe, param, probability, stage, static
 
 
