@@ -1,0 +1,352 @@
+"""The physical ORCA memory from stage parameters: one call per parameter set.
+
+Public units (as the future `OrcaMemory` stage's fields): temperature_c (deg C),
+cell_length_cm, signal_waist_um, control_waist_um, detuning_ghz (one-photon, cycles/ns),
+two_photon_detuning_mhz, write_energy_nj, read_energy_nj, control_fwhm_ns (intensity FWHM of
+a Gaussian, duration of a square pulse), write_time_ns (centre of the write control as it
+passes the cell centre, in the photon's retarded time at the memory), storage_time_ns (read
+control centre minus write control centre), signal_dipole_ea0, control_dipole_ea0 (effective
+dipoles, e a0), intermediate_lifetime_ns, storage_lifetime_ns, dephasing_time_ns (extra
+Gaussian dephasing, efficiency factor exp(-(T_s / tau_d)^2); None = none), optical_pumping,
+isotope_fraction. SI inside (`atomic_data`), ns and rad/ns in the solver (`orca_adiabatic`).
+
+Choices (where ORCA_MODEL.md is silent):
+- The signal is described by its amplitude psi(t) at the cell centre (retarded time, the same
+  clock as write_time_ns), int |psi|^2 dt = 1; the kernel samples it at its own input nodes
+  (analytic input, no interpolation). The retrieved mode is referred to the same clock, so a
+  stage adds only its own delays.
+- 1-D model with the control's on-axis intensity (ORCA_MODEL 6: no diffraction, no radial
+  classes); signal_waist_um only enters the validity warnings (a signal wider than the
+  control samples weaker control light).
+- Tier A (analytic) takes a square control and a Gaussian signal of given FWHM; the storage
+  factor is exp(-gamma3 T_s - (K sigma_v T_s)^2) times the dephasing and beat factors
+  (ORCA_MODEL 1.7).
+- The light shift reported is delta_AC at the write control's peak, in MHz (cycles/us):
+  -|Omega|^2 / (4 Delta) for the standard ladder, + for the inverted one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import jax.numpy as jnp
+
+from . import atomic_data as ad
+from . import orca_adiabatic as ob
+from . import orca_analytic as oa
+
+
+class OrcaParams(NamedTuple):
+    """Continuous parameters of the memory (every field may be traced)."""
+
+    temperature_c: object = 115.0
+    cell_length_cm: object = 8.0
+    signal_waist_um: object = 100.0
+    control_waist_um: object = 130.0
+    detuning_ghz: object = 6.0
+    two_photon_detuning_mhz: object = 0.0
+    write_energy_nj: object = 1.0
+    read_energy_nj: object = 1.0
+    control_fwhm_ns: object = 0.5
+    write_time_ns: object = 0.0
+    storage_time_ns: object = 3.0
+    signal_dipole_ea0: object = None  # None: the species' isotropic effective dipole
+    control_dipole_ea0: object = None
+    intermediate_lifetime_ns: object = None  # None: the species' tau2
+    storage_lifetime_ns: object = None  # None: the species' tau3
+    dephasing_time_ns: object = None  # None: no extra dephasing
+    optical_pumping: object = 0.0
+    isotope_fraction: object = 1.0
+
+
+class Physics(NamedTuple):
+    """Derived quantities (ORCA_MODEL 3.3), in the units their names say."""
+
+    number_density_m3: object
+    active_density_m3: object
+    kappa2_per_ns2: object
+    optical_depth: object
+    write_rabi_rad_per_ns: object
+    read_rabi_rad_per_ns: object
+    critical_energy_nj: object
+    light_shift_mhz: object
+    doppler_time_ns: object
+    medium: ob.Medium
+
+
+def _or(value, default):
+    return default if value is None else value
+
+
+def physics(sp: ad.Species, p: OrcaParams, geometry: str = "counter", shape: str = "square"):
+    """Medium, control Rabi frequencies, optical depth, E_crit and light shift of `p`."""
+    t_k = p.temperature_c + ad.ZERO_C_K
+    n = ad.number_density(sp, t_k)
+    n_eff = n * ad.active_fraction(sp, p.isotope_fraction, p.optical_pumping)
+    d_s = _or(p.signal_dipole_ea0, sp.signal_dipole_ea0) * ad.EA0
+    d_c = _or(p.control_dipole_ea0, sp.control_dipole_ea0) * ad.EA0
+    omega_s = ad.angular_frequency(sp.signal_wavelength_m)
+    kappa2 = ad.kappa_squared(n_eff, d_s, omega_s)  # s^-2
+    tau2 = _or(p.intermediate_lifetime_ns, sp.tau2_s / ad.NS)
+    tau3 = _or(p.storage_lifetime_ns, sp.tau3_s / ad.NS)
+    gamma2 = 1.0 / tau2
+    gamma3 = 1.0 / tau3
+    length_m = p.cell_length_cm * ad.CM
+    gamma_s = gamma2 + gamma3 if sp.inverted else gamma2
+    depth = ad.optical_depth(kappa2, length_m, gamma_s / ad.NS)
+    waist = p.control_waist_um * ad.UM
+    fwhm_s = p.control_fwhm_ns * ad.NS
+    rabi = [
+        ad.rabi_frequency(ad.peak_power_w(shape, e * ad.NJ, fwhm_s), d_c, waist) * ad.NS
+        for e in (p.write_energy_nj, p.read_energy_nj)
+    ]
+    delta = 2.0 * math.pi * p.detuning_ghz  # rad/ns
+    e_crit = ad.critical_energy(
+        kappa2, d_c, waist, delta / ad.NS, ad.effective_duration(shape, fwhm_s)
+    )
+    sign = 1.0 if sp.inverted else -1.0
+    shift = sign * rabi[0] ** 2 / (4.0 * delta)  # rad/ns
+    k_a, k_b = ad.wavevectors(sp, geometry)
+    sigma_v = ad.thermal_velocity(sp, t_k) * ad.NS  # m/ns
+    medium = ob.Medium(
+        kappa2=kappa2 * ad.NS**2,
+        gamma2=gamma2,
+        gamma3=gamma3,
+        gamma_d=0.0,
+        detuning=delta,
+        two_photon_detuning=2.0 * math.pi * p.two_photon_detuning_mhz * 1e-3,
+        k_a=k_a,
+        k_b=k_b,
+        sigma_v=sigma_v,
+        length=length_m,
+    )
+    return Physics(
+        number_density_m3=n,
+        active_density_m3=n_eff,
+        kappa2_per_ns2=medium.kappa2,
+        optical_depth=depth,
+        write_rabi_rad_per_ns=rabi[0],
+        read_rabi_rad_per_ns=rabi[1],
+        critical_energy_nj=e_crit / ad.NJ,
+        light_shift_mhz=shift / (2.0 * math.pi) * 1e3,
+        doppler_time_ns=1.0 / (abs(k_a + k_b) * sigma_v),
+        medium=medium,
+    )
+
+
+# ---- grids -----------------------------------------------------------------------------------
+def choose_grid(
+    sp: ad.Species,
+    p: OrcaParams,
+    geometry: str = "counter",
+    shape: str = "square",
+    signal_extent_ns: float | None = None,
+    signal_fwhm_ns: float | None = None,
+    nv: int = 9,
+    nz_min: int = 32,
+    nz_max: int = 1024,
+) -> ob.Config:
+    """A static grid meeting ORCA_MODEL 2.3's rules at the (plain-number) parameters p.
+
+    dtau <= min(tau_w, tau_s) / 10, |delta_AC| dtau <= 0.2, |delta_S| dtau <= 0.2 set nz (dz =
+    rho dtau); the window is [-T, T] about the control centre with T = control half-extent
+    (tau_w / 2 square, 2 FWHM Gaussian) + signal_extent_ns (default: the control FWHM) + the
+    transit 2L/c (counter-propagating frame only).
+    """
+    ph = physics(sp, p, geometry, shape)
+    cfg0 = ob.Config(geometry=geometry, inverted=sp.inverted, shape=shape, nz=2, nt=2, nv=nv)
+    r = ob.rho(cfg0)
+    fw = float(p.control_fwhm_ns)
+    widths = [fw] + ([float(signal_fwhm_ns)] if signal_fwhm_ns else [])
+    rabi = max(float(ph.write_rabi_rad_per_ns), float(ph.read_rabi_rad_per_ns))
+    delta = abs(2.0 * math.pi * float(p.detuning_ghz))
+    a_s = abs(complex(ob.signal_self_rate(cfg0._replace(nv=1), ph.medium)).imag)
+    dt = min(
+        min(widths) / 10.0,
+        0.2 / max(rabi**2 / (4.0 * delta), 1e-30),
+        0.2 / max(a_s, 1e-30),
+    )
+    length = float(ph.medium.length)
+    nz = int(min(max(math.ceil(length / (r * dt)) + 1, nz_min), nz_max))
+    dt = length / (nz - 1) / r
+    extent = fw if signal_extent_ns is None else float(signal_extent_ns)
+    half_c = 0.5 * fw if shape == "square" else 2.0 * fw
+    half = half_c + max(extent, fw) + (2.0 * length / ad.C / ad.NS if geometry == "counter" else 0)
+    nt = int(math.ceil(2.0 * half / dt))
+    return cfg0._replace(nz=nz, nt=nt)
+
+
+# ---- the memory ---------------------------------------------------------------------------
+class OrcaResult(NamedTuple):
+    """One signal through the memory; times in ns on the signal's clock (cell centre)."""
+
+    input_times_ns: object  # (nt + 1,) nodes where psi was sampled
+    output_times_ns: object  # (nt + 1,) retrieved light at the exit
+    transmitted_times_ns: object  # (nt + 1,) unstored light at the exit
+    write_efficiency: object
+    read_efficiency: object
+    total_efficiency: object
+    output_amplitude: object  # (nt + 1,) complex, sqrt(photons/ns)
+    transmitted_amplitude: object  # (nt + 1,)
+    spin_wave: object  # (nv, nz): B_v(z) after the write, normalised as the solver's
+    z_m: object  # (nz,) node positions, m, cell centre at 0
+    physics: Physics
+
+
+def _controls(ph: Physics, p: OrcaParams):
+    return (
+        ob.Control(ph.write_rabi_rad_per_ns, p.control_fwhm_ns),
+        ob.Control(ph.read_rabi_rad_per_ns, p.control_fwhm_ns),
+    )
+
+
+def _medium(ph: Physics, p: OrcaParams):
+    return ph.medium
+
+
+def _storage(cfg, medium, p: OrcaParams, beat_terms):
+    return ob.storage_factor(cfg, medium, p.storage_time_ns, p.dephasing_time_ns, beat_terms)
+
+
+def memory(sp: ad.Species, p: OrcaParams, cfg: ob.Config, signal, beat_terms=None) -> OrcaResult:
+    """Write, store and read one signal psi = signal(t_ns) (vectorised, complex or real).
+
+    Efficiencies: write = stored / incident (on the grid), read = retrieved / stored after the
+    storage, total = retrieved / incident. Incident is the grid norm of the sampled psi
+    (1 when the window contains the photon; see `grid_warnings`).
+    """
+    ph = physics(sp, p, cfg.geometry, cfg.shape)
+    medium = ph.medium
+    cw, cr = _controls(ph, p)
+    t_rel = ob.input_times(cfg, medium)
+    t_in = t_rel + p.write_time_ns
+    psi = jnp.asarray(signal(t_in))
+    wt = ob.time_weights(cfg, medium)
+    n_in = jnp.sum(wt * jnp.abs(psi) ** 2)
+    trans, b = ob.write(cfg, medium, cw, psi[:, None])
+    wsp = ob.spin_weights(cfg, medium)
+    d = _storage(cfg, medium, p, beat_terms)
+    b_store = b * d[None, :, None]
+    out = ob.read(cfg, medium, cr, b_store, ob.read_a1_offset(cfg, cw))
+    n_b = jnp.sum(wsp * jnp.abs(b[0]) ** 2)
+    n_b2 = jnp.sum(wsp * jnp.abs(b_store[0]) ** 2)
+    n_out = jnp.sum(wt * jnp.abs(out[:, 0]) ** 2)
+    t_out = ob.output_times(cfg, medium)
+    z = -0.5 * medium.length + medium.length / (cfg.nz - 1) * jnp.arange(cfg.nz)
+    return OrcaResult(
+        input_times_ns=t_in,
+        output_times_ns=t_out + p.write_time_ns + p.storage_time_ns,
+        transmitted_times_ns=t_out + p.write_time_ns,
+        write_efficiency=n_b / n_in,
+        read_efficiency=n_out / n_b2,
+        total_efficiency=n_out / n_in,
+        output_amplitude=out[:, 0],
+        transmitted_amplitude=trans[:, 0],
+        spin_wave=b[0],
+        z_m=z,
+        physics=ph,
+    )
+
+
+class OrcaKernel(NamedTuple):
+    """The total kernel in unit-norm coordinates and its SVD (ORCA_MODEL 2.1)."""
+
+    kernel: object  # (nt + 1, nt + 1): K~ = K~_r D K~_w
+    input_times_ns: object
+    output_times_ns: object
+    input_weights: object  # trapezoid weights w_t of the input nodes, ns
+    output_weights: object
+    svd: ob.Kernel  # efficiencies sigma_k^2, input and output modes
+
+
+def kernel(sp: ad.Species, p: OrcaParams, cfg: ob.Config, beat_terms=None) -> OrcaKernel:
+    """K~ and its SVD; eta(psi) = |K~ x_psi|^2 with x_psi = sqrt(w_t) psi(input_times)."""
+    ph = physics(sp, p, cfg.geometry, cfg.shape)
+    medium = ph.medium
+    cw, cr = _controls(ph, p)
+    d = _storage(cfg, medium, p, beat_terms)
+    k = ob.total_kernel(cfg, medium, cw, cr, d)
+    wt = ob.time_weights(cfg, medium)
+    return OrcaKernel(
+        kernel=k,
+        input_times_ns=ob.input_times(cfg, medium) + p.write_time_ns,
+        output_times_ns=ob.output_times(cfg, medium) + p.write_time_ns + p.storage_time_ns,
+        input_weights=wt,
+        output_weights=wt,
+        svd=ob.kernel_svd(k, wt, wt),
+    )
+
+
+def kernel_efficiency(k: OrcaKernel, psi):
+    """(total efficiency, output amplitude on output_times) of psi sampled at input_times."""
+    x = jnp.sqrt(k.input_weights) * psi
+    y = k.kernel @ x
+    return jnp.sum(jnp.abs(y) ** 2), y / jnp.sqrt(k.output_weights)
+
+
+def kernel_state_efficiency(k: OrcaKernel, rho):
+    """Tr(K~ rho~ K~^dagger) for a density matrix rho(t, t') sampled on input_times (1/ns)."""
+    s = jnp.sqrt(k.input_weights)
+    return ob.efficiency_of_state(k.kernel, s[:, None] * rho * s[None, :])
+
+
+def analytic(
+    sp: ad.Species,
+    p: OrcaParams,
+    signal_fwhm_ns,
+    geometry: str = "counter",
+    beat_terms=None,
+):
+    """Tier A (square control, Gaussian signal): (eta_write, eta_read, eta_total)."""
+    ph = physics(sp, p, geometry, "square")
+    m = ph.medium
+    kappa = jnp.sqrt(m.kappa2)
+    delta = m.detuning
+    sign = 1.0 if sp.inverted else -1.0
+    d_s = 0.0 if sp.inverted else -m.kappa2 / (4.0 * delta)
+    bs, mism = [], []
+    for rabi in (ph.write_rabi_rad_per_ns, ph.read_rabi_rad_per_ns):
+        bs.append(kappa * jnp.abs(rabi) / (2.0 * jnp.abs(delta)))
+        mism.append(m.two_photon_detuning + sign * rabi**2 / (4.0 * delta) - d_s)
+    t_s = p.storage_time_ns
+    big_k = m.k_a + m.k_b
+    store = jnp.exp(-m.gamma3 * t_s - (big_k * m.sigma_v * t_s) ** 2)
+    if p.dephasing_time_ns is not None:
+        store = store * jnp.exp(-((t_s / p.dephasing_time_ns) ** 2))
+    if beat_terms is not None and len(beat_terms):
+        a = jnp.asarray(beat_terms)
+        num = 1.0 + jnp.sum(a[:, 0] * jnp.exp(1j * (2 * jnp.pi * a[:, 1] * t_s + a[:, 2])))
+        den = 1.0 + jnp.sum(a[:, 0] * jnp.exp(1j * a[:, 2]))
+        store = store * jnp.abs(num / den) ** 2
+    return oa.square_efficiencies(
+        bs[0], bs[1], p.control_fwhm_ns, signal_fwhm_ns, mism[0], mism[1], store
+    )
+
+
+def grid_warnings(sp: ad.Species, p: OrcaParams, cfg: ob.Config, signal=None) -> list[str]:
+    """ORCA_MODEL 2.3 grid rules and 1.5 validity at plain-number p, with the numbers.
+
+    signal: optional psi(t); warns when the window misses more than 1e-3 of the photon.
+    """
+    ph = physics(sp, p, cfg.geometry, cfg.shape)
+    cw, cr = _controls(ph, p)
+    out = ob.grid_warnings(cfg, ph.medium, (cw, cr), storage_time=p.storage_time_ns)
+    if float(p.signal_waist_um) > float(p.control_waist_um):
+        out.append(
+            f"signal waist {float(p.signal_waist_um):.4g} um > control waist "
+            f"{float(p.control_waist_um):.4g} um: the on-axis control overestimates the coupling"
+        )
+    if float(p.storage_time_ns) < float(p.control_fwhm_ns) * (1.0 if cfg.shape == "square" else 4):
+        out.append(
+            f"storage_time_ns = {float(p.storage_time_ns):.4g} ns: write and read controls overlap"
+        )
+    if signal is not None:
+        t = ob.input_times(cfg, ph.medium) + p.write_time_ns
+        n = float(jnp.sum(ob.time_weights(cfg, ph.medium) * jnp.abs(signal(t)) ** 2))
+        if abs(1.0 - n) > 1e-3:
+            out.append(
+                f"the window [{float(t[0]):.4g}, {float(t[-1]):.4g}] ns holds {n:.6g} of the "
+                "signal (should be 1 within 1e-3): widen it (signal_extent_ns)"
+            )
+    return out
