@@ -35,6 +35,7 @@ import jax.numpy as jnp
 from . import atomic_data as ad
 from . import orca_adiabatic as ob
 from . import orca_analytic as oa
+from . import orca_full as of
 
 
 class OrcaParams(NamedTuple):
@@ -209,8 +210,18 @@ def _storage(cfg, medium, p: OrcaParams, beat_terms):
     return ob.storage_factor(cfg, medium, p.storage_time_ns, p.dephasing_time_ns, beat_terms)
 
 
-def memory(sp: ad.Species, p: OrcaParams, cfg: ob.Config, signal, beat_terms=None) -> OrcaResult:
+def memory(
+    sp: ad.Species,
+    p: OrcaParams,
+    cfg: ob.Config,
+    signal,
+    beat_terms=None,
+    tier: str = "adiabatic",
+) -> OrcaResult:
     """Write, store and read one signal psi = signal(t_ns) (vectorised, complex or real).
+
+    tier: "adiabatic" (Tier B) or "full" (Tier C, standard ladder only; the polarisation left
+    after the write is dropped, it decays within tau2 of the storage).
 
     Efficiencies: write = stored / incident (on the grid), read = retrieved / stored after the
     storage, total = retrieved / incident. Incident is the grid norm of the sampled psi
@@ -224,11 +235,20 @@ def memory(sp: ad.Species, p: OrcaParams, cfg: ob.Config, signal, beat_terms=Non
     psi = jnp.asarray(signal(t_in))
     wt = ob.time_weights(cfg, medium)
     n_in = jnp.sum(wt * jnp.abs(psi) ** 2)
-    trans, b = ob.write(cfg, medium, cw, psi[:, None])
-    wsp = ob.spin_weights(cfg, medium)
     d = _storage(cfg, medium, p, beat_terms)
-    b_store = b * d[None, :, None]
-    out = ob.read(cfg, medium, cr, b_store, ob.read_a1_offset(cfg, cw))
+    if tier == "adiabatic":
+        trans, b = ob.write(cfg, medium, cw, psi[:, None])
+        b_store = b * d[None, :, None]
+        out = ob.read(cfg, medium, cr, b_store, ob.read_a1_offset(cfg, cw))
+    elif tier == "full":
+        if sp.inverted:
+            raise ValueError("tier 'full' covers the standard ladder only, not " + sp.storage_state)
+        trans, _, b = of.write(cfg, medium, cw, psi[:, None])
+        b_store = b * d[None, :, None]
+        out, _, _ = of.read(cfg, medium, cr, b_store)
+    else:
+        raise ValueError(f"tier must be 'adiabatic' or 'full', got {tier!r}")
+    wsp = ob.spin_weights(cfg, medium)
     n_b = jnp.sum(wsp * jnp.abs(b[0]) ** 2)
     n_b2 = jnp.sum(wsp * jnp.abs(b_store[0]) ** 2)
     n_out = jnp.sum(wt * jnp.abs(out[:, 0]) ** 2)
