@@ -218,7 +218,11 @@ def memory(
     beat_terms=None,
     tier: str = "adiabatic",
 ) -> OrcaResult:
-    """Write, store and read one signal psi = signal(t_ns) (vectorised, complex or real).
+    """Write, store and read a signal psi = signal(t_ns) (vectorised, complex or real).
+
+    signal(t) may return (nt + 1,) for one wavepacket or (nt + 1, M) for a batch of M (e.g.
+    a table over emission times); the efficiencies, amplitudes and spin waves then carry a
+    trailing (amplitudes) or leading (spin waves) batch axis.
 
     tier: "adiabatic" (Tier B) or "full" (Tier C, standard ladder only; the polarisation left
     after the write is dropped, it decays within tau2 of the storage).
@@ -233,37 +237,41 @@ def memory(
     t_rel = ob.input_times(cfg, medium)
     t_in = t_rel + p.write_time_ns
     psi = jnp.asarray(signal(t_in))
+    single = psi.ndim == 1
+    psi = psi[:, None] if single else psi
     wt = ob.time_weights(cfg, medium)
-    n_in = jnp.sum(wt * jnp.abs(psi) ** 2)
+    n_in = jnp.sum(wt[:, None] * jnp.abs(psi) ** 2, axis=0)
     d = _storage(cfg, medium, p, beat_terms)
     if tier == "adiabatic":
-        trans, b = ob.write(cfg, medium, cw, psi[:, None])
+        trans, b = ob.write(cfg, medium, cw, psi)
         b_store = b * d[None, :, None]
         out = ob.read(cfg, medium, cr, b_store, ob.read_a1_offset(cfg, cw))
     elif tier == "full":
         if sp.inverted:
             raise ValueError("tier 'full' covers the standard ladder only, not " + sp.storage_state)
-        trans, _, b = of.write(cfg, medium, cw, psi[:, None])
+        trans, _, b = of.write(cfg, medium, cw, psi)
         b_store = b * d[None, :, None]
         out, _, _ = of.read(cfg, medium, cr, b_store)
     else:
         raise ValueError(f"tier must be 'adiabatic' or 'full', got {tier!r}")
     wsp = ob.spin_weights(cfg, medium)
-    n_b = jnp.sum(wsp * jnp.abs(b[0]) ** 2)
-    n_b2 = jnp.sum(wsp * jnp.abs(b_store[0]) ** 2)
-    n_out = jnp.sum(wt * jnp.abs(out[:, 0]) ** 2)
+    n_b = jnp.sum(wsp * jnp.abs(b) ** 2, axis=(1, 2))
+    n_b2 = jnp.sum(wsp * jnp.abs(b_store) ** 2, axis=(1, 2))
+    n_out = jnp.sum(wt[:, None] * jnp.abs(out) ** 2, axis=0)
+    pick = (lambda x: x[0]) if single else (lambda x: x)  # noqa: E731
+    pick_t = (lambda x: x[:, 0]) if single else (lambda x: x)  # noqa: E731
     t_out = ob.output_times(cfg, medium)
     z = -0.5 * medium.length + medium.length / (cfg.nz - 1) * jnp.arange(cfg.nz)
     return OrcaResult(
         input_times_ns=t_in,
         output_times_ns=t_out + p.write_time_ns + p.storage_time_ns,
         transmitted_times_ns=t_out + p.write_time_ns,
-        write_efficiency=n_b / n_in,
-        read_efficiency=n_out / n_b2,
-        total_efficiency=n_out / n_in,
-        output_amplitude=out[:, 0],
-        transmitted_amplitude=trans[:, 0],
-        spin_wave=b[0],
+        write_efficiency=pick(n_b / n_in),
+        read_efficiency=pick(n_out / n_b2),
+        total_efficiency=pick(n_out / n_in),
+        output_amplitude=pick_t(out),
+        transmitted_amplitude=pick_t(trans),
+        spin_wave=pick(b),
         z_m=z,
         physics=ph,
     )
@@ -341,6 +349,19 @@ def analytic(
         store = store * jnp.abs(num / den) ** 2
     return oa.square_efficiencies(
         bs[0], bs[1], p.control_fwhm_ns, signal_fwhm_ns, mism[0], mism[1], store
+    )
+
+
+def storage_1e_ns(ph: Physics, p: OrcaParams):
+    """1/e storage time of ORCA_MODEL 1.7's law exp(-gamma3 t - (K sigma_v t)^2 - (t/tau_d)^2),
+    ns (beat terms left out: they modulate, they do not set the envelope)."""
+    m = ph.medium
+    a = ((m.k_a + m.k_b) * m.sigma_v) ** 2
+    if p.dephasing_time_ns is not None:
+        a = a + 1.0 / p.dephasing_time_ns**2
+    g = m.gamma3
+    return jnp.where(
+        a > 0, (jnp.sqrt(g**2 + 4.0 * a) - g) / (2.0 * jnp.where(a > 0, a, 1.0)), 1.0 / g
     )
 
 
