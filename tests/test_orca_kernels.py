@@ -17,7 +17,13 @@ from photonmc.kernels import orca_analytic as oa
 from photonmc.kernels import orca_full as of
 from photonmc.kernels import orca_gorshkov as og
 
-jax.config.update("jax_enable_x64", True)
+
+@pytest.fixture(autouse=True)
+def _float64():
+    """Every check here runs in float64 (the scope keeps other test files' default)."""
+    with jax.enable_x64(True):
+        yield
+
 
 RB5D = ad.species_data("Rb87", "5D5/2")
 RB4D = ad.species_data("Rb87", "4D5/2")
@@ -217,6 +223,33 @@ def test_case41_adiabatic_om21_signs():
     assert tb == pytest.approx(0.03135, abs=2e-4)
 
 
+def test_inverted_scheme_light_shift_sign_and_phase_matching():
+    """The inverted ladder at case 4.1's couplings: no signal self-term, light shift
+    +|Omega|^2 / (4 Delta) (ORCA_MODEL 1.5), so the phase-matched input has xi0 =
+    -delta_AC / (pi c) of the opposite sign; matched, it stores and retrieves like the
+    standard ladder (which differs only by the small loss of its self-term)."""
+    _, _, _, rabi, med = _case41()
+    nz = 125
+    t_half = 1.5 * TAU_W + 2 * L41 / C
+    dt = L41 / (nz - 1) / (C / 2)
+    cfg = ob.Config("counter", True, "square", nz, int(round(2 * t_half / dt)), 1)
+    ctl = ob.Control(rabi, TAU_W)
+    t = ob.input_times(cfg, med)
+    wt = ob.time_weights(cfg, med)
+    d = ob.storage_factor(cfg, med, t_half + TAU_W / 2)
+    etas = []
+    for sign in (1.0, -1.0):
+        xi0 = -sign * rabi**2 / (4 * DELTA) / (math.pi * C)
+        s = jnp.exp(-2 * math.log(2) * t**2 / TAU_S**2 - 1j * math.pi * C * xi0 * t)
+        s = s / jnp.sqrt(jnp.sum(wt * jnp.abs(s) ** 2))
+        _, b = ob.write(cfg, med, ctl, s[:, None])
+        out = ob.read(cfg, med, ctl, b * d[None, :, None], ob.read_a1_offset(cfg, ctl))
+        etas.append(float(jnp.sum(wt * jnp.abs(out[:, 0]) ** 2)))
+    standard = _run41(nz)[0][0]
+    assert etas[0] == pytest.approx(standard, abs=1e-2)
+    assert etas[1] < 0.2
+
+
 @pytest.mark.parametrize("om21,expected", [(False, 0.7933), (True, 0.7993)])
 def test_case42_inputs_in_2021_conventions(om21, expected):
     """ORCA_MODEL 4.2's inputs (f = 1, L = 13.705 cm) in 2021 conventions."""
@@ -399,8 +432,8 @@ def test_full_tier_approaches_adiabatic_tier_at_weak_control():
 # ---- optical-depth bound (ORCA_MODEL 4.4) -----------------------------------------------------
 def test_retrieval_kernel_eigenvalues():
     for d in (1.0, 10.0, 100.0):
-        e = float(og.max_retrieval_efficiency(d, 96))
-        assert e == pytest.approx(float(og.max_retrieval_efficiency(d, 192)), abs=1e-10)
+        e = float(og.max_retrieval_efficiency(d, 64))
+        assert e == pytest.approx(float(og.max_retrieval_efficiency(d, 128)), abs=1e-9)
         flat = float(og.retrieval_efficiency(d, jnp.ones_like))
         assert flat < e < 1.0
     # an independent numpy quadrature of the kernel for a flat spin wave at d = 10
@@ -410,7 +443,7 @@ def test_retrieval_kernel_eigenvalues():
     val = w @ k @ w
     assert float(og.retrieval_efficiency(10.0, jnp.ones_like)) == pytest.approx(val, rel=1e-10)
     # (1 - eta_max) d grows towards its asymptote (~2.9)
-    r = [(1 - float(og.max_retrieval_efficiency(d, 256))) * d for d in (10, 100, 1000)]
+    r = [(1 - float(og.max_retrieval_efficiency(d, 128))) * d for d in (10, 100, 1000)]
     assert r[0] < r[1] < r[2] < 2.95
 
 
