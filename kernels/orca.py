@@ -332,11 +332,12 @@ def analytic(
     kappa = jnp.sqrt(m.kappa2)
     delta = m.detuning
     sign = 1.0 if sp.inverted else -1.0
-    d_s = 0.0 if sp.inverted else -m.kappa2 / (4.0 * delta)
     bs, mism = [], []
     for rabi in (ph.write_rabi_rad_per_ns, ph.read_rabi_rad_per_ns):
         bs.append(kappa * jnp.abs(rabi) / (2.0 * jnp.abs(delta)))
-        mism.append(m.two_photon_detuning + sign * rabi**2 / (4.0 * delta) - d_s)
+        # the carrier's spatial frequency inside the medium, pi c xi = delta_S, cancels the
+        # -delta_S of D(xi): a signal on the light-shifted two-photon resonance is matched
+        mism.append(m.two_photon_detuning + sign * rabi**2 / (4.0 * delta))
     t_s = p.storage_time_ns
     big_k = m.k_a + m.k_b
     store = jnp.exp(-m.gamma3 * t_s - (big_k * m.sigma_v * t_s) ** 2)
@@ -350,6 +351,12 @@ def analytic(
     return oa.square_efficiencies(
         bs[0], bs[1], p.control_fwhm_ns, signal_fwhm_ns, mism[0], mism[1], store
     )
+
+
+def matched_two_photon_detuning_mhz(ph: Physics):
+    """The two-photon detuning that puts the signal on the write control's light-shifted
+    two-photon resonance (D = 0 at the carrier): -delta_AC, MHz."""
+    return -ph.light_shift_mhz
 
 
 def storage_1e_ns(ph: Physics, p: OrcaParams):
