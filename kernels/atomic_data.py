@@ -206,9 +206,16 @@ def angular_frequency(wavelength_m):
     return 2.0 * math.pi * C / wavelength_m
 
 
-def kappa_squared(n_eff, signal_dipole_cm, omega_s):
-    """kappa^2 = n_eff d_s^2 omega_s / (hbar eps0), s^-2 (OM21's kappa; 2 c g^2)."""
-    return n_eff * signal_dipole_cm**2 * omega_s / (HBAR * EPS0)
+# Constant factors are combined in Python (double) before they meet a traced value, so every
+# intermediate stays inside float32's range (hbar^2 or d^2 in SI would underflow it).
+_KAPPA2 = EA0**2 / (HBAR * EPS0)  # kappa^2 per (n_eff [m^-3] d^2 [(e a0)^2] omega [rad/s])
+_RABI = 2.0 * EA0 / HBAR / math.sqrt(math.pi * C * EPS0)
+_CRIT = math.pi**3 * HBAR**2 * C * EPS0 / EA0**2
+
+
+def kappa_squared(n_eff, signal_dipole_ea0, omega_s):
+    """kappa^2 = n_eff d_s^2 omega_s / (hbar eps0), s^-2 (OM21's kappa; 2 c g^2); d_s in e a0."""
+    return (n_eff * 1e-20) * signal_dipole_ea0**2 * (omega_s * 1e-15) * (_KAPPA2 * 1e35)
 
 
 def coupling_squared(kappa2):
@@ -244,22 +251,15 @@ def peak_power_w(shape: str, energy_j, fwhm_s):
     raise ValueError(f"control shape must be 'square' or 'gaussian', got {shape!r}")
 
 
-def rabi_frequency(power_w, control_dipole_cm, waist_m):
+def rabi_frequency(power_w, control_dipole_ea0, waist_m):
     """On-axis Rabi frequency Omega_c = (2 d_c / (hbar w_c)) sqrt(P / (pi c eps0)), rad/s."""
-    return (2.0 * control_dipole_cm / (HBAR * waist_m)) * jnp.sqrt(power_w / (math.pi * C * EPS0))
+    return _RABI * control_dipole_ea0 * jnp.sqrt(power_w) / waist_m
 
 
-def critical_energy(kappa2, control_dipole_cm, waist_m, detuning_rad_s, tau_eff_s):
+def critical_energy(kappa2, control_dipole_ea0, waist_m, detuning_rad_s, tau_eff_s):
     """E_crit = pi^3 hbar^2 w_c^2 Delta^2 c eps0 / (kappa^2 d_c^2 tau_eff), J (pulse area pi)."""
-    return (
-        math.pi**3
-        * HBAR**2
-        * waist_m**2
-        * detuning_rad_s**2
-        * C
-        * EPS0
-        / (kappa2 * control_dipole_cm**2 * tau_eff_s)
-    )
+    x = waist_m * detuning_rad_s * 1e-6
+    return (_CRIT * 10.0) * x**2 / ((kappa2 * 1e-20) * control_dipole_ea0**2 * (tau_eff_s * 1e9))
 
 
 def thermal_velocity(sp: Species, temperature_k):
