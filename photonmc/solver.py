@@ -261,7 +261,8 @@ def uncertainties(names, h_z, grad_z, s, jac) -> Uncertainties:
 
     keep = ~null
     inv = (vec[:, keep] / lam[keep]) @ vec[:, keep].T
-    reg = (vec / (np.maximum(lam, 0.0) + 1e-10 * top)) @ vec.T
+    # a floor that keeps 1 / floor finite when every eigenvalue is zero (all flat)
+    reg = (vec / (np.maximum(lam, 0.0) + max(1e-10 * top, 1e-300))) @ vec.T
     rd = np.sqrt(np.maximum(np.diag(reg), 1e-300))
     corr = np.clip(reg / np.outer(rd, rd), -1.0, 1.0)
     np.fill_diagonal(corr, 1.0)

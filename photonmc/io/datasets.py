@@ -13,7 +13,8 @@ parameter overrides (e.g. the storage time of that run). Files:
 Efficiency curves (`EfficiencyCurve`): a memory's internal efficiency (MODEL.md 3.4)
 measured at several values of one link parameter. CSV with one x column named by the
 qualified parameter (`memory.storage_time_ns`), a column `efficiency`, and optionally
-`efficiency_err` (one standard deviation, > 0).
+`efficiency_err` (one standard deviation, > 0). Efficiencies lie in [0, 1], up to a
+measurement noise of EFFICIENCY_SLACK (0.05) beyond either end.
 
 CSV files may carry comment lines starting with `#` (provenance) and blank lines. Bins
 count as uniform when every edge lies within 1e-2 bin widths of the evenly spaced grid
@@ -39,6 +40,9 @@ import numpy as np
 UNIFORM_TOLERANCE = 1e-2
 HISTOGRAM_COLUMNS = ("bin_start_ns", "counts")
 CURVE_Y, CURVE_ERR = "efficiency", "efficiency_err"
+#: How far a measured efficiency may lie outside [0, 1] (background subtraction and
+#: counting noise put values near 0 slightly below it); beyond that it is no efficiency
+EFFICIENCY_SLACK = 0.05
 HISTOGRAM_SUFFIXES = (".csv", ".npz", ".h5", ".hdf5", ".ptu")
 
 
@@ -151,6 +155,15 @@ class EfficiencyCurve:
             if not np.all(np.isfinite(a)):
                 i = int(np.flatnonzero(~np.isfinite(a))[0])
                 raise DatasetError(f"{label}: {name} is not a finite number in point {i + 1}")
+        slack = EFFICIENCY_SLACK
+        outside = (y < -slack) | (y > 1.0 + slack)
+        if np.any(outside):
+            i = int(np.flatnonzero(outside)[0])
+            raise DatasetError(
+                f"{label}: {CURVE_Y} must be in [0, 1] (an internal efficiency; measurement "
+                f"noise of up to {slack:g} beyond either end is accepted), got "
+                f"{float(y[i])!r} in point {i + 1}"
+            )
         err = self.efficiency_err
         if err is not None:
             err = _float_array(err, label, CURVE_ERR)
@@ -424,6 +437,7 @@ def _read_tags(path: Path, detector, bin_ps, window_ns):
 
     if bin_ps is None or window_ns is None:
         raise DatasetError(f"{path}: a time-tag file needs bin_ps and window_ns for its histogram")
+    bin_ps, window_ns = tag_histogram_options(path, bin_ps, window_ns)
     try:
         tags = read_timetags(path)
     except (ValueError, OSError) as e:
@@ -447,6 +461,23 @@ def _read_tags(path: Path, detector, bin_ps, window_ns):
     return np.asarray(edges_ps, np.float64) / 1e3, counts, shots
 
 
+def tag_histogram_options(path, bin_ps, window_ns) -> tuple[float, tuple[float, float]]:
+    """bin_ps (a number > 0, ps) and window_ns ([a, b], a < b, ns), checked."""
+
+    def number(x) -> bool:
+        return isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
+
+    if not (number(bin_ps) and math.isfinite(float(bin_ps)) and float(bin_ps) > 0):
+        raise DatasetError(f"{path}: bin_ps must be a number > 0 (ps), got {bin_ps!r}")
+    ok = isinstance(window_ns, list | tuple) and len(window_ns) == 2
+    ok = ok and all(number(x) and math.isfinite(float(x)) for x in window_ns)
+    if not ok or not float(window_ns[0]) < float(window_ns[1]):
+        raise DatasetError(
+            f"{path}: window_ns must be [a, b] in ns, finite numbers with a < b, got {window_ns!r}"
+        )
+    return float(bin_ps), (float(window_ns[0]), float(window_ns[1]))
+
+
 def _read_result(path: Path, detector: str | None):
     from photonmc.io.hdf5 import ResultFileError, read_result
 
@@ -466,9 +497,21 @@ def _read_result(path: Path, detector: str | None):
 
 
 def _float_array(a, label: str, what: str) -> np.ndarray:
+    """Real numbers as float64; complex, boolean, text or object arrays are refused."""
     try:
-        return np.array(a, dtype=np.float64)
+        raw = np.asarray(a)
     except (TypeError, ValueError):
+        raise DatasetError(f"{label}: {what} must be numbers") from None
+    if raw.dtype.kind == "c":
+        raise DatasetError(f"{label}: {what} must be real numbers, got complex ({raw.dtype})")
+    if raw.dtype.kind not in "iuf":
+        if raw.dtype.kind != "O":
+            raise DatasetError(f"{label}: {what} must be numbers, got {raw.dtype} values")
+        if any(isinstance(v, bool | complex | np.complexfloating) for v in raw.ravel().tolist()):
+            raise DatasetError(f"{label}: {what} must be real numbers")
+    try:
+        return np.array(raw, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
         raise DatasetError(f"{label}: {what} must be numbers") from None
 
 

@@ -420,7 +420,8 @@ def read_photon_hdf5(path: str | os.PathLike) -> TimeTags:
             return _read(f, path)
         except PhotonHDF5Error:
             raise
-        except (KeyError, TypeError, ValueError, OSError) as e:
+        except (KeyError, TypeError, ValueError, OSError, RuntimeError, ArithmeticError) as e:
+            # RuntimeError: h5py's link traversal (a soft link to itself, a link loop)
             raise PhotonHDF5Error(f"{path}: damaged Photon-HDF5 file ({_one_line(e)})") from None
 
 
@@ -433,9 +434,8 @@ def _read(f: h5py.File, path: Path) -> TimeTags:
             raise PhotonHDF5Error(f"{path}: missing /{field}")
     data = f["photon_data"]
     timestamps = _integers(data["timestamps"], path)
-    unit_ps = float(data["timestamps_specs/timestamps_unit"][()]) * units.PS_PER_S
-    if not (math.isfinite(unit_ps) and unit_ps > 0):
-        raise PhotonHDF5Error(f"{path}: timestamps_unit must be > 0 s")
+    _check_monotonic(timestamps, path)
+    unit_ps = _unit_ps(data["timestamps_specs/timestamps_unit"], timestamps, path)
     if "detectors" in data:
         detectors = _integers(data["detectors"], path)
         if detectors.shape != timestamps.shape:
@@ -463,7 +463,7 @@ def _read(f: h5py.File, path: Path) -> TimeTags:
         nanotimes = _integers(data["nanotimes"], path)
         if nanotimes.shape != timestamps.shape:
             raise PhotonHDF5Error(f"{path}: {nanotimes.size} nanotimes for {timestamps.size}")
-        tcspc_ps = float(data["nanotimes_specs/tcspc_unit"][()]) * units.PS_PER_S
+        tcspc_ps = _unit_ps(data["nanotimes_specs/tcspc_unit"], nanotimes, path)
         resolution_ps = tcspc_ps
         if period_ps is not None and abs(unit_ps - period_ps) <= 1e-6 * period_ps:
             shot = timestamps
@@ -603,7 +603,7 @@ def _open(path: Path, what: str):
     with f:
         try:
             yield f
-        except OSError as e:
+        except (OSError, RuntimeError) as e:  # RuntimeError: a link loop in the file
             raise PhotonHDF5Error(
                 f"{path}: unreadable HDF5 data, truncated or damaged ({_one_line(e)})"
             ) from None
@@ -618,6 +618,39 @@ def _integers(ds: h5py.Dataset, path: Path) -> np.ndarray:
     if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
         raise PhotonHDF5Error(f"{path}: {ds.name} exceeds the int64 range")
     return a.astype(np.int64, copy=False)
+
+
+def _check_monotonic(timestamps: np.ndarray, path: Path) -> None:
+    """Photon-HDF5 timestamps never decrease (the specification's monotonic order)."""
+    block = 1 << 22
+    for i in range(0, max(timestamps.size - 1, 0), block):
+        part = timestamps[i : i + block + 1]
+        down = np.flatnonzero(part[1:] < part[:-1])
+        if down.size:
+            j = i + int(down[0])
+            raise PhotonHDF5Error(
+                f"{path}: /photon_data/timestamps must not decrease (Photon-HDF5 stores them "
+                f"in time order), but entry {j + 1} ({int(timestamps[j + 1])}) is smaller "
+                f"than entry {j} ({int(timestamps[j])})"
+            )
+
+
+def _unit_ps(ds: h5py.Dataset, ticks: np.ndarray, path: Path) -> float:
+    """A unit dataset (seconds per tick) in ps, checked: finite, > 0, times within int64."""
+    try:
+        seconds = float(ds[()])
+    except (TypeError, ValueError):
+        raise PhotonHDF5Error(f"{path}: {ds.name} must be a number of seconds") from None
+    unit_ps = seconds * units.PS_PER_S
+    if not (math.isfinite(unit_ps) and unit_ps > 0):
+        raise PhotonHDF5Error(f"{path}: {ds.name} must be finite and > 0 s, got {seconds!r}")
+    reach = float(np.abs(ticks).max()) * unit_ps if ticks.size else 0.0
+    if reach >= float(1 << 62):
+        raise PhotonHDF5Error(
+            f"{path}: {ds.name} = {seconds!r} s puts the times at {reach:.3g} ps, beyond the "
+            "int64 range of ps"
+        )
+    return unit_ps
 
 
 def _decode(x) -> str:

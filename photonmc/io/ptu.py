@@ -81,6 +81,10 @@ _OVERFLOW = (1 << 31) | (63 << 25)
 #: Records decoded per block when reading, tags encoded per block when writing
 _READ_BLOCK = 1 << 22
 _WRITE_BLOCK = 1 << 20
+#: Absolute times must stay below this many ps to fit int64 with room to spare
+_MAX_TIME_PS = float(1 << 62)
+#: Magic, version and one 48-byte tag (Header_End): the shortest possible header
+_MIN_HEADER = 16 + 48
 
 
 #: Header values written at close
@@ -116,10 +120,17 @@ def read_ptu(path: str | os.PathLike) -> TimeTags:
         raise FileNotFoundError(f"{path}: no such file")
     if path.is_dir():
         raise PTUFileError(f"{path} is a directory, not a PTU file")
+    size = path.stat().st_size
+    if size < _MIN_HEADER:
+        raise PTUFileError(
+            f"{path}: not a readable PTU file ({size} bytes; a PTU header alone takes more)"
+        )
     with _ptufile_messages() as messages:
         try:
             ptu = ptufile.PtuFile(path)
-        except (ValueError, OSError, struct.error, UnicodeError) as e:
+        except NameError:  # ptufile's tag loop ran out of bytes before Header_End
+            raise PTUFileError(f"{path}: not a readable PTU file (truncated header)") from None
+        except Exception as e:  # noqa: BLE001 (any failure of the foreign parser: a bad file)
             raise PTUFileError(f"{path}: not a readable PTU file ({_one_line(e)})") from None
         with ptu:
             try:
@@ -129,7 +140,7 @@ def read_ptu(path: str | os.PathLike) -> TimeTags:
             except KeyError as e:
                 why = f"; ptufile: {messages[0]}" if messages else ""
                 raise PTUFileError(f"{path}: damaged PTU file: no tag {e}{why}") from None
-            except (TypeError, ValueError, OSError) as e:
+            except (TypeError, ValueError, OSError, OverflowError, ArithmeticError) as e:
                 raise PTUFileError(f"{path}: damaged PTU file ({_one_line(e)})") from None
 
 
@@ -167,7 +178,12 @@ def _read(ptu, path: Path) -> TimeTags:
     if int(tags.get("TTResultFormat_BitsPerRecord", 32)) not in (0, 32):
         raise PTUFileError(f"{path}: records of {tags['TTResultFormat_BitsPerRecord']} bits")
     available, rest = divmod(path.stat().st_size - ptu.record_offset, 4)
-    declared = int(tags.get("TTResult_NumberOfRecords", 0))
+    declared = _whole(tags.get("TTResult_NumberOfRecords", 0), "TTResult_NumberOfRecords", path)
+    if declared < 0:
+        raise PTUFileError(
+            f"{path}: damaged header: TTResult_NumberOfRecords = {declared}, a record count "
+            "cannot be negative"
+        )
     if declared > available:
         raise PTUFileError(
             f"{path}: truncated: the header declares {declared} records but the file "
@@ -177,25 +193,38 @@ def _read(ptu, path: Path) -> TimeTags:
         raise PTUFileError(f"{path}: truncated in the middle of a record")
     n_records = declared if declared > 0 else available
 
-    global_ps = _clean_ps(float(tags["MeasDesc_GlobalResolution"]) * units.PS_PER_S)
-    if not global_ps > 0:
-        raise PTUFileError(f"{path}: MeasDesc_GlobalResolution must be > 0")
+    global_ps = _time_tag(tags, "MeasDesc_GlobalResolution", path)
     if t3:
-        period_ps = float(tags.get("photonmc_PeriodPs", global_ps))
-        resolution_ps = _clean_ps(float(tags["MeasDesc_Resolution"]) * units.PS_PER_S)
-        if not resolution_ps > 0:
-            raise PTUFileError(f"{path}: MeasDesc_Resolution must be > 0")
+        period_ps = global_ps
+        if "photonmc_PeriodPs" in tags:
+            period_ps = _positive(tags["photonmc_PeriodPs"], "photonmc_PeriodPs", "ps", path)
+        resolution_ps = _time_tag(tags, "MeasDesc_Resolution", path)
     else:
-        sync_rate = float(tags.get("TTResult_SyncRate", 0) or 0)
+        sync_rate = _number(tags.get("TTResult_SyncRate", 0) or 0, "TTResult_SyncRate", path)
         period_ps = units.PS_PER_S / sync_rate if sync_rate > 0 else None
+        if period_ps is not None and not (math.isfinite(period_ps) and period_ps > 0):
+            period_ps = None  # a sync rate beyond any clock: no usable period
         resolution_ps = global_ps
-    first_shot = int(tags.get("photonmc_FirstShot", 0))
+    first_shot = _whole(tags.get("photonmc_FirstShot", 0), "photonmc_FirstShot", path)
 
     channel, time_ps, shot = _decode(ptu, n_records, rectype, t3)
     if t3:
+        last = float(shot[-1]) + first_shot if shot.size else 0.0
+        reach = max(abs(float(first_shot)), abs(last)) * period_ps
+        reach += float(time_ps.max()) * resolution_ps if time_ps.size else 0.0
+        if reach >= _MAX_TIME_PS:
+            raise PTUFileError(
+                f"{path}: damaged header: its times reach {reach:.3g} ps, beyond the int64 "
+                f"range of ps (photonmc_FirstShot = {first_shot}, period {period_ps!r} ps)"
+            )
         shot += first_shot
         time_ps = shot_clock_ps(shot, period_ps) + _scale(time_ps, resolution_ps)
     else:
+        if time_ps.size and float(time_ps.max()) * global_ps >= _MAX_TIME_PS:
+            raise PTUFileError(
+                f"{path}: damaged header: times of {global_ps!r} ps units pass the int64 "
+                "range of ps"
+            )
         time_ps = _scale(time_ps, global_ps)
         shot = None
     names = tags.get("photonmc_ChannelName") or ()
@@ -249,6 +278,39 @@ def _decode(ptu, n_records: int, rectype: int, t3: bool):
     value = np.concatenate(values) if values else np.zeros(0, np.int64)
     nsync = np.concatenate(syncs) if syncs else np.zeros(0, np.int64)
     return channel, value, nsync
+
+
+def _number(value, ident: str, path: Path) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise PTUFileError(f"{path}: damaged header: {ident} must be a number, got {value!r}")
+    return float(value)
+
+
+def _whole(value, ident: str, path: Path) -> int:
+    x = _number(value, ident, path)
+    if not (math.isfinite(x) and x.is_integer()):
+        raise PTUFileError(f"{path}: damaged header: {ident} must be a whole number, got {x!r}")
+    return int(value)
+
+
+def _positive(value, ident: str, unit: str, path: Path) -> float:
+    x = _number(value, ident, path)
+    if not (math.isfinite(x) and x > 0):
+        raise PTUFileError(
+            f"{path}: damaged header: {ident} must be finite and > 0 {unit}, got {x!r}"
+        )
+    return x
+
+
+def _time_tag(tags, ident: str, path: Path) -> float:
+    """A resolution tag (seconds) in ps: finite, > 0, and no longer than an hour."""
+    seconds = _positive(tags[ident], ident, "s", path)
+    if seconds > 3600.0:
+        raise PTUFileError(f"{path}: damaged header: {ident} = {seconds!r} s is over an hour")
+    ps = _clean_ps(seconds * units.PS_PER_S)
+    if not ps > 0:
+        raise PTUFileError(f"{path}: damaged header: {ident} = {seconds!r} s rounds to 0 ps")
+    return ps
 
 
 def _scale(ticks: np.ndarray, unit_ps: float) -> np.ndarray:
