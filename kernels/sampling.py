@@ -69,6 +69,8 @@ def poisson_capacity(mean: float, tail: float = 1e-15) -> int:
     """
     if mean <= 0.0:
         return 0
+    if not mean < 2.0**60:  # also inf and nan: a room no run holds; callers refuse it
+        return 1 << 62
     if mean > 1000.0:
         return round_capacity(int(math.ceil(mean + 9.0 * math.sqrt(mean) + 10.0)))
     term = math.exp(-mean)

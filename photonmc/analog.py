@@ -30,6 +30,49 @@ from photonmc.link import Link, propagate
 from photonmc.stages import Context
 
 DEFAULT_CHUNK_SHOTS = 1 << 18
+#: Largest seed: every bit of it keys the run (threefry's 64-bit key), and result files
+#: store it as int64
+MAX_SEED = (1 << 63) - 1
+#: Most chunks of a run: chunk indices are int32 (`fold_in(key, c)`)
+MAX_CHUNKS = (1 << 31) - 1
+#: Most shots of a run, in either mode: float64 counts them exactly up to here
+MAX_SHOTS = 1 << 53
+#: Most Poisson events (emitting shots, noise photons, dark counts) one chunk holds; a
+#: chunk's memory grows with them (about 80 bytes each), so a run whose chunk needs more
+#: is refused with a chunk size that fits
+MAX_CHUNK_EVENTS = 1 << 24
+
+
+def seed_key(seed: int):
+    """The JAX key of an integer seed in [0, MAX_SEED], from all of its 64 bits.
+
+    For seeds below 2^32 it is `jax.random.key(seed)`; larger seeds keep their high
+    word (`jax.random.key` truncates them to 32 bits without 64-bit mode).
+    """
+    check_seed(seed)
+    seed = int(seed)
+    words = np.array([seed >> 32, seed & 0xFFFFFFFF], np.uint32)
+    return jax.random.wrap_key_data(words, impl="threefry2x32")
+
+
+def check_seed(seed) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise ValueError(f"the seed must be a whole number in [0, 2^63 - 1], got {seed!r}")
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise ValueError(f"the seed must be in [0, 2^63 - 1 = {MAX_SEED}], got {int(seed)}")
+
+
+def check_shots(shots: int, chunk_shots: int, mode: str) -> None:
+    """Refuse a shot count no run can take: above MAX_SHOTS, or (analog) more chunks than
+    MAX_CHUNKS of `chunk_shots`; the message says what would fit."""
+    if int(shots) > MAX_SHOTS:
+        raise ValueError(f"shots must be at most 2^53 = {MAX_SHOTS:,}, got {int(shots):,}")
+    if mode == "analog" and -(-int(shots) // int(chunk_shots)) > MAX_CHUNKS:
+        raise ValueError(
+            f"shots = {int(shots):,} needs {-(-int(shots) // int(chunk_shots)):,} chunks of "
+            f"{int(chunk_shots):,} shots; a run holds at most 2^31 - 1 chunks: give at most "
+            f"{MAX_CHUNKS * int(chunk_shots):,} shots or larger chunks (--chunk-shots)"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,13 +94,37 @@ class AnalogPlan:
     record_capacity: int = 0
 
 
-def analog_plan(link: Link, chunk_shots: int, records: bool = False) -> AnalogPlan:
+def analog_plan(
+    link: Link, chunk_shots: int, records: bool = False, shots: int | None = None
+) -> AnalogPlan:
+    """Static shapes of an analog run of `link` in chunks of `chunk_shots`.
+
+    shots: the run's shots, when known; a run shorter than one chunk whose full chunk
+    would need more room than MAX_CHUNK_EVENTS gets room for its live shots only.
+    Raises ValueError when a chunk needs room for more than MAX_CHUNK_EVENTS Poisson
+    events, naming them and a chunk size that fits.
+    """
     detectors, tagger = link.detectors, link.tagger
     period = float(link.source.period_ns)
-    capacity = ((link.source.name, link.source.emitting_capacity(chunk_shots)),) + tuple(
-        (m.name, m.noise_capacity(chunk_shots)) for m in link.memories
-    )
-    dark_capacity = tuple(d.dark_capacity(tagger, period, chunk_shots) for d in detectors)
+
+    def rooms(n: int):
+        capacity = ((link.source.name, link.source.emitting_capacity(n)),) + tuple(
+            (m.name, m.noise_capacity(n)) for m in link.memories
+        )
+        return capacity, tuple(d.dark_capacity(tagger, period, n) for d in detectors)
+
+    # Room for a whole chunk, so that the shot count never changes the compiled shapes;
+    # only where that room is too large does a short run get room for its live shots.
+    live = int(chunk_shots)
+    capacity, dark_capacity = rooms(live)
+    if (
+        shots is not None
+        and int(shots) < live
+        and _events(capacity, dark_capacity) > (MAX_CHUNK_EVENTS)
+    ):
+        live = max(1, int(shots))
+        capacity, dark_capacity = rooms(live)
+    _check_room(link, live, capacity, dark_capacity)
     dead_time = tuple(d.has_dead_time() for d in detectors)
     # Mean clicks per chunk, bounded above (losses at their least, every detector at the
     # best efficiency): room for the clicks of a chunk.
@@ -72,7 +139,7 @@ def analog_plan(link: Link, chunk_shots: int, records: bool = False) -> AnalogPl
     for d, dead in zip(detectors, dead_time, strict=True):
         a, b = d.dark_interval_ns(tagger, period, dead)
         darks += float(d.dark_count_rate_hz) * 1e-9 * (b - a)
-    mean = chunk_shots * (photons * max(float(d.efficiency) for d in detectors) + darks)
+    mean = live * (photons * max(float(d.efficiency) for d in detectors) + darks)
     n_candidates = sum(dark_capacity) + sum(sum(c) for _, c in capacity)
     room = min(
         n_candidates, sampling.round_capacity(int(math.ceil(mean + 8 * math.sqrt(mean) + 64)))
@@ -86,6 +153,38 @@ def analog_plan(link: Link, chunk_shots: int, records: bool = False) -> AnalogPl
         n_bins=tagger.n_bins,
         record_capacity=room if records else 0,
     )
+
+
+def _events(capacity, dark_capacity) -> int:
+    return sum(sum(c) for _, c in capacity) + sum(dark_capacity)
+
+
+def _check_room(link: Link, live: int, capacity, dark_capacity) -> None:
+    rooms = [(f"photons of {name!r}", sum(c)) for name, c in capacity]
+    rooms += [
+        (f"dark counts of detector {d.name!r}", c)
+        for d, c in zip(link.detectors, dark_capacity, strict=True)
+    ]
+    total = sum(c for _, c in rooms)
+    if total <= MAX_CHUNK_EVENTS:
+        return
+    what, most = max(rooms, key=lambda r: r[1])
+    fits = 1 << max(0, int(math.floor(math.log2(live * MAX_CHUNK_EVENTS / total))))
+    if most >= 1 << 62:  # an unbounded mean (a period of 1e300 ns, say)
+        raise ValueError(
+            f"one shot needs room for more Poisson events than any run holds (> 1e18 {what} "
+            "per chunk): lower the rate, or shorten the period or the tagger window"
+        )
+    head = (
+        f"a chunk of {live:,} shots needs room for {total:.3g} Poisson events (most of "
+        f"them {what}: {most:.3g}), more than the {MAX_CHUNK_EVENTS:,} a chunk holds"
+    )
+    if live * MAX_CHUNK_EVENTS / total < 1:
+        raise ValueError(
+            f"{head}; one shot alone needs {total / live:.3g}: lower the rate, or shorten "
+            "the period or the tagger window"
+        )
+    raise ValueError(f"{head}; use chunks of at most {fits:,} shots (--chunk-shots {fits})")
 
 
 def merge_plans(plans) -> AnalogPlan:
@@ -273,7 +372,8 @@ def run_analog(
     as `click_records` gives them. checkpoint: see `Checkpointing`. plan: static shapes
     to use instead of this link's own (a sweep passes one plan that fits every point).
     """
-    plan = plan or analog_plan(link, chunk_shots, records=on_records is not None)
+    check_shots(shots, chunk_shots, "analog")
+    plan = plan or analog_plan(link, chunk_shots, records=on_records is not None, shots=shots)
     devices = list(devices) if devices is not None else jax.local_devices()
     mesh = jax.sharding.Mesh(np.array(devices), ("chunks",))
     n_dev = len(devices)

@@ -19,11 +19,12 @@ stderr and exits with status 2. With --json, stdout is exactly one JSON object:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
+import shlex
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,16 +36,20 @@ from photonmc._version import __version__
 from photonmc.batch import ORIGINS
 from photonmc.config import ConfigError, load_config, parse_literal
 from photonmc.io import ResultFileError, read_result, write_result
-from photonmc.io.hdf5 import check_writable
+from photonmc.io.atomic import atomic_path, check_writable
+from photonmc.io.checkpoint import CheckpointError, read_checkpoint_progress
 from photonmc.io.sweep_hdf5 import write_sweep
 from photonmc.io.timetag_files import simulation_writer
+from photonmc.observables import snr_lower_bound
 from photonmc.result import Result
 from photonmc.simulation import Checkpointing
 from photonmc.sweep import grid_values, sweep
 
 #: Exit status of every user error
 USER_ERROR = 2
-PLOT_HINT = "photonmc plot needs matplotlib: pip install 'photonmc[plot]'"
+_NEEDS_MATPLOTLIB = "needs matplotlib: pip install 'photonmc[plot]'"
+#: What `photonmc plot` prints without matplotlib (one error line)
+PLOT_HINT = f"photonmc: error: photonmc plot {_NEEDS_MATPLOTLIB}"
 
 
 class UsageError(Exception):
@@ -171,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FIG.png",
         help="figure file (default: <result stem>.png in the working directory)",
     )
+    plot.add_argument("--force", action="store_true", help="overwrite an existing figure")
 
     fit = sub.add_parser(
         "fit",
@@ -182,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     fit.add_argument("--out", metavar="FIT.h5", help="write the result, data and model (HDF5)")
     fit.add_argument("--plot", metavar="FIG.png", help="draw data, model and residuals")
+    fit.add_argument("--force", action="store_true", help="overwrite existing output files")
     fit.add_argument(
         "--start",
         action="append",
@@ -218,9 +225,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line `argv` (default sys.argv[1:]); returns the exit status."""
+    """Run the command line `argv` (default sys.argv[1:]); returns the exit status.
+
+    Python warnings raised meanwhile are printed as one `photonmc: warning: ...` line
+    each (`warn`), without source lines.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def warn(message: str) -> None:
+    """Print one line `photonmc: warning: <message>` on stderr."""
+    print(f"photonmc: warning: {' '.join(str(message).split())}", file=sys.stderr)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    warn(str(message))
+
+
+def _main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
+        args.argv = argv
         commands = {
             "simulate": cmd_simulate,
             "show": cmd_show,
@@ -238,6 +267,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("photonmc: interrupted", file=sys.stderr)
         return 130
+    except Interrupted as e:
+        print(f"photonmc: interrupted; {e}", file=sys.stderr)
+        return 130
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a run that saved its progress; the message says how to go on."""
+
+
+def dumps(obj) -> str:
+    """One JSON object, strict (no NaN or Infinity): a non-finite float becomes null, so
+    printing never fails after a file is written. Figures say why (`Estimate.as_dict`)."""
+    return json.dumps(_finite(obj), allow_nan=False)
+
+
+def _finite(obj):
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _finite(obj.tolist())
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
 
 
 def _fail(error: BaseException) -> int:
@@ -259,6 +315,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         value = getattr(args, flag)
         if value is not None:
             overrides.append(f"run.{key}={json.dumps(value)}")
+    every = args.checkpoint_every
+    if not (math.isfinite(every) and every > 0):
+        raise UsageError(f"--checkpoint-every must be a number of seconds > 0, got {every!r}")
     distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     cfg = load_config(args.config, overrides)
     out = args.out if args.out is not None else f"{Path(args.config).stem}.h5"
@@ -266,11 +325,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     if writer:
         check_writable(out, args.force or args.resume)  # fail before a long run
     options = {}
+    partial = f"{out}.partial"
     if cfg.mode == "analog" and jax.process_count() == 1 and not args.timetags:
         # a long run saves its accumulators, resumable after a crash, kill or Ctrl-C
-        options["checkpoint"] = Checkpointing(
-            f"{out}.partial", every_s=args.checkpoint_every, resume=args.resume
-        )
+        if not args.resume and not args.force and os.path.exists(partial):
+            raise FileExistsError(
+                f"{partial} holds an interrupted run ({_saved_shots(partial)}); continue it "
+                f"with: {_resume_command(args.argv)}; or add --force to start over and "
+                "discard it"
+            )
+        options["checkpoint"] = Checkpointing(partial, every_s=every, resume=args.resume)
     elif args.resume:
         raise ValueError("--resume needs a single-process analog run without --timetags")
     tags_writer = None
@@ -282,6 +346,15 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         )
     try:
         result = cfg.simulate(progress=True, **options)
+    except KeyboardInterrupt:
+        if tags_writer is not None:
+            tags_writer.abort()
+        if "checkpoint" in options and os.path.exists(partial):
+            raise Interrupted(
+                f"{_saved_shots(partial)} saved in {partial}; continue with: "
+                f"{_resume_command(args.argv)}"
+            ) from None
+        raise
     except BaseException:
         if tags_writer is not None:
             tags_writer.abort()
@@ -292,6 +365,23 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         write_result(result, out, force=args.force or args.resume)
         _report(result, out, as_json=args.json)
     return 0
+
+
+def _saved_shots(partial: str) -> str:
+    """ "N of M shots saved" for a checkpoint file, or what is wrong with it."""
+    try:
+        done, total = read_checkpoint_progress(partial)
+    except CheckpointError as e:
+        return f"unreadable: {e}"
+    return f"{done:,} of {total:,} shots"
+
+
+def _resume_command(argv: Sequence[str]) -> str:
+    """The command line that continues this run: the same arguments, with --resume."""
+    kept = [a for a in argv if a != "--force"]
+    if "--resume" not in kept:
+        kept.append("--resume")
+    return shlex.join(["photonmc", *kept])
 
 
 def _distributed_flags(parser) -> None:
@@ -320,6 +410,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         params[name.strip()] = grid_values(values.strip())
     out = args.out if args.out is not None else f"{Path(args.config).stem}_sweep.h5"
     check_writable(out, args.force)
+    if args.plot:
+        _check_plot_target(Path(args.plot), args.force, "--plot")  # before the sweep runs
     result = sweep(
         cfg.link,
         params,
@@ -338,7 +430,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         _plot_sweep(result, args.plot)
     if args.json:
         print(
-            json.dumps(
+            dumps(
                 {
                     "parameters": {
                         n: a.tolist() for n, a in zip(result.names, result.axes, strict=True)
@@ -350,7 +442,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                     "output": str(out),
                     "summary": figures,
                 },
-                allow_nan=False,
             )
         )
     else:
@@ -373,11 +464,7 @@ def _nan_none(a: np.ndarray):
 
 
 def _plot_sweep(result, path) -> None:
-    try:
-        import matplotlib
-    except ImportError:
-        raise ValueError("--plot needs matplotlib: pip install 'photonmc[plot]'") from None
-    matplotlib.use("Agg")
+    _check_plot_target(Path(path), True, "--plot")
     _save_atomic(plot.plot_sweep(result), Path(path))
 
 
@@ -459,7 +546,7 @@ def cmd_correlate(args: argparse.Namespace) -> int:
     )
     if args.json:
         summary = {"input": os.fspath(source), "output": os.fspath(out), **result.summary()}
-        print(json.dumps(summary, allow_nan=False))
+        print(dumps(summary))
     else:
         print(correlate.format_correlation(result, source, out))
     return 0
@@ -481,7 +568,7 @@ def summary_json(result: Result, output: str | os.PathLike) -> dict:
 
 def _report(result: Result, output, *, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(summary_json(result, output), allow_nan=False))
+        print(dumps(summary_json(result, output)))
     else:
         print(format_summary(result, output))
 
@@ -512,14 +599,31 @@ def format_summary(result: Result, output: str | os.PathLike | None = None) -> s
     lines.append(row("end-to-end efficiency", r.efficiency, f"{signal} clicks in window per shot"))
     if r.has_memory:
         a, b = r.retrieval_window_ns
-        lines.append(row("internal memory efficiency", r.internal_efficiency()))
-        lines.append(row("leak-through", r.leak_through(), "of the photons at the memory"))
-        lines.append(row(f"SNR in [{a:.4g}, {b:.4g}] ns", r.snr(), "retrieved / (noise + dark)"))
+        none = "undefined: no photon reached the memory"
+        eta, leak, snr = r.internal_efficiency(), r.leak_through(), r.snr()
+        lines.append(row("internal memory efficiency", _figure(eta, none)))
+        lines.append(row("leak-through", _figure(leak, none), "of the photons at the memory"))
+        note = "retrieved / (noise + dark)"
+        if math.isinf(snr.value):
+            note = "no noise counts in the window"
+            if r.analog:
+                c = r._window_counts(None, None)
+                bound = snr_lower_bound(float(c[ORIGINS.index("retrieved")]))
+                note += f"; > {bound:.3g} at 95 % confidence"
+        lines.append(row(f"SNR in [{a:.4g}, {b:.4g}] ns", snr, note))
         lines.append(row("leak in retrieval window", r.leak_in_window(), "source clicks per shot"))
     lines.append(row("fixed delay", f"{r.fixed_delay_ns:.6g} ns", "not in histogram times"))
     if output is not None:
         lines.append(row("output", os.fspath(output)))
     return "\n".join(lines)
+
+
+def _figure(estimate, undefined: str) -> str:
+    return (
+        f"undefined ({undefined.split(': ', 1)[1]})"
+        if math.isnan(estimate.value)
+        else str(estimate)
+    )
 
 
 def _count(x: float) -> str:
@@ -537,8 +641,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         return USER_ERROR
     matplotlib.use("Agg")
     out = Path(args.out) if args.out is not None else Path(f"{Path(args.result).stem}.png")
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {out}: directory {out.parent} does not exist")
+    check_writable(out, args.force)
     figure = plot.plot_result(result, title=Path(args.result).name)
     _save_atomic(figure, out)
     print(out)
@@ -548,14 +651,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def _save_atomic(figure, out: Path) -> None:
     import matplotlib.pyplot as plt
 
-    tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
     try:
-        figure.savefig(tmp, format=out.suffix.lstrip(".").lower() or "png", dpi=120)
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        with atomic_path(out) as tmp:
+            figure.savefig(tmp, format=out.suffix.lstrip(".").lower() or "png", dpi=120)
     finally:
         plt.close(figure)
 
@@ -566,23 +664,22 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from photonmc.fitspec import load_fit_spec
 
     if args.plot is not None:
-        _check_plot_target(Path(args.plot))
+        _check_plot_target(Path(args.plot), args.force, "--plot")
     if args.out is not None:
         out = Path(args.out)
         if out.is_dir():
             raise IsADirectoryError(f"{out} is a directory; give a file name for the fit result")
-        if not out.parent.is_dir():
-            raise FileNotFoundError(f"cannot write {out}: directory {out.parent} does not exist")
+        check_writable(out, args.force)
     spec = load_fit_spec(args.spec)
     cfg = load_config(spec.config)
     start = _assignments(args.start, "--start", "NAME=VALUE, e.g. --start memory.lifetime_ns=80")
     result = fit(cfg.link, spec.datasets, spec.free, start=start)
     if args.out is not None:
-        result.write(args.out, spec=spec.text, config_toml=cfg.toml_text)
+        result.write(args.out, spec=spec.text, config_toml=cfg.toml_text, force=args.force)
     if args.plot is not None:
         _save_atomic(plot.plot_fit(result, title=Path(args.spec).name), Path(args.plot))
     if args.json:
-        print(json.dumps(result.as_dict(), allow_nan=False))
+        print(dumps(result.as_dict()))
     else:
         print(result.summary())
         for label, path in (("output", args.out), ("figure", args.plot)):
@@ -601,18 +698,21 @@ def _assignments(items: Sequence[str], flag: str, example: str) -> dict[str, flo
             raise UsageError(f"{flag} {item}: expected {example}")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UsageError(f"{flag} {item}: {literal.strip()!r} is not a number")
-        out[name.strip()] = float(value)
+        try:
+            out[name.strip()] = float(value)
+        except OverflowError:
+            raise UsageError(f"{flag} {name.strip()}: the number is beyond float64") from None
     return out
 
 
-def _check_plot_target(out: Path) -> None:
+def _check_plot_target(out: Path, force: bool, flag: str) -> None:
+    """matplotlib is there and `out` may be written (before any work)."""
     try:
         import matplotlib
     except ImportError:
-        raise UsageError(PLOT_HINT.replace("photonmc plot", "--plot")) from None
+        raise UsageError(f"{flag} {_NEEDS_MATPLOTLIB}") from None
     matplotlib.use("Agg")
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {out}: directory {out.parent} does not exist")
+    check_writable(out, force)
 
 
 # ------------------------------------------------------------------ optimize
@@ -635,7 +735,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             ) from None
     result = optimize(cfg.link, args.objective, free, bounds)
     if args.json:
-        print(json.dumps(result.as_dict(), allow_nan=False))
+        print(dumps(result.as_dict()))
     else:
         print(result.summary())
     return 0

@@ -46,7 +46,7 @@ from photonmc._version import __version__
 from photonmc.link import Link
 from photonmc.parameters import unit_of
 from photonmc.result import Result
-from photonmc.simulation import DEFAULT_CHUNK_SHOTS, simulate
+from photonmc.simulation import DEFAULT_CHUNK_SHOTS, MAX_SEED, MAX_SHOTS, simulate
 from photonmc.stages import STAGE_TYPES, TimeTagger
 
 #: Values of [run] when the file does not give them
@@ -264,11 +264,20 @@ class _Loader:
                     f"{where}: {field.name} must be a list of [a, f_ghz, phi] number triples, "
                     f"e.g. [[0.1, 0.3, 0.0]], got {value!r}"
                 )
-            return [[float(x) for x in t] for t in value]
+            return [[self.to_float(where, field, x) for x in t] for t in value]
         if not _is_number(value):
             u = f" ({unit})" if unit else ""
-            raise self.error(f"{where}: {field.name} must be a number{u}, got {value!r}")
-        return float(value)
+            raise self.error(f"{where}: {field.name} must be a number{u}, got {_short(value)}")
+        return self.to_float(where, field, value)
+
+    def to_float(self, where: str, field: dataclasses.Field, value: int | float) -> float:
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond float64
+            raise self.error(
+                f"{where}: {field.name} must be a number below 1.8e308 (float64), got "
+                f"{_short(value)}"
+            ) from None
 
     def check_keys(self, where: str, table: dict, valid: Sequence[str]) -> None:
         for key in table:
@@ -281,8 +290,8 @@ class _Loader:
         self.check_keys("[run]", table, tuple(RUN_DEFAULTS))
         run = {**RUN_DEFAULTS, **table}
         for key, lo, hi in (
-            ("shots", 1, None),
-            ("seed", 0, None),
+            ("shots", 1, MAX_SHOTS),
+            ("seed", 0, MAX_SEED),
             ("chunk_shots", 1, MAX_CHUNK_SHOTS),
         ):
             run[key] = self.whole_number(f"[run]: {key}", run[key], lo, hi)
@@ -291,12 +300,21 @@ class _Loader:
         return run
 
     def whole_number(self, where: str, value: Any, lo: int, hi: int | None) -> int:
-        if _is_number(value) and math.isfinite(value) and float(value).is_integer():
+        if isinstance(value, int) and not isinstance(value, bool):
+            n = value  # exact, however large (no float conversion)
+        elif _is_number(value) and math.isfinite(value) and float(value).is_integer():
             n = int(value)
-            if n >= lo and (hi is None or n <= hi):
-                return n
-        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise self.error(f"{where} must be a whole number {rng}, got {value!r}")
+        else:
+            n = None
+        if n is not None and n >= lo and (hi is None or n <= hi):
+            return n
+        if hi is None:
+            rng = f">= {lo}"
+        elif hi >= 1 << 53:  # the bounds of the number types, not of the physics
+            rng = f">= {lo}" if n is None or n < lo else f"at most {_power_text(hi)}"
+        else:
+            rng = f"in [{lo}, {hi}]"
+        raise self.error(f"{where} must be a whole number {rng}, got {_short(value)}")
 
     def analysis_table(self, table: dict) -> tuple[float, float] | None:
         self.check_keys("[analysis]", table, ("retrieval_window_ns",))
@@ -467,6 +485,22 @@ def suggest(word: str, choices) -> str:
     lower = {c.lower(): c for c in choices}
     match = difflib.get_close_matches(word.lower(), list(lower), n=1, cutoff=0.6)
     return f"did you mean {lower[match[0]]!r}?" if match else ""
+
+
+def _power_text(n: int) -> str:
+    """n as written in messages: 2^53 = 9007199254740992 for the powers-of-two bounds."""
+    for k, off in ((k, off) for k in range(20, 65) for off in (0, 1)):
+        if n == (1 << k) - off and n > 1 << 20:
+            return f"2^{k}{' - 1' if off else ''} = {n}"
+    return str(n)
+
+
+def _short(value: Any) -> str:
+    """repr of a value, a number of more than 40 digits shortened to its size."""
+    text = repr(value)
+    if isinstance(value, int) and len(text) > 40:
+        return f"a {len(text.lstrip('-'))}-digit number ({text[:12]}...)"
+    return text
 
 
 def _one_line(message: str) -> str:

@@ -116,6 +116,11 @@ def correlate(
     if period is None:
         raise ValueError("the tags record no repetition period; give the repetition rate")
     _check_positive(period, "the period", "ps")
+    if period < 1.0:  # tag times are whole ps
+        raise ValueError(
+            f"the period must be >= 1 ps (tag times are whole ps), got {period:g} ps"
+            + (" from the repetition rate" if period_ps is not None else "")
+        )
     _check_positive(bin_ps, "the bin width", "ps")
     if range_ps is None:
         range_ps = bin_ps * math.ceil((DEFAULT_SIDE_PEAKS + 0.5) * period / bin_ps - 1e-9)

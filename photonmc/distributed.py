@@ -31,12 +31,14 @@ def initialize(
     Arguments override the environment variables of the module docstring. With none
     given and none set, nothing happens (a single-process run).
     """
-    coordinator = coordinator or os.environ.get(ENV[0])
-    num_processes = num_processes or _int_env(ENV[1])
+    coordinator = coordinator if coordinator is not None else os.environ.get(ENV[0])
+    num_processes = num_processes if num_processes is not None else _int_env(ENV[1])
     process_id = process_id if process_id is not None else _int_env(ENV[2])
-    if coordinator is None and num_processes is None:
+    if coordinator is None and num_processes is None and process_id is None:
         return False
-    if coordinator is None or num_processes is None or process_id is None:
+    if num_processes is not None and num_processes < 1:
+        raise ValueError(f"the number of processes must be >= 1, got {num_processes}")
+    if not coordinator or num_processes is None or process_id is None:
         raise ValueError(
             "a multi-process run needs the coordinator address, the number of processes "
             f"and this process's id (flags or {', '.join(ENV)})"

@@ -157,8 +157,9 @@ class FitResult:
         )
         return out
 
-    def write(self, path, *, spec: str = "", config_toml: str = ""):
-        """Write the result to an HDF5 file atomically (layout: photonmc.io.fit_hdf5)."""
+    def write(self, path, *, spec: str = "", config_toml: str = "", force: bool = False):
+        """Write the result to an HDF5 file atomically (layout: photonmc.io.fit_hdf5); an
+        existing file is replaced only with `force`."""
         from photonmc.io.fit_hdf5 import write_fit
 
         extra = {
@@ -185,7 +186,13 @@ class FitResult:
             for d in self.datasets
         ]
         return write_fit(
-            self.as_dict(), datasets, path, extra=extra, spec=spec, config_toml=config_toml
+            self.as_dict(),
+            datasets,
+            path,
+            extra=extra,
+            spec=spec,
+            config_toml=config_toml,
+            force=force,
         )
 
     def summary(self) -> str:

@@ -30,7 +30,15 @@ class Estimate(NamedTuple):
         return f"{self.value:.{digits}f} +- {self.stderr:.{digits}f}"
 
     def as_dict(self) -> dict:
-        return {"value": _json_float(self.value), "stderr": _json_float(self.stderr)}
+        """{"value", "stderr"}, JSON-ready: a non-finite number is None, and a figure
+        that is +inf (an SNR without noise) adds "infinite": True, one that is undefined
+        (NaN: a ratio over nothing) adds "undefined": True."""
+        out = {"value": _json_float(self.value), "stderr": _json_float(self.stderr)}
+        if math.isinf(self.value) and self.value > 0:
+            out["infinite"] = True
+        elif math.isnan(self.value):
+            out["undefined"] = True
+        return out
 
 
 def _json_float(x: float):
@@ -77,6 +85,23 @@ def window_mask(bin_edges_ns: np.ndarray, window_ns: tuple[float, float]) -> np.
     return (centres >= a) & (centres <= b)
 
 
+#: Upper limit (95 % confidence) of a Poisson mean when no event was seen: -ln(0.05)
+ZERO_COUNT_LIMIT_95 = -math.log(0.05)
+
+
 def snr(retrieved: float, noise: float) -> Estimate:
-    """Signal-to-noise: retrieved counts over noise counts (memory noise plus dark)."""
+    """Signal-to-noise: retrieved counts over noise counts (memory noise plus dark).
+
+    Without noise counts it is +inf (stderr 0) when there are retrieved counts, and 0
+    (stderr 0) when there are none either; `snr_lower_bound` gives the 95 % lower limit
+    that zero noise counts of an analog run allow.
+    """
+    if noise <= 0:
+        return Estimate(math.inf, 0.0) if retrieved > 0 else Estimate(0.0, 0.0)
     return ratio_of_counts(retrieved, noise)
+
+
+def snr_lower_bound(retrieved: float) -> float:
+    """95 % lower limit of the SNR when no noise count was seen: retrieved / 3.0 (the
+    noise mean is below -ln 0.05 = 3.0 counts at 95 % confidence)."""
+    return retrieved / ZERO_COUNT_LIMIT_95

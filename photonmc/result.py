@@ -123,7 +123,8 @@ class Result:
         return observables.ratio_of_sums(sums, num, "x", analog=self.analog, shots=self.shots)
 
     def internal_efficiency(self, memory: str | None = None) -> Estimate:
-        """eta_int = E[P_r] / photons arriving at the memory (MODEL.md 3.4)."""
+        """eta_int = E[P_r] / photons arriving at the memory (MODEL.md 3.4); undefined
+        (NaN; None with "undefined" in the summary) when no photon reached the memory."""
         return self._memory_ratio("y", memory)
 
     def leak_through(self, memory: str | None = None) -> Estimate:
@@ -142,7 +143,8 @@ class Result:
 
     def snr(self, window_ns=None, detector: str | None = None) -> Estimate:
         """Retrieved counts over noise counts (memory noise + dark) in the retrieval window,
-        of one detector or of all together (None).
+        of one detector or of all together (None); +inf without noise counts (0 without
+        any counts), see `observables.snr`.
 
         The noise is what the detector sees with the signal blocked; leak-through is a
         fate of the signal photon and is reported separately (`leak_in_window`).
@@ -185,6 +187,9 @@ class Result:
             out["internal_efficiency"] = self.internal_efficiency().as_dict()
             out["leak_through"] = self.leak_through().as_dict()
             out["snr"] = self.snr().as_dict()
+            if out["snr"].get("infinite") and self.analog:
+                c = self._window_counts(None, None)
+                out["snr"]["lower_bound_95"] = observables.snr_lower_bound(float(c[RETRIEVED]))
             out["leak_in_window"] = self.leak_in_window().as_dict()
         out["warnings"] = list(self.warnings)
         return out

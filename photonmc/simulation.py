@@ -21,6 +21,12 @@ from photonmc.analog import (
     DEFAULT_CHUNK_SHOTS as DEFAULT_CHUNK_SHOTS,
 )
 from photonmc.analog import (
+    MAX_SEED as MAX_SEED,
+)
+from photonmc.analog import (
+    MAX_SHOTS as MAX_SHOTS,
+)
+from photonmc.analog import (
     PRNG_IMPL as PRNG_IMPL,
 )
 from photonmc.analog import (
@@ -31,6 +37,10 @@ from photonmc.analog import (
 )
 from photonmc.analog import (
     analog_plan as analog_plan,
+)
+from photonmc.analog import (
+    check_shots,
+    seed_key,
 )
 from photonmc.analog import (
     merge_plans as merge_plans,
@@ -68,7 +78,8 @@ def simulate(
 ) -> Result:
     """Run `shots` shots of `link`.
 
-    key: an integer seed or a JAX key (`jax.random.key(seed)`). mode: "analog" (sampled
+    key: an integer seed in [0, 2^63 - 1] (every bit counts: `analog.seed_key`) or a JAX
+    key. mode: "analog" (sampled
     clicks, integer counts) or "expected" (expected counts, float64, differentiable via
     `expected_counts`). retrieval_window_ns: histogram-time window of the SNR figures;
     default t_w + tau +- output_mode_fwhm_ns of the first memory (minus the sync offset).
@@ -88,8 +99,9 @@ def simulate(
     seed = None
     if isinstance(key, int | np.integer):
         seed = int(key)
-        key = jax.random.key(seed)
+        key = seed_key(seed)
     shots = int(shots)
+    check_shots(shots, int(chunk_shots), mode)
 
     if checkpoint is not None and (checkpoint.read is None or checkpoint.write is None):
         checkpoint = _with_checkpoint_files(checkpoint)

@@ -20,7 +20,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from photonmc.analog import DEFAULT_CHUNK_SHOTS, analog_plan, merge_plans, run_analog
+from photonmc.analog import (
+    DEFAULT_CHUNK_SHOTS,
+    analog_plan,
+    check_shots,
+    merge_plans,
+    run_analog,
+    seed_key,
+)
 from photonmc.expected import DEFAULT_NODES, expected_counts_all
 from photonmc.link import Link
 from photonmc.result import Result
@@ -128,7 +135,8 @@ def sweep(
     ]
     links = [link.replace(p) for p in points]  # validates every value
     seed = int(key) if isinstance(key, int | np.integer) else None
-    key = jax.random.key(seed) if seed is not None else key
+    key = seed_key(seed) if seed is not None else key
+    check_shots(int(shots), int(chunk_shots), mode)
 
     results = np.empty(len(points), object)
     if mode == "expected":
@@ -151,7 +159,7 @@ def sweep(
             if progress is not None:
                 progress(i + 1)
     else:
-        plan = merge_plans(analog_plan(lk, chunk_shots) for lk in links)
+        plan = merge_plans(analog_plan(lk, chunk_shots, shots=shots) for lk in links)
         for i, lk in enumerate(links):
             start = time.perf_counter()
             hist, counters = run_analog(lk, shots, key, chunk_shots, plan=plan)

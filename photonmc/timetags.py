@@ -388,13 +388,13 @@ def _bins(width: float, start: float, stop: float, what: str) -> tuple[float, in
     if not (math.isfinite(start) and math.isfinite(stop) and stop > start):
         raise ValueError(f"{what} must span a positive range of ps, got [{start:g}, {stop:g})")
     n = (stop - start) / width
+    if n > 10_000_000:  # before rounding: n may be beyond any integer worth printing
+        raise ValueError(f"{what} with {width:g} ps bins gives {n:.3g} bins; at most 1e7")
     n_bins = round(n)
     if abs(n - n_bins) > 1e-9 * max(1.0, n) or n_bins < 1:
         raise ValueError(
             f"{what} [{start:g}, {stop:g}) ps is not a whole number of {width:g} ps bins"
         )
-    if n_bins > 10_000_000:
-        raise ValueError(f"{what} with {width:g} ps bins gives {n_bins} bins; at most 1e7")
     return start, n_bins
 
 

@@ -174,3 +174,312 @@ def test_fit_with_huge_shots_stays_finite(workdir, capsys):
     assert code == 0 and err == "", err
     result = json.loads(out)  # allow_nan=False in the CLI: no NaN reached the JSON
     assert math.isfinite(result["parameters"]["memory.write_efficiency"]["value"])
+
+
+# ------------------------------------------------- stale temporaries (10)
+def test_stale_temporaries_of_the_same_output_are_removed_and_named(workdir, capsys):
+    dead_pid = 2**22 + 12345  # above the default pid_max: no such process
+    stale = workdir / f".tags.ptu.{dead_pid}.0badc0de.tmp"
+    stale.write_bytes(b"x" * 5000)
+    other = workdir / f".other.ptu.{dead_pid}.0badc0de.tmp"  # another target's: kept
+    other.write_bytes(b"y")
+    code, out, err = run(
+        capsys, ["simulate", "link.toml", "--shots", "2000", "--timetags", "tags.ptu"]
+    )
+    assert code == 0, err
+    assert not stale.exists() and other.exists()
+    warnings = [line for line in err.splitlines() if line.startswith("photonmc: warning: ")]
+    assert len(warnings) == 1 and stale.name in warnings[0] and "5.0 kB" in warnings[0], err
+    assert "Traceback" not in err and ".py:" not in err
+
+
+def test_a_live_process_temporary_is_left_alone(tmp_path):
+    import os
+
+    from photonmc.io.atomic import remove_stale_temporaries
+
+    mine = tmp_path / f".r.h5.{os.getpid()}.abcd.tmp"
+    parent = tmp_path / f".r.h5.{os.getppid()}.abcd.tmp"
+    for p in (mine, parent):
+        p.write_bytes(b"")
+    assert remove_stale_temporaries(tmp_path / "r.h5") == []
+    assert mine.exists() and parent.exists()
+
+
+# ---------------------------------------------- write permission up front (11)
+def test_unwritable_directory_is_found_before_the_run_and_names_the_output(
+    workdir, capsys, monkeypatch
+):
+    import os
+
+    from photonmc import simulation
+
+    real_open = os.open
+
+    def read_only(path, flags, *args):
+        if str(path).endswith(".tmp") and flags & os.O_CREAT:
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, flags, *args)
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("the run started although its output cannot be written")
+
+    monkeypatch.setattr(os, "open", read_only)
+    monkeypatch.setattr(simulation, "run_expected", no_run)
+    line = one_error(
+        capsys, ["simulate", "link.toml", "--mode", "expected", "--out", "r.h5"], "r.h5"
+    )
+    assert "Permission denied" in line and ".tmp" not in line
+
+
+def test_errors_about_the_temporary_file_name_the_target(tmp_path):
+    from photonmc.io.atomic import atomic_path
+
+    target = tmp_path / "out.h5"
+    with pytest.raises(OSError, match="cannot write .*out.h5: no space") as info:
+        with atomic_path(target) as tmp:
+            raise OSError(28, "No space left on device", str(tmp))
+    assert ".tmp" not in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------ existing outputs (9, 16)
+def test_fit_out_and_plot_refuse_an_existing_file_unless_force(workdir, capsys):
+    existing = workdir / "fit.h5"
+    existing.write_bytes(b"keep me")
+    edges = np.linspace(-2.0, 8.0, 201)
+    np.savez(workdir / "h.npz", bin_edges_ns=edges, counts=np.ones(200))
+    (workdir / "spec.toml").write_text(
+        'config = "link.toml"\nfree = ["memory.write_efficiency"]\n'
+        '[[dataset]]\nfile = "h.npz"\nkind = "histogram"\nshots = 1000\n'
+    )
+    one_error(capsys, ["fit", "spec.toml", "--out", "fit.h5"], "fit.h5 already exists", "--force")
+    assert existing.read_bytes() == b"keep me"
+    code, _, err = run(capsys, ["fit", "spec.toml", "--out", "fit.h5", "--force"])
+    assert code == 0, err
+    assert h5py.is_hdf5(existing)
+
+    pytest.importorskip("matplotlib")
+    assert run(capsys, ["simulate", "link.toml", "--mode", "expected", "--shots", "100"])[0] == 0
+    (workdir / "fig.png").write_bytes(b"keep me")
+    one_error(capsys, ["plot", "link.h5", "-o", "fig.png"], "fig.png already exists")
+    assert (workdir / "fig.png").read_bytes() == b"keep me"
+    assert run(capsys, ["plot", "link.h5", "-o", "fig.png", "--force"])[0] == 0
+
+
+def interrupt_after_first_block(monkeypatch):
+    from photonmc import analog, simulation
+
+    class CtrlC:
+        def __init__(self, progress, total):
+            pass
+
+        def __enter__(self):
+            def progress(n):
+                raise KeyboardInterrupt
+
+            return progress
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(analog, "_block_chunks", lambda chunk_shots: 1)
+    monkeypatch.setattr(simulation, "_progress_bar", CtrlC)
+
+
+def test_ctrl_c_says_what_is_saved_and_a_rerun_keeps_the_partial_file(workdir, capsys, monkeypatch):
+    argv = ["simulate", "link.toml", "--shots", "20000", "--chunk-shots", "4096"]
+    with monkeypatch.context() as m:
+        interrupt_after_first_block(m)
+        code, out, err = run(capsys, argv)
+    assert code == 130
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("photonmc: interrupted; 4,096 of 20,000 shots")
+    resume = "photonmc simulate link.toml --shots 20000 --chunk-shots 4096 --resume"
+    assert lines[0].endswith(resume), lines[0]
+    partial = workdir / "link.h5.partial"
+    saved = partial.read_bytes()
+
+    line = one_error(capsys, argv, "link.h5.partial holds an interrupted run", resume, "--force")
+    assert "4,096 of 20,000 shots" in line
+    assert partial.read_bytes() == saved  # the rerun without --resume kept it
+
+    code, out, err = run(capsys, [*argv, "--resume"])
+    assert code == 0, err
+    assert not partial.exists()
+
+
+def test_a_damaged_checkpoint_identity_is_one_line(tmp_path):
+    from photonmc.io.checkpoint import CheckpointError, read_checkpoint
+
+    path = tmp_path / "c.partial"
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = "photonmc.checkpoint"
+        f.attrs["identity"] = "{not json"
+    with pytest.raises(CheckpointError, match="run identity is not readable"):
+        read_checkpoint(path, {"shots": 1})
+
+
+# ------------------------------------------------ huge integers, seeds (5, 6)
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--shots", "100000000000000000000"], "whole number at most 2^53"),
+        (["--set", f"run.shots={'9' * 400}"], "400-digit number"),
+        (["--seed", "99999999999999999999999999"], "at most 2^63 - 1"),
+        (["--set", "run.seed=-1"], "seed must be a whole number >= 0"),
+        (["--set", f"fiber.length_km={'9' * 400}"], "length_km"),
+        (["--set", f"qd.lifetime_ns={'9' * 400}"], "lifetime_ns"),
+    ],
+)
+def test_huge_integers_are_one_line(workdir, capsys, argv, fragment):
+    one_error(capsys, ["simulate", "link.toml", "--mode", "expected", *argv], fragment)
+
+
+def test_huge_integers_in_a_config_file_are_one_line(workdir, capsys):
+    text = BASE.replace("length_km = 1", f"length_km = {'7' * 400}")
+    (workdir / "big.toml").write_text(text)
+    one_error(capsys, ["simulate", "big.toml"], "big.toml", "length_km")
+    text = BASE.replace("shots = 20000", f"shots = {'7' * 400}")
+    (workdir / "big.toml").write_text(text)
+    one_error(capsys, ["simulate", "big.toml"], "big.toml", "shots")
+
+
+def test_analog_shots_beyond_the_chunk_index_range_are_refused():
+    from photonmc.analog import check_shots
+
+    check_shots((2**31 - 1) * 4096, 4096, "analog")
+    with pytest.raises(ValueError, match="at most 2\\^31 - 1 chunks"):
+        check_shots((2**31 - 1) * 4096 + 1, 4096, "analog")
+    check_shots(2**53, 4096, "expected")
+
+
+def test_seeds_use_all_64_bits():
+    import jax
+
+    from photonmc.analog import seed_key
+
+    for seed in (0, 5, 2**32 - 1):
+        assert np.array_equal(
+            jax.random.key_data(seed_key(seed)), jax.random.key_data(jax.random.key(seed))
+        )
+    data = {s: tuple(np.asarray(jax.random.key_data(seed_key(s)))) for s in (0, 2**32, 2**62)}
+    assert len(set(data.values())) == 3  # 2^32 no longer aliases seed 0
+    with pytest.raises(ValueError, match="2\\^63 - 1"):
+        seed_key(2**63)
+
+
+def test_seed_2_to_the_32_is_not_seed_0():
+    from conftest import fiber_link
+
+    import photonmc as pmc
+
+    link = fiber_link(dark=1e6)
+    a = pmc.simulate(link, 3000, key=0, chunk_shots=4096)
+    b = pmc.simulate(link, 3000, key=2**32, chunk_shots=4096)
+    assert b.seed == 2**32
+    assert not np.array_equal(a.detector().counts, b.detector().counts)
+
+
+# -------------------------------------------------------------- memory (7)
+def test_room_for_noise_events_follows_the_live_shots(workdir, capsys):
+    from conftest import fiber_link
+
+    from photonmc.analog import analog_plan
+
+    link = fiber_link(dark=1e6, dead=20.0).replace({"qd.rep_rate_mhz": 0.001})
+    short = analog_plan(link, 1 << 18, shots=100)
+    assert sum(short.dark_capacity) < 200_000  # 1000 dark counts per 1 ms shot
+    with pytest.raises(ValueError, match=r"a chunk of 262,144 shots .* \(--chunk-shots 8192\)"):
+        analog_plan(link, 1 << 18, shots=10**6)
+    line = one_error(
+        capsys,
+        ["simulate", "link.toml", "--shots", "1000000", "--set", "qd.rep_rate_mhz=0.001",
+         "--set", "detector.dark_count_rate_hz=1e6", "--set", "detector.dead_time_ns=20",
+         "--chunk-shots", "262144"],
+        "--chunk-shots",
+    )  # fmt: skip
+    assert "dark counts of detector" in line
+
+
+def test_an_unbounded_number_of_events_per_shot_is_refused(workdir, capsys):
+    one_error(
+        capsys,
+        ["simulate", "link.toml", "--set", "qd.rep_rate_mhz=1e-300",
+         "--set", "detector.dead_time_ns=20"],
+        "Poisson events",
+    )  # fmt: skip
+
+
+# --------------------------------------------- no NaN in files or JSON (3, 4)
+def test_figures_without_noise_or_photons_are_defined_and_stored_without_nan(workdir, capsys):
+    from photonmc.io import read_summary
+
+    argv = ["simulate", "link.toml", "--json", "--set", "detector.dark_count_rate_hz=0",
+            "--set", "memory.read_noise_photons=0"]  # fmt: skip
+    code, out, err = run(capsys, [*argv, "--out", "analog.h5"])
+    assert code == 0, err
+    snr = json.loads(out)["snr"]
+    assert snr["value"] is None and snr["infinite"] is True and snr["lower_bound_95"] > 0
+    code, out, err = run(
+        capsys, [*argv, "--mode", "expected", "--set", "qd.mean_photon_number=0", "--out", "e.h5"]
+    )
+    assert code == 0, err
+    summary = json.loads(out)
+    for figure in ("internal_efficiency", "leak_through"):
+        assert summary[figure] == {"value": None, "stderr": None, "undefined": True}
+    assert summary["snr"] == {"value": 0.0, "stderr": 0.0}  # no signal, no noise
+    for path in ("analog.h5", "e.h5"):
+        values = float_datasets(path)
+        assert values and all(np.all(np.isfinite(v)) for v in values), path
+    assert read_summary("e.h5")["internal_efficiency"] == summary["internal_efficiency"]
+    code, out, err = run(capsys, ["show", "e.h5"])
+    assert "undefined (no photon reached the memory)" in out and "nan" not in out
+
+
+def float_datasets(path) -> list:
+    """The float datasets of /summary (but the no-memory window sentinel)."""
+    found = []
+
+    def visit(name, node):
+        if isinstance(node, h5py.Dataset) and node.dtype.kind == "f" and node.shape is not None:
+            if "retrieval_window" not in name:
+                found.append(node[()])
+
+    with h5py.File(path, "r") as f:
+        f["summary"].visititems(visit)
+    return found
+
+
+def test_json_never_fails_on_a_non_finite_number():
+    assert json.loads(cli.dumps({"a": math.nan, "b": [math.inf, 1.0], "c": np.float64(2)})) == {
+        "a": None,
+        "b": [None, 1.0],
+        "c": 2.0,
+    }
+
+
+# ------------------------------------------------------------- small ones (15)
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["--checkpoint-every", "-1"], "--checkpoint-every must be"),
+        (["--checkpoint-every", "0"], "--checkpoint-every must be"),
+        (["--checkpoint-every", "nan"], "--checkpoint-every must be"),
+        (["--num-processes", "0"], "number of processes must be >= 1"),
+        (["--process-id", "1"], "needs the coordinator address"),
+    ],
+)
+def test_run_flags_are_checked(workdir, capsys, argv, fragment):
+    one_error(capsys, ["simulate", "link.toml", "--shots", "100", *argv], fragment)
+
+
+def test_warnings_are_one_line_without_source(workdir, capsys):
+    code, out, err = run(
+        capsys,
+        ["simulate", "link.toml", "--mode", "expected", "--set", "detector.dead_time_ns=1000",
+         "--set", "detector.dark_count_rate_hz=1e7"],
+    )  # fmt: skip
+    assert code == 0
+    assert err.strip().startswith("photonmc: warning: detector 'detector': count rate x dead")
+    assert len(err.strip().splitlines()) == 1 and ".py" not in err

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import h5py
@@ -51,7 +52,7 @@ def read_checkpoint(path: str | os.PathLike, identity: dict) -> dict:
         with h5py.File(path, "r") as f:
             if f.attrs.get("format") != FORMAT:
                 raise CheckpointError(f"{path}: not a photonmc checkpoint")
-            saved = json.loads(f.attrs["identity"])
+            saved = _identity(f, path)
             if saved != json.loads(json.dumps(identity, sort_keys=True)):
                 diff = sorted(
                     k for k in set(saved) | set(identity) if saved.get(k) != identity.get(k)
@@ -67,5 +68,37 @@ def read_checkpoint(path: str | os.PathLike, identity: dict) -> dict:
                 "float_rows": f["float_rows"][()],
                 "float_names": json.loads(f.attrs["float_names"]),
             }
-    except (OSError, KeyError) as e:
-        raise CheckpointError(f"{path}: damaged checkpoint ({e})") from None
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: damaged checkpoint ({' '.join(str(e).split())})") from None
+
+
+def read_checkpoint_progress(path: str | os.PathLike) -> tuple[int, int]:
+    """(shots saved, shots of the run) of a checkpoint; CheckpointError if unreadable."""
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("format") != FORMAT:
+                raise CheckpointError(f"{path}: not a photonmc checkpoint")
+            identity = _identity(f, path)
+            shots = int(identity["shots"])
+            chunk = re.search(r"chunk_shots=(\d+)", str(identity["plan"]))
+            done = int(f.attrs["next_chunk"]) * int(chunk.group(1)) if chunk else 0
+    except CheckpointError:
+        raise
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: damaged checkpoint ({' '.join(str(e).split())})") from None
+    return min(done, shots), shots
+
+
+def _identity(f: h5py.File, path: Path) -> dict:
+    try:
+        identity = json.loads(f.attrs["identity"])
+    except (ValueError, TypeError):
+        raise CheckpointError(
+            f"{path}: damaged checkpoint (its run identity is not readable)"
+        ) from None
+    if not isinstance(identity, dict):
+        raise CheckpointError(f"{path}: damaged checkpoint (its run identity is not readable)")
+    return identity

@@ -173,8 +173,8 @@ class EfficiencyCurve:
             if np.any(bad):
                 i = int(np.flatnonzero(bad)[0])
                 raise DatasetError(
-                    f"{label}: efficiency_err must be finite and > 0, got {err[i]!r} in point "
-                    f"{i + 1}"
+                    f"{label}: efficiency_err must be finite and > 0, got "
+                    f"{float(err[i])!r} in point {i + 1}"
                 )
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "efficiency", y)
@@ -417,8 +417,9 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
             return np.asarray(z["bin_edges_ns"]), np.asarray(z["counts"])
     except DatasetError:
         raise
-    except (OSError, ValueError) as e:
-        raise DatasetError(f"{path}: not a readable .npz file ({e})") from None
+    except Exception as e:  # noqa: BLE001 (zip, zlib, EOF, format: any failure is a bad file)
+        why = " ".join(str(e).split()) or type(e).__name__
+        raise DatasetError(f"{path}: not a readable .npz file ({why})") from None
 
 
 def _is_photon_hdf5(path: Path) -> bool:
@@ -524,7 +525,11 @@ def _overrides(values, label: str) -> dict[str, float]:
             raise DatasetError(f"{label}: set: {k!r} is not a qualified parameter name")
         if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
             raise DatasetError(f"{label}: set: {k} must be a number, got {v!r}")
-        if not math.isfinite(float(v)):
-            raise DatasetError(f"{label}: set: {k} must be finite, got {v!r}")
+        try:
+            finite = math.isfinite(float(v))
+        except OverflowError:
+            finite = False
+        if not finite:
+            raise DatasetError(f"{label}: set: {k} must be a finite float64, got {v!r:.40}")
         out[k] = float(v)
     return out

@@ -36,7 +36,7 @@ import h5py
 import numpy as np
 
 from photonmc._version import __version__
-from photonmc.io.atomic import atomic_path
+from photonmc.io.atomic import atomic_path, check_writable
 
 FORMAT = "photonmc.fit"
 FORMAT_VERSION = 1
@@ -54,18 +54,19 @@ def write_fit(
     extra: Mapping[str, Any] | None = None,
     spec: str = "",
     config_toml: str = "",
+    force: bool = False,
 ) -> Path:
     """Write a fit result atomically (temporary file, fsync, rename); returns the path.
 
     result: the JSON object of `photonmc fit --json`. datasets: per dataset a mapping with
     name, kind and arrays (x, data, model, residuals, optional bin_edges_ns, sigma) and
-    scalars (x_name, sigma_estimated, shots). An existing file is replaced.
+    scalars (x_name, sigma_estimated, shots). An existing file is replaced only with
+    `force` (else FileExistsError, before anything is written).
     """
     path = Path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory; give a file name for the fit result")
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {path}: directory {path.parent} does not exist")
+    check_writable(path, force)
     with atomic_path(path) as tmp, h5py.File(tmp, "x", track_order=True) as f:
         f.attrs.update(
             {

@@ -27,8 +27,11 @@ expected results.
 dataset, a string a scalar string dataset, a list a 1-D float64 dataset. A figure with
 an error (efficiency, clicks_per_shot, internal_efficiency, leak_through, snr,
 leak_in_window) is a group of two float64 scalars, `value` and `stderr`. A figure that
-is undefined (None in the summary, such as an SNR with no noise counts) is NaN, and so
-is `retrieval_window_ns` for a link without a memory; `seed` is -1 when there was none.
+is +inf (an SNR without noise counts) or undefined (internal efficiency and leak-through
+when no photon reached the memory) has no value: `value` and `stderr` are empty datasets
+(h5py.Empty, None in the summary), and the group holds a boolean `infinite` or
+`undefined` (analog SNRs also `lower_bound_95`); no figure is NaN. `retrieval_window_ns`
+is NaN for a link without a memory; `seed` is -1 when there was none.
 `shots` and `seed` are int64; in analog results the counts (photons_emitted, the
 detector counts and totals) are int64 too; every other number is float64.
 `read_summary` gives the dict back.
@@ -51,6 +54,7 @@ import numpy as np
 from photonmc._version import __version__
 from photonmc.batch import ORIGINS
 from photonmc.io.atomic import atomic_path
+from photonmc.io.atomic import check_writable as check_writable
 from photonmc.result import DetectorCounts, Result
 
 FORMAT = "photonmc.result"
@@ -80,19 +84,6 @@ def write_result(result: Result, path: str | os.PathLike, force: bool = False) -
         _write_memory_and_counters(f, result)
         _write_summary(f, result)
     return path
-
-
-def check_writable(path: str | os.PathLike, force: bool = False) -> None:
-    """Raise the error `write_result` would raise about `path` itself, before any work."""
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory; give a file name for the result")
-    if path.exists() and not force:
-        raise FileExistsError(
-            f"{path} already exists; use --force to overwrite it (force=True in Python)"
-        )
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"cannot write {path}: directory {path.parent} does not exist")
 
 
 def _write_attributes(f: h5py.File, r: Result) -> None:
@@ -170,8 +161,12 @@ def _write_tree(group: h5py.Group, tree: dict, *, analog: bool, counts: bool = F
             group[name] = np.array(value, dtype=h5py.string_dtype())
         elif isinstance(value, list | tuple):
             group[name] = np.asarray(value, np.float64)
+        elif value is None and key == "retrieval_window_ns":
+            group[name] = np.float64(np.nan)  # no memory, no window (format version 1)
         elif value is None:
-            group[name] = np.float64(np.nan)
+            group[name] = h5py.Empty("f8")  # no value (an undefined figure), never NaN
+        elif isinstance(value, bool | np.bool_):
+            group[name] = np.bool_(value)
         elif key in _INT_KEYS or is_count:
             group[name] = np.int64(value)
         else:
@@ -218,17 +213,37 @@ def _open(path: str | os.PathLike):
         raise ResultFileError(f"{path} is a directory, not a result file")
     if not h5py.is_hdf5(path):
         raise ResultFileError(f"{path}: not an HDF5 file")
-    with h5py.File(path, "r") as f:
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        raise ResultFileError(
+            f"{path}: unreadable HDF5 file, truncated or damaged ({' '.join(str(e).split())})"
+        ) from None
+    with f, _damaged_as_error(path):
         fmt = f.attrs.get("format")
         if fmt != FORMAT:
             raise ResultFileError(f"{path}: not a photonmc result (no format = {FORMAT!r})")
-        version = int(f.attrs.get("format_version", 0))
+        try:
+            version = int(f.attrs.get("format_version", 0))
+        except (TypeError, ValueError):
+            raise ResultFileError(f"{path}: damaged result (format_version)") from None
         if version > FORMAT_VERSION:
             raise ResultFileError(
                 f"{path}: result format {version} is newer than this photonmc reads "
                 f"({FORMAT_VERSION}); upgrade photonmc"
             )
         yield f
+
+
+@contextlib.contextmanager
+def _damaged_as_error(path):
+    try:
+        yield
+    except ResultFileError:
+        raise
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError, AttributeError) as e:
+        why = " ".join(str(e).split()) or type(e).__name__
+        raise ResultFileError(f"{path}: incomplete or damaged photonmc result ({why})") from None
 
 
 def _read(f: h5py.File) -> Result:
@@ -238,11 +253,10 @@ def _read(f: h5py.File) -> Result:
     detectors = {}
     for name, g in f["detectors"].items():
         counts = np.stack([g["by_origin"][o][()] for o in ORIGINS])
+        edges, totals = g["bin_edges_ns"][()], g["totals_by_origin"][()]
+        _check_detector(name, edges, counts, totals)
         detectors[name] = DetectorCounts(
-            name=name,
-            bin_edges_ns=g["bin_edges_ns"][()],
-            counts=counts,
-            totals=g["totals_by_origin"][()],
+            name=name, bin_edges_ns=edges, counts=counts, totals=totals
         )
     memory_sums = {
         name: {key: float(ds[()]) for key, ds in g.items()} for name, g in f["memory"].items()
@@ -278,6 +292,22 @@ def _read(f: h5py.File) -> Result:
     )
 
 
+def _check_detector(name: str, edges, counts, totals) -> None:
+    """The arrays of one detector are what write_result writes (a damaged file is not)."""
+    edges, counts, totals = (np.asarray(a) for a in (edges, counts, totals))
+    problem = None
+    if edges.ndim != 1 or edges.size < 2 or counts.shape != (len(ORIGINS), edges.size - 1):
+        problem = "histogram shapes do not match"
+    elif totals.shape != (len(ORIGINS),):
+        problem = "totals_by_origin has the wrong shape"
+    elif not (np.all(np.isfinite(edges)) and np.all(np.diff(edges) > 0)):
+        problem = "bin edges are not finite and increasing"
+    elif not all(np.all(np.isfinite(a)) and np.all(a >= 0) for a in (counts, totals)):
+        problem = "counts are not finite and >= 0"
+    if problem:
+        raise ValueError(f"detector {name!r}: {problem}")
+
+
 def _read_tree(group: h5py.Group) -> dict:
     out: dict[str, Any] = {}
     for key, item in group.items():
@@ -286,6 +316,10 @@ def _read_tree(group: h5py.Group) -> dict:
         elif h5py.check_string_dtype(item.dtype) is not None:
             value = item.asstr()[()]
             out[key] = value.tolist() if isinstance(value, np.ndarray) else value
+        elif item.shape is None:  # an empty dataset: no value
+            out[key] = None
+        elif item.dtype == np.bool_:
+            out[key] = bool(item[()])
         elif item.ndim == 1:
             out[key] = item[()].tolist()
         else:

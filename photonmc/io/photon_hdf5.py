@@ -52,7 +52,7 @@ import numpy as np
 
 from photonmc import units
 from photonmc._version import __version__
-from photonmc.io.atomic import StreamingFile, temporary_path
+from photonmc.io.atomic import StreamingFile, naming_target, temporary_path
 from photonmc.io.hdf5 import check_writable
 from photonmc.timetags import SYNC_CHANNEL, OrderedStream, TimeTags
 
@@ -238,7 +238,8 @@ class PhotonHDF5Writer(StreamingFile):
         self._last: int | None = None
         check_writable(self.path, force)
         self._tmp = temporary_path(self.path)
-        self._file: h5py.File | None = h5py.File(self._tmp, "x", track_order=True)
+        with naming_target(self.path, self._tmp):
+            self._file: h5py.File | None = h5py.File(self._tmp, "x", track_order=True)
         try:
             data = self._group("/photon_data")
             self._timestamps = self._growing(data, "timestamps", np.int64)

@@ -58,7 +58,7 @@ import ptufile
 
 from photonmc import units
 from photonmc._version import __version__
-from photonmc.io.atomic import StreamingFile, temporary_path
+from photonmc.io.atomic import StreamingFile, naming_target, temporary_path
 from photonmc.io.hdf5 import check_writable
 from photonmc.timetags import SYNC_CHANNEL, OrderedStream, TimeTags, shot_clock_ps
 
@@ -390,7 +390,8 @@ class PTUWriter(StreamingFile):
         header, self._patch = _header(
             channels=self.channels, period_ps=period, resolution_ps=resolution, comment=comment
         )
-        self._file = open(self._tmp, "xb")  # noqa: SIM115 (closed in close/abort)
+        with naming_target(self.path, self._tmp):
+            self._file = open(self._tmp, "xb")  # noqa: SIM115 (closed in close/abort)
         try:
             self._file.write(header)
         except BaseException:
