@@ -22,25 +22,43 @@ INF = math.inf
 
 @dataclasses.dataclass(frozen=True)
 class Range:
-    """A valid range [lo, hi] (a bound excluded when `*_open`); +-inf for none."""
+    """A valid range [lo, hi] (a bound excluded when `*_open`); +-inf for none.
+
+    limit: a physical bound on |x| (inf for none), beyond which the model means nothing
+    and its arithmetic overflows (a detuning of 1e300 GHz): values beyond it are
+    refused like values outside [lo, hi], but fits and optimisations take their
+    coordinate transform from lo and hi alone (`parameters.Transform`), since the limit
+    lies far outside anything they reach.
+    """
 
     lo: float = -INF
     hi: float = INF
     lo_open: bool = False
     hi_open: bool = False
+    limit: float = INF
 
     def contains(self, x: float) -> bool:
-        if not math.isfinite(x):
-            return False
-        above = x > self.lo if self.lo_open else x >= self.lo
-        below = x < self.hi if self.hi_open else x <= self.hi
-        return above and below
+        return math.isfinite(x) and self.within_bounds(x)
 
     def within_bounds(self, x: float) -> bool:
         """x satisfies the bounds (infinities compare as numbers; nan never does)."""
         above = x > self.lo if self.lo_open else x >= self.lo
         below = x < self.hi if self.hi_open else x <= self.hi
-        return above and below
+        return above and below and not abs(x) > self.limit
+
+    @property
+    def low(self) -> tuple[float, bool]:
+        """The effective lower bound (limit included) and whether it is open."""
+        if -self.limit > self.lo:
+            return -self.limit, False
+        return self.lo, self.lo_open
+
+    @property
+    def high(self) -> tuple[float, bool]:
+        """The effective upper bound (limit included) and whether it is open."""
+        if self.limit < self.hi:
+            return self.limit, False
+        return self.hi, self.hi_open
 
     def interior(self, x: float) -> bool:
         """Strictly inside (where the unconstrained transform is finite)."""
@@ -49,14 +67,18 @@ class Range:
     def text(self, unit: str = "") -> str:
         """The range as words: "> 0 ns", "in [0, 1]", "any value"."""
         u = f" {unit}" if unit else ""
-        if math.isinf(self.lo) and math.isinf(self.hi):
+        if math.isfinite(self.limit) and math.isfinite(self.lo) and math.isinf(self.hi):
+            low = f"{'>' if self.lo_open else '>='} {self.lo:g}{u}"
+            return f"{low} and <= {self.limit:g}{u}"  # a natural bound and a physical limit
+        (lo, lo_open), (hi, hi_open) = self.low, self.high
+        if math.isinf(lo) and math.isinf(hi):
             return "any value"
-        if math.isinf(self.hi):
-            return f"{'>' if self.lo_open else '>='} {self.lo:g}{u}"
-        if math.isinf(self.lo):
-            return f"{'<' if self.hi_open else '<='} {self.hi:g}{u}"
-        left, right = "(" if self.lo_open else "[", ")" if self.hi_open else "]"
-        return f"in {left}{self.lo:g}, {self.hi:g}{right}{u}"
+        if math.isinf(hi):
+            return f"{'>' if lo_open else '>='} {lo:g}{u}"
+        if math.isinf(lo):
+            return f"{'<' if hi_open else '<='} {hi:g}{u}"
+        left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+        return f"in {left}{lo:g}, {hi:g}{right}{u}"
 
 
 #: Valid range of every continuous field, by (stage type, field); beat-term components

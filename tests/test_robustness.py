@@ -483,3 +483,129 @@ def test_warnings_are_one_line_without_source(workdir, capsys):
     assert code == 0
     assert err.strip().startswith("photonmc: warning: detector 'detector': count rate x dead")
     assert len(err.strip().splitlines()) == 1 and ".py" not in err
+
+
+# ------------------------------------------- physical limits, no NaN (1, 2)
+@pytest.mark.parametrize(
+    "assignment, fragment",
+    [
+        ("qd.detuning_ghz=1e300", "detuning_ghz must be in [-1e+06, 1e+06] GHz, got 1e+300"),
+        ("qd.spectral_diffusion_fwhm_ghz=1e300", "spectral_diffusion_fwhm_ghz must be >= 0"),
+        (
+            "memory.beat_terms=[[1e300, 0.1, 0.0]]",
+            "beat_terms[0].a must be >= 0 and <= 1000, got 1e+300",
+        ),
+        ("memory.beat_terms=[[0.1, nan, 0.0]]", "beat_terms[0].f_ghz must be a number, got nan"),
+        ("qd.feeding_time_ns=1e300", "feeding_time_ns must be >= 0 ns and <= 1e+09 ns"),
+        ("qd.wavelength_nm=1e-300", "wavelength_nm must be >= 1 nm"),
+        ("tagger.sync_offset_ns=inf", "sync_offset_ns"),
+        ("filter.center_ghz=-inf", "center_ghz"),
+    ],
+)
+def test_values_beyond_the_physical_limits_are_refused(workdir, capsys, assignment, fragment):
+    text = BASE.replace(
+        '[[stage]]\ntype = "Detector"',
+        '[[stage]]\ntype = "BandpassFilter"\nfwhm_ghz = 10\n\n[[stage]]\ntype = "Detector"',
+    ).replace(
+        "read_noise_photons = 0.01", "read_noise_photons = 0.01\nbeat_terms = [[0.1, 0.3, 0]]"
+    )
+    (workdir / "f.toml").write_text(text)
+    one_error(capsys, ["simulate", "f.toml", "--mode", "expected", "--set", assignment], fragment)
+
+
+LIMITS = [
+    ("qd.detuning_ghz", 1e6),
+    ("qd.detuning_ghz", -1e6),
+    ("qd.spectral_diffusion_fwhm_ghz", 1e6),
+    ("qd.wavelength_nm", 1e6),
+    ("qd.wavelength_nm", 1.0),
+    ("qd.feeding_time_ns", 1e9),
+    ("qd.rep_rate_mhz", 1e6),
+    ("fiber.dispersion_ps_per_nm_km", 1e6),
+    ("memory.write_time_ns", -1e9),
+    ("tagger.sync_offset_ns", 1e9),
+]
+
+
+@pytest.mark.parametrize("name, value", LIMITS)
+def test_expected_counts_and_gradients_are_finite_at_the_limits(name, value):
+    import jax
+    import jax.numpy as jnp
+    from conftest import memory_link
+
+    from photonmc.expected import expected_counts
+
+    with jax.enable_x64(True):
+        link = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), memory_link())
+        link = link.set(name, value)  # accepted: the limit itself is valid
+
+        def total(x):
+            counts, totals, _ = expected_counts(link.set(name, x))
+            return jnp.sum(counts) + jnp.sum(totals)
+
+        v, g = jax.value_and_grad(total)(jnp.asarray(value, jnp.float64))
+    assert np.isfinite(float(v)) and np.isfinite(float(g)), (name, value, v, g)
+
+
+# ---------------------------------------------------------- tagger windows (14)
+def test_tagger_windows_float64_cannot_resolve_are_refused(workdir, capsys):
+    import photonmc as pmc
+
+    with pytest.raises(ValueError, match="resolves times there only to 16 ns"):
+        pmc.TimeTagger(bin_width_ps=1024, window_start_ns=1e17, window_stop_ns=1e17 + 10.24)
+    edges = pmc.TimeTagger(bin_width_ps=1, window_start_ns=1e6, window_stop_ns=1e6 + 1).bin_edges_ns
+    assert np.all(np.diff(edges) > 0)
+    one_error(
+        capsys,
+        ["simulate", "link.toml", "--set", "tagger.window_start_ns=1e17",
+         "--set", "tagger.window_stop_ns=100000000000010240", "--set", "tagger.bin_width_ps=1024"],
+        "window at 1e+17 ns",
+    )  # fmt: skip
+
+
+# -------------------------------------------------------------- small ones (15)
+def test_messages_print_plain_floats():
+    import photonmc as pmc
+
+    with pytest.raises(ValueError, match=r"got 0\.0$"):
+        pmc.TimeTagger(bin_width_ps=np.float64(0.0), window_start_ns=0, window_stop_ns=1)
+    with pytest.raises(DatasetError, match=r"got 0\.0 in point 1"):
+        EfficiencyCurve("memory.storage_time_ns", [1.0], [0.2], efficiency_err=[np.float64(0)])
+
+
+def test_correlate_bin_and_rate_extremes_are_short_clear_lines(tmp_path, capsys, tags):
+    path = write_ptu(tmp_path / "t.ptu", tags)
+    line = one_error(capsys, ["correlate", path, "--bin-ps", "1e-300"], "bins; at most 1e7")
+    assert len(line) < 300
+    one_error(capsys, ["correlate", path, "--rep-rate-mhz", "1e300"], "period must be >= 1 ps")
+
+
+def test_plot_of_a_damaged_result_names_the_file(workdir, capsys):
+    assert run(capsys, ["simulate", "link.toml", "--mode", "expected", "--shots", "10"])[0] == 0
+    data = (workdir / "link.h5").read_bytes()
+    (workdir / "cut.h5").write_bytes(data[: len(data) // 2])
+    one_error(capsys, ["show", "cut.h5"], "cut.h5")
+    pytest.importorskip("matplotlib")
+    one_error(capsys, ["plot", "cut.h5"], "cut.h5")
+
+
+def test_sweep_plot_is_checked_before_the_sweep(workdir, capsys, monkeypatch):
+    import importlib
+    import sys
+
+    sweep = importlib.import_module("photonmc.sweep")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setattr(sweep, "run_analog", lambda *a, **k: pytest.fail("the sweep ran"))
+    one_error(
+        capsys,
+        ["sweep", "link.toml", "--param", "fiber.length_km=1:2:2", "--plot", "s.png"],
+        "--plot needs matplotlib",
+    )
+
+
+def test_plot_hint_is_an_error_line(workdir, capsys, monkeypatch):
+    import sys
+
+    assert run(capsys, ["simulate", "link.toml", "--mode", "expected", "--shots", "10"])[0] == 0
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    one_error(capsys, ["plot", "link.h5"], "needs matplotlib")

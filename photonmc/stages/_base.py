@@ -34,13 +34,15 @@ def param(
     hi: float | None = None,
     lo_open: bool = False,
     hi_open: bool = False,
+    limit: float | None = None,
     unit: str = "",
     doc: str = "",
     components: dict[str, tuple[str, Range]] | None = None,
 ):
     """A continuous parameter: a PyTree leaf, declared once with its valid range, unit and doc.
 
-    `lo`/`hi` bound a scalar parameter (None: unbounded; `*_open` excludes the bound); the
+    `lo`/`hi` bound a scalar parameter (None: unbounded; `*_open` excludes the bound), and
+    `limit` bounds |x| where the model stops making sense (`ranges.Range`); the
     stage's constructor validates plain numbers against them and refuses inf and nan, and
     `parameters.RANGES` is derived from them. `components` instead names the parts of an
     array parameter (beat terms: {"a": ("", Range(0.0)), ...}), which are not validated
@@ -53,6 +55,7 @@ def param(
             math.inf if hi is None else float(hi),
             lo_open=lo_open,
             hi_open=hi_open,
+            limit=math.inf if limit is None else float(limit),
         )
     else:
         meta["components"] = components

@@ -24,6 +24,13 @@ from photonmc.stages._base import (
 MAX_BINS = 10_000_000
 
 
+def _show(value) -> str:
+    """repr of a plain number as a float (no numpy type names), else repr."""
+    if isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool):
+        return repr(float(value))
+    return repr(value)
+
+
 @stage
 class TimeTagger:
     """Start-stop time tagger: one start per shot, histogram time t - sync_offset_ns.
@@ -36,19 +43,20 @@ class TimeTagger:
     bin_width_ps: float = static()
     window_start_ns: float = static()
     window_stop_ns: float = static()
-    sync_offset_ns: float = param(0.0, unit="ns", doc="time zero of the histogram")
+    sync_offset_ns: float = param(0.0, limit=1e9, unit="ns", doc="time zero of the histogram")
     name: str = static("tagger")
 
     def __post_init__(self):
-        if not (isinstance(self.bin_width_ps, int | float) and self.bin_width_ps > 0):
-            raise ValueError(
-                f"{describe(self)}: bin_width_ps must be > 0 ps, got {self.bin_width_ps!r}"
-            )
+        width = self.bin_width_ps
+        if not (isinstance(width, int | float) and not isinstance(width, bool) and width > 0):
+            raise ValueError(f"{describe(self)}: bin_width_ps must be > 0 ps, got {_show(width)}")
+        if not math.isfinite(width):
+            raise ValueError(f"{describe(self)}: bin_width_ps must be finite, got {_show(width)}")
         for field in ("window_start_ns", "window_stop_ns"):
             value = getattr(self, field)
             if not (isinstance(value, int | float) and math.isfinite(value)):
                 raise ValueError(
-                    f"{describe(self)}: {field} must be a finite number of ns, got {value!r}"
+                    f"{describe(self)}: {field} must be a finite number of ns, got {_show(value)}"
                 )
         if self.window_stop_ns <= self.window_start_ns:
             raise ValueError(
@@ -60,6 +68,15 @@ class TimeTagger:
             raise ValueError(
                 f"{describe(self)}: bin_width_ps = {self.bin_width_ps:g} ps makes {n:.3g} bins "
                 f"over the {self.window_ns:g} ns window; at most {MAX_BINS:.0e} bins are allowed"
+            )
+        # float64 must resolve the bins where the window lies (1e-6 of a bin at its ends)
+        far = max(abs(float(self.window_start_ns)), abs(float(self.window_stop_ns)))
+        if np.spacing(far) > 1e-6 * self.bin_width_ns:
+            reach = 1e-6 * self.bin_width_ns / np.spacing(1.0)
+            raise ValueError(
+                f"{describe(self)}: a window at {far:g} ns is too far from 0 for "
+                f"{self.bin_width_ps:g} ps bins: float64 resolves times there only to "
+                f"{np.spacing(far):.3g} ns; keep the window within +-{reach:.3g} ns"
             )
         if abs(n - round(n)) > 1e-6 * max(1.0, n) or round(n) < 1:
             raise ValueError(

@@ -20,7 +20,9 @@ class Fiber:
     loss_db_per_km: float = param(0.2, lo=0.0, unit="dB/km", doc="attenuation (0.2 at 1550 nm)")
     insertion_loss_db: float = param(0.0, lo=0.0, unit="dB", doc="connector and coupling loss")
     group_index: float = param(1.4682, lo=1.0, doc="group index n_g")
-    dispersion_ps_per_nm_km: float = param(17.0, unit="ps/(nm km)", doc="chromatic dispersion D")
+    dispersion_ps_per_nm_km: float = param(
+        17.0, limit=1e6, unit="ps/(nm km)", doc="chromatic dispersion D"
+    )
     name: str = static("fiber")
     branch: str = static("")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +11,7 @@ import numpy as np
 from photonmc.batch import EXP, GAUSS, MEMORY_NOISE, RETRIEVED, Batch, wavepackets
 from photonmc.kernels import sampling
 from photonmc.kernels.overlap import overlap_exp, overlap_gauss
-from photonmc.ranges import Range
+from photonmc.ranges import Range, check_value
 from photonmc.stages._base import (
     check_choice,
     concrete,
@@ -43,7 +45,9 @@ class LadderMemory:
     in the input mode, at nu = 0.
     """
 
-    write_time_ns: float = param(unit="ns", doc="centre of the input mode t_w (retarded time)")
+    write_time_ns: float = param(
+        limit=1e9, unit="ns", doc="centre of the input mode t_w (retarded time)"
+    )
     input_mode_fwhm_ns: float = param(
         lo=0.0, lo_open=True, unit="ns", doc="intensity FWHM of the input mode"
     )
@@ -61,7 +65,11 @@ class LadderMemory:
     beat_terms: np.ndarray = param(
         (),
         doc="hyperfine beating terms [a_k, f_k (GHz), phi_k (rad)]",
-        components={"a": ("", Range(0.0)), "f_ghz": ("GHz", Range()), "phi": ("rad", Range())},
+        components={
+            "a": ("", Range(0.0, limit=1e3)),
+            "f_ghz": ("GHz", Range(limit=1e6)),
+            "phi": ("rad", Range(limit=1e6)),
+        },
     )
     transmission: float = param(
         1.0, lo=0.0, hi=1.0, doc="survival of light that is not stored, T_mem"
@@ -93,11 +101,22 @@ class LadderMemory:
             object.__setattr__(self, "beat_terms", terms)
         if not isinstance(terms, np.ndarray):
             return  # traced during a fit
-        if np.any(terms[:, 0] < 0) or not np.all(np.isfinite(terms)):
+        if terms.ndim != 2 or terms.shape[1] != 3:
+            raise ValueError(
+                f"{describe(self)}: beat_terms must be [a_k, f_k_ghz, phi_k] triples, got "
+                f"an array of shape {terms.shape}"
+            )
+        if np.any(terms[:, 0] < 0):
             raise ValueError(
                 f"{describe(self)}: beat_terms amplitudes a_k must be finite and >= 0, "
                 f"got {terms[:, 0].tolist()}"
             )
+        components = next(f for f in dataclasses.fields(self) if f.name == "beat_terms").metadata[
+            "components"
+        ]
+        for k, row in enumerate(terms):
+            for (comp, (unit, rng)), x in zip(components.items(), row, strict=True):
+                check_value(describe(self), f"beat_terms[{k}].{comp}", float(x), rng, unit)
         norm = abs(1.0 + np.sum(terms[:, 0] * np.exp(1j * terms[:, 2]))) ** 2
         if norm < 1e-6:
             raise ValueError(

@@ -48,7 +48,7 @@ class BandpassFilter:
     """
 
     fwhm_ghz: float = param(lo=0.0, lo_open=True, unit="GHz", doc="transmission FWHM")
-    center_ghz: float = param(0.0, unit="GHz", doc="centre offset from the nominal line")
+    center_ghz: float = param(0.0, limit=1e6, unit="GHz", doc="centre offset from the nominal line")
     peak_transmission: float = param(1.0, lo=0.0, hi=1.0, doc="transmission at the centre")
     shape: str = static("lorentzian")
     name: str = static("filter")

@@ -26,17 +26,21 @@ class QuantumDot:
     indistinguishability, not the memory overlap.
     """
 
-    rep_rate_mhz: float = param(lo=0.0, lo_open=True, unit="MHz", doc="repetition rate")
+    rep_rate_mhz: float = param(lo=0.0, lo_open=True, limit=1e6, unit="MHz", doc="repetition rate")
     lifetime_ns: float = param(lo=0.0, lo_open=True, unit="ns", doc="radiative lifetime T1")
-    wavelength_nm: float = param(1550.0, lo=0.0, lo_open=True, unit="nm", doc="emission wavelength")
-    feeding_time_ns: float = param(0.0, lo=0.0, unit="ns", doc="feeding (relaxation) time tau_f")
+    wavelength_nm: float = param(1550.0, lo=1.0, limit=1e6, unit="nm", doc="emission wavelength")
+    feeding_time_ns: float = param(
+        0.0, lo=0.0, limit=1e9, unit="ns", doc="feeding (relaxation) time tau_f"
+    )
     mean_photon_number: float = param(
         1.0, lo=0.0, hi=1.0, doc="mean photons per shot into the first fibre, mu"
     )
     g2: float = param(0.0, lo=0.0, doc="second-order correlation g2(0)")
-    detuning_ghz: float = param(0.0, unit="GHz", doc="centre-frequency offset from the line")
+    detuning_ghz: float = param(
+        0.0, limit=1e6, unit="GHz", doc="centre-frequency offset from the line"
+    )
     spectral_diffusion_fwhm_ghz: float = param(
-        0.0, lo=0.0, unit="GHz", doc="FWHM of the Gaussian spectral wandering"
+        0.0, lo=0.0, limit=1e6, unit="GHz", doc="FWHM of the Gaussian spectral wandering"
     )
     dephasing_time_ns: float | None = param(
         None,
