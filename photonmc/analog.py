@@ -40,7 +40,7 @@ MAX_SHOTS = 1 << 53
 #: Most Poisson events (emitting shots, noise photons, dark counts) one chunk holds; a
 #: chunk's memory grows with them (about 80 bytes each), so a run whose chunk needs more
 #: is refused with a chunk size that fits
-MAX_CHUNK_EVENTS = 1 << 24
+MAX_CHUNK_EVENTS = 1 << 25
 
 
 def seed_key(seed: int):

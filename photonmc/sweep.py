@@ -45,6 +45,10 @@ FIGURES = (
 )
 
 
+#: Most points of a sweep (each is a run)
+MAX_POINTS = 1_000_000
+
+
 def grid_values(spec: str) -> np.ndarray:
     """Values of a `start:stop:num` spec: num points from start to stop, both included."""
     parts = spec.split(":")
@@ -56,6 +60,8 @@ def grid_values(spec: str) -> np.ndarray:
         raise ValueError(f"a sweep range is start:stop:num (e.g. 0:5:51), got {spec!r}") from None
     if num < 1:
         raise ValueError(f"a sweep range needs num >= 1 points, got {num} in {spec!r}")
+    if num > MAX_POINTS:
+        raise ValueError(f"a sweep range has at most {MAX_POINTS:,} points, got {num:,}")
     if not (math.isfinite(start) and math.isfinite(stop)):
         raise ValueError(f"a sweep range needs finite ends, got {spec!r}")
     return np.linspace(start, stop, num)
@@ -84,13 +90,15 @@ class SweepResult:
         return dict(zip(self.names, mesh, strict=True))
 
     def figure(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """(value, stderr) of a summary figure at every point (NaN where undefined)."""
+        """(value, stderr) of a summary figure at every point (NaN where undefined, inf
+        where infinite: an SNR without noise counts)."""
         value = np.full(self.shape, np.nan)
         stderr = np.full(self.shape, np.nan)
         for idx in np.ndindex(self.shape):
             entry = self.results[idx].summary().get(name)
             if entry is not None:
-                value[idx] = np.nan if entry["value"] is None else entry["value"]
+                missing = np.inf if entry.get("infinite") else np.nan  # an SNR without noise
+                value[idx] = missing if entry["value"] is None else entry["value"]
                 stderr[idx] = np.nan if entry["stderr"] is None else entry["stderr"]
         return value, stderr
 
@@ -130,6 +138,11 @@ def sweep(
         if a.size == 0:
             raise ValueError(f"sweep of {n}: no values")
     shape = tuple(a.size for a in axes)
+    if math.prod(shape) > MAX_POINTS:
+        raise ValueError(
+            f"a sweep of {' x '.join(map(str, shape))} = {math.prod(shape):,} points; at most "
+            f"{MAX_POINTS:,}"
+        )
     points = [
         dict(zip(names, (float(v) for v in p), strict=True)) for p in itertools.product(*axes)
     ]

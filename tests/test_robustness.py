@@ -390,7 +390,7 @@ def test_room_for_noise_events_follows_the_live_shots(workdir, capsys):
     link = fiber_link(dark=1e6, dead=20.0).replace({"qd.rep_rate_mhz": 0.001})
     short = analog_plan(link, 1 << 18, shots=100)
     assert sum(short.dark_capacity) < 200_000  # 1000 dark counts per 1 ms shot
-    with pytest.raises(ValueError, match=r"a chunk of 262,144 shots .* \(--chunk-shots 8192\)"):
+    with pytest.raises(ValueError, match=r"a chunk of 262,144 shots .* \(--chunk-shots 16384\)"):
         analog_plan(link, 1 << 18, shots=10**6)
     line = one_error(
         capsys,
@@ -609,3 +609,25 @@ def test_plot_hint_is_an_error_line(workdir, capsys, monkeypatch):
     assert run(capsys, ["simulate", "link.toml", "--mode", "expected", "--shots", "10"])[0] == 0
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     one_error(capsys, ["plot", "link.h5"], "needs matplotlib")
+
+
+def test_sweeps_with_too_many_points_are_refused(workdir, capsys):
+    one_error(
+        capsys,
+        ["sweep", "link.toml", "--param", "fiber.length_km=0:1:100000000000000000000"],
+        "at most 1,000,000 points",
+    )
+    one_error(
+        capsys,
+        ["sweep", "link.toml", "--param", "fiber.length_km=0:1:2000",
+         "--param", "memory.storage_time_ns=0:1:2000"],
+        "4,000,000 points",
+    )  # fmt: skip
+
+
+def test_values_are_printed_exactly(workdir, capsys):
+    one_error(
+        capsys,
+        ["simulate", "link.toml", "--set", "qd.mean_photon_number=1.0000000000000002"],
+        "got 1.0000000000000002",
+    )
