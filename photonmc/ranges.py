@@ -44,7 +44,8 @@ class Range:
         """x satisfies the bounds (infinities compare as numbers; nan never does)."""
         above = x > self.lo if self.lo_open else x >= self.lo
         below = x < self.hi if self.hi_open else x <= self.hi
-        return above and below and not abs(x) > self.limit
+        beyond = math.isfinite(x) and abs(x) > self.limit  # infinities: "must be finite"
+        return above and below and not beyond
 
     @property
     def low(self) -> tuple[float, bool]:
