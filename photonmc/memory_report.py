@@ -212,9 +212,10 @@ def _efficiencies(res, m, cfg, psi, weights, kind):
     wt = orca.ob.time_weights(cfg, med)
     t = orca.ob.input_times(cfg, med) + m.write_time_ns
     n_in = jnp.sum(wt[:, None] * jnp.abs(psi(t)) ** 2, axis=0)
-    stored = res.write_efficiency * n_in
-    out = res.total_efficiency * n_in
-    after = out / res.read_efficiency  # stored photons left after the storage
+    # (a node whose photon misses the window has 0/0 ratios: it counts as nothing)
+    stored = jnp.nan_to_num(res.write_efficiency * n_in)
+    out = jnp.nan_to_num(res.total_efficiency * n_in)
+    after = jnp.nan_to_num(out / res.read_efficiency)  # stored photons left after the storage
     n_in_m, stored_m, out_m, after_m = (float(jnp.sum(w * x)) for x in (n_in, stored, out, after))
     return [stored_m / n_in_m, out_m / after_m, out_m / n_in_m]
 

@@ -125,3 +125,42 @@ def test_simulate_refuses_an_orca_memory_with_one_line(capsys, tmp_path):
     assert main(["simulate", CASE41, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "OrcaMemory 'memory'" in err and not out.exists()
+
+
+@pytest.mark.slow
+def test_source_input_is_the_density_matrix_average():
+    """--input source: the total efficiency is Tr(K rho K^dagger) / Tr(rho) with rho the
+    feeding-delay average of the exponential photon (on a coarse grid: the identity holds on
+    any grid, to rounding)."""
+    import jax.numpy as jnp
+    import numpy as np
+
+    import importlib
+
+    from photonmc.kernels import orca
+
+    mr = importlib.import_module("photonmc.memory_report")
+
+    over = [
+        "qd.feeding_time_ns=0.05",
+        "memory.write_time_ns=0.4",
+        "memory.grid_nz=17",
+        "memory.storage_time_ns=3.0",
+    ]
+    link = load_config(CASE41, over).link
+    rep = pmc.memory_report(link)
+    assert rep.input == "source" and rep.tier == "adiabatic"
+    m = link["memory"]
+    psi, w, t1, end = mr._source(link)
+    cfg = m.grid(max(abs(0.4), abs(end - 0.4)), t1)
+    k = m.kernel(cfg)
+    x = psi(k.input_times_ns)  # (nt + 1, nodes)
+    rho = (x * jnp.asarray(w)[None, :]) @ x.conj().T
+    s = jnp.sqrt(k.input_weights)
+    norm = float(jnp.sum((s[:, None] * x) ** 2, axis=0) @ jnp.asarray(w))
+    eta = float(orca.kernel_state_efficiency(k, rho)) / norm
+    assert rep.efficiency["total"] == pytest.approx(eta, rel=1e-4)
+    assert 0 < rep.efficiency["total"] < rep.singular_values[0]
+    # ratios of the node-weighted photon numbers (a coarse grid may pass 1 by its balance defect)
+    assert 0 < rep.efficiency["write"] < 1.05 and 0 < rep.efficiency["read"] < 1.05
+    assert all(np.isfinite(v) for v in rep.efficiency.values())
