@@ -132,10 +132,10 @@ def test_source_input_is_the_density_matrix_average():
     """--input source: the total efficiency is Tr(K rho K^dagger) / Tr(rho) with rho the
     feeding-delay average of the exponential photon (on a coarse grid: the identity holds on
     any grid, to rounding)."""
+    import importlib
+
     import jax.numpy as jnp
     import numpy as np
-
-    import importlib
 
     from photonmc.kernels import orca
 
