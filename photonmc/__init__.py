@@ -19,6 +19,8 @@ _PUBLIC = {
     "ORIGINS": "photonmc.batch",
     "FitResult": "photonmc.fit",
     "fit": "photonmc.fit",
+    "memory_report": "photonmc.memory_report",
+    "MemoryReport": "photonmc.memory_report",
     "EfficiencyCurve": "photonmc.io.datasets",
     "HistogramData": "photonmc.io.datasets",
     "Link": "photonmc.link",
@@ -37,6 +39,7 @@ _PUBLIC = {
     "Fiber": "photonmc.stages",
     "HOMInterferometer": "photonmc.stages",
     "LadderMemory": "photonmc.stages",
+    "OrcaMemory": "photonmc.stages",
     "QuantumDot": "photonmc.stages",
     "TimeTagger": "photonmc.stages",
     "SweepResult": "photonmc.sweep",
@@ -84,6 +87,8 @@ if TYPE_CHECKING:  # what editors and type checkers see
     from photonmc.io.datasets import EfficiencyCurve as EfficiencyCurve
     from photonmc.io.datasets import HistogramData as HistogramData
     from photonmc.link import Link as Link
+    from photonmc.memory_report import MemoryReport as MemoryReport
+    from photonmc.memory_report import memory_report as memory_report
     from photonmc.observables import Estimate as Estimate
     from photonmc.optimize import OptimizeResult as OptimizeResult
     from photonmc.optimize import optimize as optimize
@@ -99,6 +104,7 @@ if TYPE_CHECKING:  # what editors and type checkers see
     from photonmc.stages import Fiber as Fiber
     from photonmc.stages import HOMInterferometer as HOMInterferometer
     from photonmc.stages import LadderMemory as LadderMemory
+    from photonmc.stages import OrcaMemory as OrcaMemory
     from photonmc.stages import QuantumDot as QuantumDot
     from photonmc.stages import TimeTagger as TimeTagger
     from photonmc.sweep import SweepResult as SweepResult

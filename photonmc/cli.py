@@ -8,6 +8,8 @@
     photonmc fit FITSPEC.toml [--json] [--out FIT.h5] [--plot FIG.png] [--start NAME=VALUE ...]
     photonmc optimize CONFIG.toml --objective NAME --free P[,P...] [--bounds P=lo:hi ...]
                       [--json]
+    photonmc memory CONFIG.toml [--stage NAME] [--input source|gaussian:FWHM_NS]
+                    [--set STAGE.PARAM=VALUE ...] [--json] [--plot FIG.png] [--force]
 
 The only module of photonmc that parses arguments. Every user error (a bad config, an
 existing output, a missing or foreign file) prints one line `photonmc: error: ...` on
@@ -221,7 +223,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="interval of a free parameter (default: its valid range); repeatable",
     )
     opt.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_memory_parser(sub)
     return parser
+
+
+def add_memory_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "memory",
+        help="print the physics of a config's OrcaMemory",
+        description="Optical depth, critical control energy, write/read/total efficiency, "
+        "singular values, 1/e storage time, light shift and validity warnings of an "
+        "OrcaMemory for the source's photon or a Gaussian pulse.",
+    )
+    p.add_argument("config", metavar="CONFIG.toml", help="TOML config of the link")
+    p.add_argument("--stage", metavar="NAME", help="the OrcaMemory (default: the only one)")
+    p.add_argument(
+        "--input",
+        default="source",
+        metavar="source|gaussian:FWHM_NS",
+        help="the source's photon (default) or a Gaussian of that intensity FWHM on the write "
+        "control",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="STAGE.PARAM=VALUE",
+        dest="overrides",
+        help="override a config value (TOML literal); repeatable",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--plot", metavar="FIG.png", help="draw the modes, transmission, spin wave")
+    p.add_argument("--force", action="store_true", help="overwrite an existing figure")
+    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -258,6 +292,7 @@ def _main(argv: list[str]) -> int:
             "optimize": cmd_optimize,
             "sweep": cmd_sweep,
             "correlate": cmd_correlate,
+            "memory": cmd_memory,
         }
         return commands[args.command](args)
     except SystemExit as e:  # --help and --version
@@ -743,3 +778,25 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# -------------------------------------------------------------------- memory
+def cmd_memory(args: argparse.Namespace) -> int:
+    from photonmc.memory_report import memory_report
+
+    if args.plot is not None:
+        out = Path(args.plot)
+        _check_plot_target(out)
+        if out.exists() and not args.force:
+            raise FileExistsError(f"{out} exists; use --force to overwrite it")
+    cfg = load_config(args.config, args.overrides)
+    report = memory_report(cfg.link, stage=args.stage, input=args.input)
+    if args.plot is not None:
+        _save_atomic(plot.plot_memory(report, title=Path(args.config).name), Path(args.plot))
+    if args.json:
+        print(json.dumps(report.to_json(), allow_nan=False))
+    else:
+        print(report.summary())
+        if args.plot is not None:
+            print(f"  figure: {args.plot}")
+    return 0

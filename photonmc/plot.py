@@ -113,3 +113,30 @@ def plot_sweep(result):
     axes[-1].set_xlabel(x_name)
     fig.tight_layout()
     return fig
+
+
+def plot_memory(report, title: str = ""):
+    """Input mode, retrieved (output) mode, transmitted wavepacket and spin wave of a
+    `photonmc.memory_report` (adiabatic or full tier); returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    c = report.curves
+    if not c:
+        raise ValueError(f"the {report.tier} tier has no wavepackets to plot; use 'adiabatic'")
+    figure, (ax_t, ax_z) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_t.plot(c["input_times_ns"], c["input_intensity"], label="input mode")
+    ax_t.plot(c["output_times_ns"], c["output_intensity"], label="retrieved (output) mode")
+    ax_t.plot(c["transmitted_times_ns"], c["transmitted_intensity"], label="transmitted")
+    ax_t.set_xlabel("time at the memory (ns)")
+    ax_t.set_ylabel("photon flux (1/ns)")
+    ax_t.legend()
+    ax_z.plot(1e2 * np.asarray(c["z_m"]), c["spin_wave"])
+    ax_z.set_xlabel("z (cm, cell centre at 0)")
+    ax_z.set_ylabel("|B(z)|^2 after the write (solver units)")
+    e = report.efficiency
+    figure.suptitle(
+        f"{title} {report.tier}: write {e['write']:.3f}, read {e['read']:.3f}, "
+        f"total {e['total']:.3f}".strip()
+    )
+    figure.tight_layout()
+    return figure

@@ -96,6 +96,7 @@ def simulate(
         raise ValueError(f"shots must be a whole number >= 1, got {shots!r}")
     if not (isinstance(chunk_shots, int | np.integer) and 1 <= chunk_shots <= 1 << 24):
         raise ValueError(f"chunk_shots must be a whole number in [1, 2^24], got {chunk_shots!r}")
+    refuse_physical_memory(link)
     seed = None
     if isinstance(key, int | np.integer):
         seed = int(key)
@@ -133,6 +134,18 @@ def simulate(
         retrieval_window_ns=retrieval_window_ns,
         config_toml=config_toml,
     )
+
+
+def refuse_physical_memory(link: Link) -> None:
+    """ValueError naming the first OrcaMemory of `link`: the engines do not run it yet."""
+    from photonmc.stages.orca import OrcaMemory
+
+    for s in link.stages:
+        if isinstance(s, OrcaMemory):
+            raise ValueError(
+                f"OrcaMemory {s.name!r}: the analog and expected engines do not yet run the "
+                "physical memory; `photonmc memory` (photonmc.memory_report) reports its physics"
+            )
 
 
 def make_result(

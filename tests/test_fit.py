@@ -43,6 +43,7 @@ STAGE_ARGS = {
         storage_time_ns=1.0,
         lifetime_ns=1.0,
     ),
+    "OrcaMemory": dict(write_time_ns=0.0),
     "BeamSplitter": {},
     "Detector": dict(efficiency=0.5),
     "TimeTagger": dict(bin_width_ps=10.0, window_start_ns=0.0, window_stop_ns=1.0),

@@ -9,6 +9,7 @@ from photonmc.stages.memory import LadderMemory as LadderMemory
 from photonmc.stages.optics import Attenuator as Attenuator
 from photonmc.stages.optics import BandpassFilter as BandpassFilter
 from photonmc.stages.optics import BeamSplitter as BeamSplitter
+from photonmc.stages.orca import OrcaMemory as OrcaMemory
 from photonmc.stages.source import QuantumDot as QuantumDot
 
 #: Stage types by the name a config file uses
@@ -20,6 +21,7 @@ STAGE_TYPES = {
         Attenuator,
         BandpassFilter,
         LadderMemory,
+        OrcaMemory,
         BeamSplitter,
         HOMInterferometer,
         Detector,
