@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
+from photonmc import compile_cache
 from photonmc._version import __version__
 from photonmc.analog import (
     DEFAULT_CHUNK_SHOTS as DEFAULT_CHUNK_SHOTS,
@@ -77,7 +79,10 @@ def simulate(
     (analog only): a callable that receives the click records (time tags) block by block,
     as `click_records` describes, so they can stream to disk in bounded memory.
     checkpoint (analog only): save the accumulators every so often and resume from them
-    (`Checkpointing`).
+    (`Checkpointing`). With progress=True, a compilation is announced on stderr and
+    excluded from the bar's rate. The persistent compilation cache is turned on
+    (`photonmc.compile_cache.ensure`; `PHOTONMC_CACHE_DIR=off` disables it). The result's
+    elapsed_s is the simulation's time and compile_s the compilation's.
     """
     if mode not in ("analog", "expected"):
         raise ValueError(f"mode must be 'analog' or 'expected', got {mode!r}")
@@ -93,21 +98,31 @@ def simulate(
 
     if checkpoint is not None and (checkpoint.read is None or checkpoint.write is None):
         checkpoint = _with_checkpoint_files(checkpoint)
+    compile_cache.ensure()
     start = time.perf_counter()
+    compiled = [0.0]
     if mode == "analog":
         with _progress_bar(progress, shots) as bar:
+
+            def on_compile(seconds):
+                if seconds is not None:
+                    compiled[0] += seconds
+                bar.compiling(seconds)
+
             hist, counters = run_analog(
                 link,
                 shots,
                 key,
                 int(chunk_shots),
-                bar,
+                bar.update,
                 on_records=on_records,
                 checkpoint=checkpoint,
+                on_compile=on_compile,
             )
     else:
         hist, counters = run_expected(link, shots, nodes)
-    elapsed = time.perf_counter() - start
+        compiled[0] = float("nan")  # one call compiles and runs
+    elapsed = time.perf_counter() - start - (compiled[0] if mode == "analog" else 0.0)
 
     return make_result(
         link,
@@ -118,6 +133,7 @@ def simulate(
         hist,
         counters,
         elapsed_s=elapsed,
+        compile_s=compiled[0],
         retrieval_window_ns=retrieval_window_ns,
         config_toml=config_toml,
     )
@@ -133,6 +149,7 @@ def make_result(
     counters: dict,
     *,
     elapsed_s: float = float("nan"),
+    compile_s: float = float("nan"),
     retrieval_window_ns: tuple[float, float] | None = None,
     config_toml: str = "",
 ) -> Result:
@@ -167,6 +184,7 @@ def make_result(
         fixed_delay_ns=link.fixed_delay_ns,
         retrieval_window_ns=retrieval_window_ns or default_retrieval_window(link),
         elapsed_s=elapsed_s,
+        compile_s=compile_s,
         config_toml=config_toml,
         versions=versions(),
         created_utc=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -215,18 +233,37 @@ def versions() -> dict[str, str]:
 
 
 class _progress_bar:
-    """A tqdm bar on stderr that appears only once a run has taken a few seconds."""
+    """A tqdm bar on stderr that appears only once a run has taken a few seconds.
 
-    def __init__(self, progress, total: int, delay_s: float = 3.0):
+    With progress=True, a compilation is announced on stderr ("photonmc: compiling the
+    analog kernel ... done in X s") and the bar starts after it, so its rate and ETA
+    are the simulation's. `update` is None when there is nothing to report to.
+    """
+
+    def __init__(self, progress, total: int, delay_s: float = 3.0, stream=None):
         self.callback = progress if callable(progress) else None
         self.enabled = progress is True
         self.total, self.delay_s, self.bar = total, delay_s, None
+        self.stream = stream
 
     def __enter__(self):
+        self.started = time.time()  # tqdm's clock; moved past a compilation
+        return self
+
+    @property
+    def update(self):
         if self.callback is not None:
             return self.callback
         if not self.enabled:
             return None
+        return self._update
+
+    def _update(self, n: int) -> None:
+        if self.bar is None:
+            self._start()
+        self.bar.update(n)
+
+    def _start(self) -> None:
         from tqdm import tqdm
 
         self.bar = tqdm(
@@ -236,8 +273,21 @@ class _progress_bar:
             delay=self.delay_s,
             dynamic_ncols=True,
             leave=False,
+            file=self.stream,
         )
-        return self.bar.update
+        # the bar's clock starts with the simulation, not with its first update
+        self.bar.start_t = self.bar.last_print_t = self.started
+
+    def compiling(self, seconds: float | None) -> None:
+        """Announce a compilation (seconds None) and its end; start the bar after it."""
+        if not self.enabled:
+            return
+        stream = self.stream or sys.stderr
+        if seconds is None:
+            print("photonmc: compiling the analog kernel ...", end="", file=stream, flush=True)
+        else:
+            print(f" done in {seconds:.1f} s", file=stream, flush=True)
+            self.started = time.time()
 
     def __exit__(self, *exc):
         if self.bar is not None:
