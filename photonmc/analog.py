@@ -29,7 +29,18 @@ from photonmc.kernels import histogram, sampling
 from photonmc.link import Link, propagate
 from photonmc.stages import Context
 
+#: shots per chunk on CPUs (and the default of code that names no backend)
 DEFAULT_CHUNK_SHOTS = 1 << 18
+#: shots per chunk on GPUs and TPUs: larger chunks amortise the per-chunk sort and loop
+#: overhead (2^22 ran 5x faster than 2^18 on an H100); 2^18 is the fastest on 2 CPU cores
+ACCELERATOR_CHUNK_SHOTS = 1 << 22
+
+
+def default_chunk_shots(backend: str | None = None) -> int:
+    """The chunk size of runs that do not choose one: by backend (results depend on it,
+    so a result file records it)."""
+    backend = backend or jax.default_backend()
+    return DEFAULT_CHUNK_SHOTS if backend == "cpu" else ACCELERATOR_CHUNK_SHOTS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,6 +35,9 @@ from photonmc.analog import (
     analog_plan as analog_plan,
 )
 from photonmc.analog import (
+    default_chunk_shots as default_chunk_shots,
+)
+from photonmc.analog import (
     merge_plans as merge_plans,
 )
 from photonmc.analog import (
@@ -60,7 +63,7 @@ def simulate(
     key=0,
     mode: str = "analog",
     *,
-    chunk_shots: int = DEFAULT_CHUNK_SHOTS,
+    chunk_shots: int | None = None,
     retrieval_window_ns: tuple[float, float] | None = None,
     nodes: tuple[int, int] = DEFAULT_NODES,
     progress: bool | Callable[[int], None] | None = None,
@@ -70,7 +73,9 @@ def simulate(
 ) -> Result:
     """Run `shots` shots of `link`.
 
-    key: an integer seed or a JAX key (`jax.random.key(seed)`). mode: "analog" (sampled
+    key: an integer seed or a JAX key (`jax.random.key(seed)`). chunk_shots: shots per
+    compiled chunk (analog results depend on it); default `default_chunk_shots()`, 2^18
+    on CPU and 2^22 on GPU. mode: "analog" (sampled
     clicks, integer counts) or "expected" (expected counts, float64, differentiable via
     `expected_counts`). retrieval_window_ns: histogram-time window of the SNR figures;
     default t_w + tau +- output_mode_fwhm_ns of the first memory (minus the sync offset).
@@ -88,6 +93,8 @@ def simulate(
         raise ValueError(f"mode must be 'analog' or 'expected', got {mode!r}")
     if not (isinstance(shots, int | np.integer) and shots >= 1):
         raise ValueError(f"shots must be a whole number >= 1, got {shots!r}")
+    if chunk_shots is None:
+        chunk_shots = default_chunk_shots()
     if not (isinstance(chunk_shots, int | np.integer) and 1 <= chunk_shots <= 1 << 24):
         raise ValueError(f"chunk_shots must be a whole number in [1, 2^24], got {chunk_shots!r}")
     seed = None
