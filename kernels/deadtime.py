@@ -15,11 +15,12 @@ Algorithm (no sequential scan over clicks):
    slower).
 2. Sort by time on the key (shot + floor(t / period), t mod period) carrying the
    original positions: the permutation of a stable `lax.sort` of (key, position), found
-   faster through one packed uint32 key per click (`_chronological`). Normalising t makes the lexicographic order
-   chronological even for t outside [0, period); the stable sort breaks exact ties by
-   position. Times are never formed as absolute float32 numbers: a difference is
-   (s_i - s_j) * period + (t_i - t_j), exact to float32 rounding of numbers below a
-   period, so 2^18-shot chunks keep ps resolution (absolute times there would not).
+   faster through one packed uint32 key per click (`_chronological`). Normalising t
+   makes the lexicographic order chronological even for t outside [0, period); the
+   stable sort breaks exact ties by position. Times are never formed as absolute
+   float32 numbers: a difference is (s_i - s_j) * period + (t_i - t_j), exact to
+   float32 rounding of numbers below a period, so 2^18-shot chunks keep ps resolution
+   (absolute times there would not).
 3. Solve the fixed point r_i = [click i is registered] = [the latest registered click
    j < i is >= dead_time_ns before i, or there is none], with "latest registered j < i"
    an exclusive cumulative max (`lax.cummax`) of (j where r_j, else -1), iterating
