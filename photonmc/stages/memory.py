@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -150,9 +152,13 @@ class LadderMemory:
         args = (batch.t_ref_ns, batch.width_ns, batch.nu_ghz)
         mode = (self.write_time_ns, self.input_mode_fwhm_ns)
         n_exp = int(is_exp.sum())
-        if interpolate and n_exp >= 2 * TABLE_POINTS[0] * TABLE_POINTS[1]:
+        # a table of at most a quarter as many points as wavepackets (static choice)
+        points = TABLE_POINTS if n_exp >= 8 * math.prod(TABLE_POINTS) else (32, 64)
+        if interpolate and n_exp >= 4 * math.prod(points):
             where = np.nonzero(is_exp.ravel())[0]
-            o_exp, _ = overlap_exp_interpolated(*(a.ravel()[where] for a in args), *mode)
+            o_exp, _ = overlap_exp_interpolated(
+                *(a.ravel()[where] for a in args), *mode, points=points
+            )
             if n_exp == is_exp.size:
                 return o_exp.reshape(is_exp.shape)
             o = overlap_gauss(*args, *mode).ravel().at[where].set(o_exp)
