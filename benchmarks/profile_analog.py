@@ -5,8 +5,9 @@
 
 Times stripped-down variants of one chunk of the engine, each compiled as a loop over K
 chunks (key fold_in(key, c), as runs do) in this one process:
-- `random bits only`: exactly the random bits the full chunk draws (counted from its
-  jaxpr: every `random_bits` primitive, same shapes), summed;
+- `random bits only`: exactly the random bits the full chunk draws (the `random_bits`
+  primitives of its jaxpr and the counter blocks of `photonmc.kernels.sampling`, same
+  shapes), summed;
 - `emit`: the source alone; `propagate`: source and every stage up to the detectors;
 - `propagate, overlap = const`: the same with the memory's mode overlap replaced by a
   constant (its cost is the difference);
@@ -34,6 +35,7 @@ import numpy as np
 
 from photonmc import analog
 from photonmc.config import load_config
+from photonmc.kernels import sampling
 from photonmc.link import propagate
 from photonmc.stages import Context, LadderMemory
 from photonmc.stages import detector as detector_stage
@@ -116,7 +118,7 @@ def variants(link, plan):
 @contextlib.contextmanager
 def constant_overlap():
     original = LadderMemory.overlap
-    LadderMemory.overlap = lambda self, batch: jnp.full(batch.t_ref_ns.shape, 0.5,
+    LadderMemory.overlap = lambda self, batch, *args: jnp.full(batch.t_ref_ns.shape, 0.5,
                                                         batch.t_ref_ns.dtype)  # fmt: skip
     try:
         yield
@@ -131,7 +133,7 @@ def random_bit_shapes(link, plan):
     def walk(jaxpr):
         for eqn in jaxpr.eqns:
             if eqn.primitive.name == "random_bits":
-                shapes.append((tuple(eqn.params["shape"]), eqn.params["bit_width"]))
+                shapes.append((tuple(eqn.params["shape"]), eqn.params["bit_width"], "jax"))
             for value in eqn.params.values():
                 for sub in value if isinstance(value, tuple | list) else (value,):
                     if hasattr(sub, "jaxpr") and hasattr(sub.jaxpr, "eqns"):
@@ -139,10 +141,21 @@ def random_bit_shapes(link, plan):
                     elif hasattr(sub, "eqns"):
                         walk(sub)
 
-    with analog._rng_mode():
-        closed = jax.make_jaxpr(lambda k: analog.analog_chunk(link, k, plan.chunk_shots, plan))(
-            jax.random.key(0)
-        )
+    # counter blocks of photonmc.kernels.sampling: noted as they are traced
+    original = sampling.random_bits
+
+    def noting(key, shape):
+        shapes.append((tuple(shape), 32, "block"))
+        return original(key, shape)
+
+    sampling.random_bits = noting
+    try:
+        with analog._rng_mode():
+            closed = jax.make_jaxpr(lambda k: analog.analog_chunk(link, k, plan.chunk_shots, plan))(
+                jax.random.key(0)
+            )
+    finally:
+        sampling.random_bits = original
     walk(closed.jaxpr)
     return shapes
 
@@ -183,19 +196,21 @@ def main(argv=None):
     plan = analog.analog_plan(link, chunk)
     photons = float(link.source.mean_photon_number) * chunk  # emitted per chunk (mean)
     shapes = random_bit_shapes(link, plan)
-    n_bits = sum(math.prod(s) * (w // 32 or 1) for s, w in shapes)
+    n_bits = sum(math.prod(s) * (w // 32 or 1) for s, w, _ in shapes)
     print(f"config {args.config}, mu {float(link.source.mean_photon_number):g}, chunk {chunk}")
     print(
         f"jax {jax.__version__} on {jax.default_backend()}, {os.cpu_count()} CPUs, PRNG "
-        f"{analog.PRNG_IMPL}; {len(shapes)} random_bits draws per chunk, "
+        f"{analog.PRNG_IMPL}; {len(shapes)} random draws per chunk, "
         f"{n_bits / chunk:.3g} 32-bit words per shot, {n_bits / max(photons, 1):.3g} per photon"
     )
 
     def bits_only(lk, key, n):
         keys = jax.random.split(key, len(shapes))
         return [
-            jax.random.bits(k, s, jnp.uint32 if w <= 32 else jnp.uint64)
-            for k, (s, w) in zip(keys, shapes, strict=True)
+            sampling.random_bits(k, s)
+            if kind == "block"
+            else jax.random.bits(k, s, jnp.uint32 if w <= 32 else jnp.uint64)
+            for k, (s, w, kind) in zip(keys, shapes, strict=True)
         ]
 
     rows = [("random bits only", timed_loop(bits_only, link, args.chunks, args.repeats, chunk))]
