@@ -34,11 +34,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from photonmc import analog
+from photonmc import analog_detection as detector_stage
 from photonmc.config import load_config
 from photonmc.kernels import sampling
 from photonmc.link import propagate
 from photonmc.stages import Context, LadderMemory
-from photonmc.stages import detector as detector_stage
 
 HERE = pathlib.Path(__file__).resolve().parent
 DEFAULT_CONFIG = HERE.parent / "configs" / "thomas2024_qd_torca.toml"

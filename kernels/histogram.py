@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from photonmc.kernels import pallas_histogram
+from . import pallas_histogram
 
 
 def bin_index(t_ns, start_ns, bin_width_ns, n_bins: int):

@@ -140,11 +140,13 @@ def poisson_capacity(mean: float, tail: float = 1e-15) -> int:
     """Smallest k with P(Poisson(mean) > k) < tail (0 for mean 0): room for the events.
 
     With tail = 1e-15, a run of 1e10 chunks overflows with probability below 1e-5. Above
-    a mean of 1000, a normal bound with 9 standard deviations (tail ~1e-19) is used.
+    a mean of 500, a normal bound with 9 standard deviations (tail ~1e-19, skewness
+    included) is used: the exact sum starts from exp(-mean), which underflows float64
+    beyond a mean of ~745.
     """
     if mean <= 0.0:
         return 0
-    if mean > 1000.0:
+    if mean > 500.0:
         return round_capacity(int(math.ceil(mean + 9.0 * math.sqrt(mean) + 10.0)))
     term = math.exp(-mean)
     cdf, k = term, 0

@@ -55,3 +55,11 @@ def test_normal_from_uniform():
     z = np.asarray(sampling.normal_from_uniform(u), np.float64)
     assert np.all(np.isfinite(z))
     assert stats.kstest(z, "norm").pvalue > 1e-4
+
+
+def test_poisson_capacity_bounds_the_tail_at_every_mean():
+    for mean in (0.3, 10.0, 189.7, 499.0, 501.0, 758.9, 999.0, 5000.0):
+        cap = sampling.poisson_capacity(mean)
+        # P(N > cap) < 1e-15: beyond mean + 7.9 sd for a normal tail
+        assert cap >= mean + 7.9 * math.sqrt(mean), (mean, cap)
+        assert stats.poisson.sf(cap, mean) < 1e-14, (mean, cap)
