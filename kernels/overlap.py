@@ -146,3 +146,82 @@ def overlap_gauss(
     # 2 q / (1 + q^2) = 2 sp s / (sp^2 + s^2) <= 1; the minimum only catches rounding.
     width_factor = jnp.minimum(2.0 * q / (1.0 + q**2), 1.0)
     return width_factor * jnp.exp(-(0.5 * u**2 + 2.0 * v**2))
+
+
+#: grid of the interpolated EXP overlap: points in t_ref and in nu^2
+TABLE_POINTS = (64, 64)
+#: largest interpolation error accepted (absolute, O in [0, 1]); beyond it, the exact formula
+TABLE_TOLERANCE = 1e-4
+_LOG_FLOOR = 1e-30
+
+
+def overlap_exp_interpolated(
+    t_ref_ns: jax.Array,
+    lifetime_ns: jax.typing.ArrayLike,
+    nu_ghz: jax.Array,
+    t_w_ns: jax.typing.ArrayLike,
+    mode_fwhm_ns: jax.typing.ArrayLike,
+    points: tuple[int, int] = TABLE_POINTS,
+    tolerance: float = TABLE_TOLERANCE,
+) -> tuple[jax.Array, jax.Array]:
+    """`overlap_exp` of many wavepackets of one lifetime, from a table: (O, used_table).
+
+    A grid of `points` (n_t, n_q) spans these inputs' own range of t_ref and of nu^2 (O
+    is even in nu); ln O (floored at 1e-30) is tabulated with the exact formula and
+    interpolated bilinearly: n_t n_q Faddeeva evaluations instead of one per
+    wavepacket. Accuracy: the interpolation error of each cell is estimated from the
+    table's second differences, |d2 ln O| / 8 along each axis times the cell's O; when
+    the largest estimate exceeds `tolerance` (absolute), every value comes from the
+    exact formula instead, and used_table is False. Measured on the seed config's
+    ranges (feeding 0.03 ns, spectral diffusion 0.3 GHz FWHM, T1 0.6 ns, 1 ns mode):
+    4e-6 absolute, 1e-5 relative, largest over 2e5 wavepackets (float64 reference).
+    t_w_ns, mode_fwhm_ns: scalars; lifetime_ns: a scalar, or an array like t_ref_ns
+    whose entries must all be equal for the table to be used. Not differentiable
+    (analog mode).
+    """
+    t_ref = jnp.asarray(t_ref_ns)
+    nu = jnp.asarray(nu_ghz)
+    dtype = t_ref.dtype
+    lifetimes = jnp.asarray(lifetime_ns, dtype)
+    lifetime = lifetimes.reshape(-1)[0]
+    one_lifetime = jnp.all(lifetimes == lifetime)
+    n_t, n_q = points
+    q = nu * nu
+    t_lo, t_hi = jnp.min(t_ref), jnp.max(t_ref)
+    q_lo, q_hi = jnp.min(q), jnp.max(q)
+    tiny = jnp.finfo(dtype).tiny
+    dt = jnp.maximum((t_hi - t_lo) / (n_t - 1), tiny)
+    dq = jnp.maximum((q_hi - q_lo) / (n_q - 1), tiny)
+    t_grid = t_lo + dt * jnp.arange(n_t, dtype=dtype)
+    q_grid = q_lo + dq * jnp.arange(n_q, dtype=dtype)
+    exact_grid = overlap_exp(
+        t_grid[:, None], lifetime, jnp.sqrt(q_grid)[None, :], t_w_ns, mode_fwhm_ns
+    )
+    table = jnp.log(jnp.maximum(exact_grid, _LOG_FLOOR))
+
+    # Estimated bilinear error per cell: h^2 |f''| / 8 per axis, in ln O, times O.
+    d2_t = jnp.abs(table[2:, :] - 2.0 * table[1:-1, :] + table[:-2, :])
+    d2_q = jnp.abs(table[:, 2:] - 2.0 * table[:, 1:-1] + table[:, :-2])
+    err_t = jnp.max(d2_t * exact_grid[1:-1, :]) / 8.0 if n_t > 2 else 0.0
+    err_q = jnp.max(d2_q * exact_grid[:, 1:-1]) / 8.0 if n_q > 2 else 0.0
+    good = (err_t + err_q <= tolerance) & jnp.all(jnp.isfinite(exact_grid)) & one_lifetime
+
+    def interpolated():
+        x = (t_ref - t_lo) / dt
+        y = (q - q_lo) / dq
+        i = jnp.clip(jnp.floor(x), 0, n_t - 2).astype(jnp.int32)
+        j = jnp.clip(jnp.floor(y), 0, n_q - 2).astype(jnp.int32)
+        fx = jnp.clip(x - i, 0.0, 1.0)
+        fy = jnp.clip(y - j, 0.0, 1.0)
+        flat = table.ravel()
+        k = i * n_q + j
+        v00, v01 = flat[k], flat[k + 1]
+        v10, v11 = flat[k + n_q], flat[k + n_q + 1]
+        v0 = v00 + fy * (v01 - v00)
+        v1 = v10 + fy * (v11 - v10)
+        return jnp.exp(v0 + fx * (v1 - v0))
+
+    def exact():
+        return overlap_exp(t_ref, lifetime_ns, nu, t_w_ns, mode_fwhm_ns)
+
+    return jax.lax.cond(good, interpolated, exact), good

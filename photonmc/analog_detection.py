@@ -31,26 +31,33 @@ def detect(detectors, batch, key, ctx, tagger: TimeTagger, dark_capacity, dead_t
     histogram time (jitter and sync offset applied), the detector index, the origin
     index and whether it is a click; and the number of dark counts beyond capacity.
     """
-    key_fate, key_e, key_jit, key_dark = jax.random.split(key, 4)
+    key_fate, key_dark = jax.random.split(key)
     channel_of = _channels(detectors, batch, ctx)  # static (photons, branches)
     effs = jnp.stack([probability(d.efficiency) for d in detectors])
     eff = jnp.where(channel_of >= 0, effs[np.maximum(channel_of, 0)], 0.0)
-    index, hit = sampling.choose_branch(key_fate, batch.weight * eff)
+    # one block of uniforms per photon: its fate, its delay and its jitter
+    u_fate, u_delay, u_jitter = sampling.uniforms(
+        key_fate, (3, batch.weight.shape[0]), batch.t_ref_ns.dtype
+    )
+    index, hit = sampling.choose_branch_from(u_fate, batch.weight * eff)
 
     def pick(field):
-        return jnp.take_along_axis(jnp.asarray(field), index[:, None], axis=1)[:, 0]
+        # a select per branch (a handful) instead of a gather
+        field = jnp.asarray(field)
+        out = field[:, 0]
+        for b in range(1, field.shape[1]):
+            out = jnp.where(index == b, field[:, b], out)
+        return out
 
     kind, t_ref, width, origin, channel = map(
         pick, (batch.kind, batch.t_ref_ns, batch.width_ns, batch.origin, channel_of)
     )
-    shape = hit.shape
-    u = jax.random.uniform(key_e, shape, dtype=t_ref.dtype, minval=jnp.finfo(t_ref.dtype).tiny)
     all_exp = bool((batch.kind == EXP).all())  # static: no Gaussian packet without memory
-    spread = sampling.wavepacket_delay(u, kind == EXP, width, all_exp=all_exp)
+    spread = sampling.wavepacket_delay(u_delay, kind == EXP, width, all_exp=all_exp)
     t = t_ref + spread - tagger.sync_offset_ns
     if any(concrete(d.jitter_fwhm_ps) != 0.0 for d in detectors):
         sigmas = jnp.stack([d.jitter_sigma_ns for d in detectors])
-        t = t + sigmas[jnp.maximum(channel, 0)] * jax.random.normal(key_jit, shape, t.dtype)
+        t = t + sigmas[jnp.maximum(channel, 0)] * sampling.normal_from_uniform(u_jitter)
     parts = [(batch.shot, t, channel.astype(jnp.int32), origin, hit)]
     dropped = jnp.zeros((), jnp.int32)
     for i, (det, capacity) in enumerate(zip(detectors, dark_capacity, strict=True)):
@@ -64,7 +71,7 @@ def detect(detectors, batch, key, ctx, tagger: TimeTagger, dark_capacity, dead_t
         exists, dark_shot, lost = sampling.poisson_events(key_n, mean, ctx.n_shots, capacity)
         # two uniforms make one of 2^46 steps: a float32 uniform alone would put dark
         # counts on a grid of (b - a) 2^-23, 12 ps at a 10 kHz shot rate
-        u1, u2 = jax.random.uniform(key_t, (2, *exists.shape), dtype=t.dtype)
+        u1, u2 = sampling.uniforms(key_t, (2, *exists.shape), t.dtype)
         t_dark = a + (b - a) * jnp.minimum(u1 + u2 * 2.0**-23, 1.0 - 2.0**-24)
         parts.append(
             (

@@ -11,6 +11,9 @@
     photonmc memory CONFIG.toml [--stage NAME] [--input source|gaussian:FWHM_NS]
                     [--set STAGE.PARAM=VALUE ...] [--json] [--plot FIG.png] [--force]
 
+simulate, sweep, fit and optimize keep compiled kernels on disk for the next run
+(`photonmc.compile_cache`): --cache-dir DIR moves the cache, --no-cache disables it.
+
 The only module of photonmc that parses arguments. Every user error (a bad config, an
 existing output, a missing or foreign file) prints one line `photonmc: error: ...` on
 stderr and exits with status 2. With --json, stdout is exactly one JSON object:
@@ -33,7 +36,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from photonmc import correlate, distributed, plot
+from photonmc import compile_cache, correlate, distributed, plot
 from photonmc._version import __version__
 from photonmc.batch import ORIGINS
 from photonmc.config import ConfigError, load_config, parse_literal
@@ -121,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between checkpoints of an analog run to <out>.partial (default 300)",
     )
     _distributed_flags(sim)
+    _cache_flags(sim)
 
     swp = sub.add_parser(
         "sweep",
@@ -155,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--force", action="store_true", help="overwrite an existing sweep file")
     swp.add_argument("--plot", metavar="FIG.png", help="draw the summary figures over the grid")
     swp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _cache_flags(swp)
 
     add_correlate_parser(sub)
 
@@ -198,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="starting value of a free parameter (default: the config's); repeatable",
     )
+    _cache_flags(fit)
 
     opt = sub.add_parser(
         "optimize",
@@ -223,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="interval of a free parameter (default: its valid range); repeatable",
     )
     opt.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    _cache_flags(opt)
     add_memory_parser(sub)
     return parser
 
@@ -255,7 +262,23 @@ def add_memory_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--plot", metavar="FIG.png", help="draw the modes, transmission, spin wave")
     p.add_argument("--force", action="store_true", help="overwrite an existing figure")
+    _cache_flags(p)
     return p
+
+
+def _cache_flags(parser) -> None:
+    group = parser.add_argument_group(
+        "compilation cache (compiled kernels kept on disk for the next run; "
+        f"or {compile_cache.ENV_VAR}=DIR|off)"
+    )
+    group.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help=f"cache directory (default: {compile_cache.default_cache_dir()})",
+    )
+    group.add_argument(
+        "--no-cache", action="store_true", help="neither read nor write compiled kernels"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -284,6 +307,10 @@ def _main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
         args.argv = argv
+        if getattr(args, "no_cache", False):
+            compile_cache.configure(False)
+        else:
+            compile_cache.configure(getattr(args, "cache_dir", None))
         commands = {
             "simulate": cmd_simulate,
             "show": cmd_show,
@@ -621,6 +648,8 @@ def format_summary(result: Result, output: str | os.PathLike | None = None) -> s
     if r.elapsed_s > 0 and math.isfinite(r.elapsed_s):
         rate = f"{r.photons_emitted / r.elapsed_s:.3g} photons/s over {r.elapsed_s:.3g} s"
     lines.append(row("photons emitted", _count(r.photons_emitted), rate))
+    if math.isfinite(r.compile_s):
+        lines.append(row("compile time", f"{r.compile_s:.3g} s", "not in photons/s"))
     for name, d in r.detectors.items():
         a, b = float(d.bin_edges_ns[0]), float(d.bin_edges_ns[-1])
         lines.append(f"detector {name!r}, tagger window [{a:g}, {b:g}] ns")

@@ -4,7 +4,7 @@ The only module of photonmc that reads TOML. Layout (every table but [[stage]] a
 [tagger] is optional)::
 
     [run]                        # shots = 1000000, seed = 0, mode = "analog",
-    shots = 1000000              # chunk_shots = photonmc.simulation.DEFAULT_CHUNK_SHOTS
+    shots = 1000000              # chunk_shots = photonmc.simulation.default_chunk_shots()
     seed = 1
     mode = "analog"              # or "expected"
     [[stage]]                    # one table per stage, source first, detector last
@@ -46,7 +46,13 @@ from photonmc._version import __version__
 from photonmc.link import Link
 from photonmc.parameters import unit_of
 from photonmc.result import Result
-from photonmc.simulation import DEFAULT_CHUNK_SHOTS, MAX_SEED, MAX_SHOTS, simulate
+from photonmc.simulation import (
+    DEFAULT_CHUNK_SHOTS,
+    MAX_SEED,
+    MAX_SHOTS,
+    default_chunk_shots,
+    simulate,
+)
 from photonmc.stages import STAGE_TYPES, TimeTagger
 
 #: Values of [run] when the file does not give them
@@ -288,7 +294,7 @@ class _Loader:
     # -------------------------------------------------------- run, analysis
     def run_table(self, table: dict) -> dict:
         self.check_keys("[run]", table, tuple(RUN_DEFAULTS))
-        run = {**RUN_DEFAULTS, **table}
+        run = {**RUN_DEFAULTS, "chunk_shots": default_chunk_shots(), **table}
         for key, lo, hi in (
             ("shots", 1, MAX_SHOTS),
             ("seed", 0, MAX_SEED),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import numpy as np
@@ -57,7 +58,10 @@ class Result:
     the fibre group delay (times in histograms are retarded). retrieval_window_ns: the
     histogram-time window of the SNR figures, or None without a memory. warnings: what
     the run found that limits its validity (expected mode above the dead-time threshold,
-    Poisson events beyond their room), also printed by the CLI.
+    Poisson events beyond their room), also printed by the CLI. elapsed_s: seconds the
+    simulation took, compilation excluded; compile_s: seconds the run spent compiling
+    its kernel or loading it from the persistent cache (0 when this process had it
+    already, NaN when unknown).
     """
 
     mode: str
@@ -71,6 +75,7 @@ class Result:
     fixed_delay_ns: float
     retrieval_window_ns: tuple[float, float] | None
     elapsed_s: float = float("nan")
+    compile_s: float = float("nan")
     config_toml: str = ""
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
     created_utc: str = ""
@@ -167,6 +172,7 @@ class Result:
             "photons_per_second": _number(self.photons_emitted / self.elapsed_s)
             if self.elapsed_s > 0
             else None,
+            "compile_seconds": _number(self.compile_s) if math.isfinite(self.compile_s) else None,
             "fixed_delay_ns": self.fixed_delay_ns,
             "retrieval_window_ns": list(self.retrieval_window_ns)
             if self.retrieval_window_ns

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from collections.abc import Callable
 import jax
 import numpy as np
 
+from photonmc import compile_cache
 from photonmc._version import __version__
 from photonmc.analog import (
     DEFAULT_CHUNK_SHOTS as DEFAULT_CHUNK_SHOTS,
@@ -43,6 +45,9 @@ from photonmc.analog import (
     seed_key,
 )
 from photonmc.analog import (
+    default_chunk_shots as default_chunk_shots,
+)
+from photonmc.analog import (
     merge_plans as merge_plans,
 )
 from photonmc.analog import (
@@ -68,7 +73,7 @@ def simulate(
     key=0,
     mode: str = "analog",
     *,
-    chunk_shots: int = DEFAULT_CHUNK_SHOTS,
+    chunk_shots: int | None = None,
     retrieval_window_ns: tuple[float, float] | None = None,
     nodes: tuple[int, int] = DEFAULT_NODES,
     progress: bool | Callable[[int], None] | None = None,
@@ -79,7 +84,8 @@ def simulate(
     """Run `shots` shots of `link`.
 
     key: an integer seed in [0, 2^63 - 1] (every bit counts: `analog.seed_key`) or a JAX
-    key. mode: "analog" (sampled
+    key. chunk_shots: shots per compiled chunk (analog results depend on it); default
+    `default_chunk_shots()`, 2^18 on CPU and 2^22 on GPU. mode: "analog" (sampled
     clicks, integer counts) or "expected" (expected counts, float64, differentiable via
     `expected_counts`). retrieval_window_ns: histogram-time window of the SNR figures;
     default t_w + tau +- output_mode_fwhm_ns of the first memory (minus the sync offset).
@@ -88,12 +94,17 @@ def simulate(
     (analog only): a callable that receives the click records (time tags) block by block,
     as `click_records` describes, so they can stream to disk in bounded memory.
     checkpoint (analog only): save the accumulators every so often and resume from them
-    (`Checkpointing`).
+    (`Checkpointing`). With progress=True, a compilation is announced on stderr and
+    excluded from the bar's rate. The persistent compilation cache is turned on
+    (`photonmc.compile_cache.ensure`; `PHOTONMC_CACHE_DIR=off` disables it). The result's
+    elapsed_s is the simulation's time and compile_s the compilation's.
     """
     if mode not in ("analog", "expected"):
         raise ValueError(f"mode must be 'analog' or 'expected', got {mode!r}")
     if not (isinstance(shots, int | np.integer) and shots >= 1):
         raise ValueError(f"shots must be a whole number >= 1, got {shots!r}")
+    if chunk_shots is None:
+        chunk_shots = default_chunk_shots()
     if not (isinstance(chunk_shots, int | np.integer) and 1 <= chunk_shots <= 1 << 24):
         raise ValueError(f"chunk_shots must be a whole number in [1, 2^24], got {chunk_shots!r}")
     refuse_physical_memory(link)
@@ -106,21 +117,31 @@ def simulate(
 
     if checkpoint is not None and (checkpoint.read is None or checkpoint.write is None):
         checkpoint = _with_checkpoint_files(checkpoint)
+    compile_cache.ensure()
     start = time.perf_counter()
+    compiled = [0.0]
     if mode == "analog":
         with _progress_bar(progress, shots) as bar:
+
+            def on_compile(seconds):
+                if seconds is not None:
+                    compiled[0] += seconds
+                bar.compiling(seconds)
+
             hist, counters = run_analog(
                 link,
                 shots,
                 key,
                 int(chunk_shots),
-                bar,
+                bar.update,
                 on_records=on_records,
                 checkpoint=checkpoint,
+                on_compile=on_compile,
             )
     else:
         hist, counters = run_expected(link, shots, nodes)
-    elapsed = time.perf_counter() - start
+        compiled[0] = float("nan")  # one call compiles and runs
+    elapsed = time.perf_counter() - start - (compiled[0] if mode == "analog" else 0.0)
 
     return make_result(
         link,
@@ -131,6 +152,7 @@ def simulate(
         hist,
         counters,
         elapsed_s=elapsed,
+        compile_s=compiled[0],
         retrieval_window_ns=retrieval_window_ns,
         config_toml=config_toml,
     )
@@ -158,6 +180,7 @@ def make_result(
     counters: dict,
     *,
     elapsed_s: float = float("nan"),
+    compile_s: float = float("nan"),
     retrieval_window_ns: tuple[float, float] | None = None,
     config_toml: str = "",
 ) -> Result:
@@ -192,6 +215,7 @@ def make_result(
         fixed_delay_ns=link.fixed_delay_ns,
         retrieval_window_ns=retrieval_window_ns or default_retrieval_window(link),
         elapsed_s=elapsed_s,
+        compile_s=compile_s,
         config_toml=config_toml,
         versions=versions(),
         created_utc=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -240,18 +264,37 @@ def versions() -> dict[str, str]:
 
 
 class _progress_bar:
-    """A tqdm bar on stderr that appears only once a run has taken a few seconds."""
+    """A tqdm bar on stderr that appears only once a run has taken a few seconds.
 
-    def __init__(self, progress, total: int, delay_s: float = 3.0):
+    With progress=True, a compilation is announced on stderr ("photonmc: compiling the
+    analog kernel ... done in X s") and the bar starts after it, so its rate and ETA
+    are the simulation's. `update` is None when there is nothing to report to.
+    """
+
+    def __init__(self, progress, total: int, delay_s: float = 3.0, stream=None):
         self.callback = progress if callable(progress) else None
         self.enabled = progress is True
         self.total, self.delay_s, self.bar = total, delay_s, None
+        self.stream = stream
 
     def __enter__(self):
+        self.started = time.time()  # tqdm's clock; moved past a compilation
+        return self
+
+    @property
+    def update(self):
         if self.callback is not None:
             return self.callback
         if not self.enabled:
             return None
+        return self._update
+
+    def _update(self, n: int) -> None:
+        if self.bar is None:
+            self._start()
+        self.bar.update(n)
+
+    def _start(self) -> None:
         from tqdm import tqdm
 
         self.bar = tqdm(
@@ -261,8 +304,21 @@ class _progress_bar:
             delay=self.delay_s,
             dynamic_ncols=True,
             leave=False,
+            file=self.stream,
         )
-        return self.bar.update
+        # the bar's clock starts with the simulation, not with its first update
+        self.bar.start_t = self.bar.last_print_t = self.started
+
+    def compiling(self, seconds: float | None) -> None:
+        """Announce a compilation (seconds None) and its end; start the bar after it."""
+        if not self.enabled:
+            return
+        stream = self.stream or sys.stderr
+        if seconds is None:
+            print("photonmc: compiling the analog kernel ...", end="", file=stream, flush=True)
+        else:
+            print(f" done in {seconds:.1f} s", file=stream, flush=True)
+            self.started = time.time()
 
     def __exit__(self, *exc):
         if self.bar is not None:

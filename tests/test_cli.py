@@ -28,7 +28,7 @@ FIGURES = {
     "leak_in_window",
 }
 #: Other keys of Result.summary()
-EXTRAS = {"fixed_delay_ns", "retrieval_window_ns", "warnings"}
+EXTRAS = {"fixed_delay_ns", "retrieval_window_ns", "warnings", "compile_seconds"}
 
 
 @pytest.fixture

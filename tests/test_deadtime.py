@@ -252,3 +252,30 @@ def test_one_compilation_serves_any_number_of_valid_clicks():
 def test_bad_capacity():
     with pytest.raises(ValueError, match="capacity"):
         registered_clicks(np.zeros(4, np.int32), np.zeros(4), np.ones(4, bool), 1.0, 12.5, 0)
+
+
+@pytest.mark.parametrize(
+    "n_shots, p_valid, t_range, grid",
+    [
+        (2000, 0.5, (-30.0, 45.0), GRID_NS),  # t outside [0, period): buckets shift
+        (10, 0.9, (0.0, 12.5), 0.5),  # ~370 clicks per shot, many exact ties
+        (2**18, 0.9, (-2.0, 10.0), 1e-6),  # a long chunk: 13 bits left for t mod period
+    ],
+)
+def test_packed_key_order_is_the_stable_sort(monkeypatch, n_shots, p_valid, t_range, grid):
+    from photonmc.kernels import deadtime
+
+    rng = np.random.default_rng(11)
+    shot = rng.integers(0, n_shots, N).astype(np.int32)
+    t = (np.round(rng.uniform(*t_range, N) / grid) * grid).astype(np.float32)
+    ok = rng.random(N) < p_valid
+    shift = np.floor(t / PERIOD_NS)
+    s_key = np.where(ok, shot + shift.astype(np.int32), np.iinfo(np.int32).max).astype(np.int32)
+    t_key = np.where(ok, t - shift * PERIOD_NS, 0.0).astype(np.float32)
+    pos = np.where(ok, np.arange(N), N).astype(np.int32)
+    expected = jax.jit(deadtime._multi_operand_sort)(s_key, t_key, pos)
+    # with the fallback made wrong, a right answer shows that the packed path was taken
+    monkeypatch.setattr(deadtime, "_multi_operand_sort", lambda s, t, p: (s * 0, t * 0, p * 0))
+    got = jax.jit(deadtime._chronological)(s_key, t_key, ok, pos, np.float32(PERIOD_NS))
+    for a, b in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

@@ -353,3 +353,38 @@ def test_gradient_matches_central_differences(fn):
                 dn[i] -= h
                 fd[i] = (float(value(*up)) - float(value(*dn))) / (2.0 * h)
             np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "feeding_ns, sd_fwhm_ghz, detuning_ghz",
+    [(0.03, 0.3, 0.0), (0.0, 0.0, 0.0), (0.05, 0.2, 0.1), (0.02, 0.0, 0.0)],
+)
+def test_interpolated_exp_overlap_within_its_tolerance(feeding_ns, sd_fwhm_ghz, detuning_ghz):
+    """The table against the exact formula (float64) on a source's own draws."""
+    from photonmc.kernels.overlap import TABLE_TOLERANCE, overlap_exp_interpolated
+
+    rng = np.random.default_rng(3)
+    n = 50_000
+    t = (feeding_ns * rng.exponential(size=n)).astype(np.float32)
+    nu = (detuning_ghz + sd_fwhm_ghz / 2.3548 * rng.normal(size=n)).astype(np.float32)
+    o, used = jax.jit(overlap_exp_interpolated)(t, 0.6, nu, 0.65, 1.0)
+    with jax.enable_x64(True):
+        exact = np.asarray(overlap_exp(t.astype(np.float64), 0.6, nu.astype(np.float64), 0.65, 1.0))
+    assert bool(used)
+    assert np.max(np.abs(np.asarray(o, np.float64) - exact)) <= TABLE_TOLERANCE
+
+
+def test_interpolated_exp_overlap_falls_back_where_a_table_is_too_coarse():
+    from photonmc.kernels.overlap import overlap_exp_interpolated
+
+    rng = np.random.default_rng(4)
+    t = (0.5 * rng.exponential(size=20_000)).astype(np.float32)  # 8 ns of feeding tail
+    nu = (3.0 * rng.normal(size=20_000)).astype(np.float32)
+    o, used = jax.jit(overlap_exp_interpolated)(t, 0.6, nu, 0.65, 1.0)
+    assert not bool(used)
+    exact = jax.jit(overlap_exp)(t, 0.6, nu, 0.65, 1.0)
+    np.testing.assert_allclose(np.asarray(o), np.asarray(exact), rtol=1e-5, atol=1e-7)
+    # several lifetimes: no table either
+    life = np.where(np.arange(t.size) % 2 == 0, 0.6, 0.7).astype(np.float32)
+    _, used = jax.jit(overlap_exp_interpolated)(t * 0.01, life, nu * 0.01, 0.65, 1.0)
+    assert not bool(used)

@@ -8,7 +8,8 @@ Layout (readable with plain h5py; groups keep insertion order)::
                                         prng_impl, config_toml (the resolved config),
                                         photonmc_version, jax_version, jaxlib_version,
                                         numpy_version, backend, created_utc (ISO 8601),
-                                        elapsed_s, fixed_delay_ns
+                                        elapsed_s (the simulation, compilation
+                                        excluded), compile_s, fixed_delay_ns
     /detectors/<name>/bin_edges_ns      (n_bins + 1,) float64, histogram time in ns
     /detectors/<name>/counts            (n_bins,) in-window clicks, all origins summed
     /detectors/<name>/by_origin/<o>     (n_bins,) in-window clicks of origin o, for o in
@@ -103,6 +104,7 @@ def _write_attributes(f: h5py.File, r: Result) -> None:
         "config_toml": r.config_toml,
         "created_utc": r.created_utc,
         "elapsed_s": np.float64(r.elapsed_s),
+        "compile_s": np.float64(r.compile_s),
         "fixed_delay_ns": np.float64(r.fixed_delay_ns),
     }
     for key, value in versions.items():
@@ -283,6 +285,7 @@ def _read(f: h5py.File) -> Result:
         fixed_delay_ns=float(a["fixed_delay_ns"]),
         retrieval_window_ns=None if window.shape != (2,) else (float(window[0]), float(window[1])),
         elapsed_s=float(a["elapsed_s"]),
+        compile_s=float(a.get("compile_s", np.nan)),
         config_toml=str(a["config_toml"]),
         versions=versions,
         created_utc=str(a["created_utc"]),

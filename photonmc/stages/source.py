@@ -91,14 +91,14 @@ class QuantumDot:
         return self._emit_expected(ctx)
 
     def _emit_analog(self, key, n_shots_static, ctx):
-        key_shots, key_pairs, key_feed, key_nu = jax.random.split(key, 4)
+        key_shots, key_pairs, key_feed = jax.random.split(key, 3)
         p0, p1, p2 = self.photon_probabilities()
         q = 1.0 - p0
         first, second = ctx.capacity[self.name]
         if first >= n_shots_static:
             # Every shot gets a slot: a bright source wastes little on empty shots.
             shot = jnp.arange(n_shots_static, dtype=jnp.int32)
-            emits = jax.random.uniform(key_shots, (n_shots_static,)) < q
+            emits = sampling.uniforms(key_shots, (n_shots_static,)) < q
             short = jnp.zeros((), jnp.int32)
         else:
             # Only the shots that emit: their gaps are Geometric(1 - p0), so the cost
@@ -119,13 +119,18 @@ class QuantumDot:
             short = short + short2
         shot, exists = jnp.concatenate(shots), jnp.concatenate(exists)
         size = exists.shape[0]
-        # Latent draws only where the latent is on (a zero known before tracing skips them).
+        # Latent draws only where the latent is on (a zero known before tracing skips
+        # them), both from one block of uniforms.
         t_ref, nu = 0.0, self.detuning_ghz
-        if concrete(self.feeding_time_ns) != 0.0:
-            t_ref = self.feeding_time_ns * jax.random.exponential(key_feed, (size,))
-        if concrete(self.spectral_diffusion_fwhm_ghz) != 0.0:
+        feeding = concrete(self.feeding_time_ns) != 0.0
+        diffusion = concrete(self.spectral_diffusion_fwhm_ghz) != 0.0
+        if feeding or diffusion:
+            u = sampling.uniforms(key_feed, (size, 2))
+        if feeding:
+            t_ref = self.feeding_time_ns * -jnp.log(u[:, 0])
+        if diffusion:
             sigma_sd = units.fwhm_to_sigma(self.spectral_diffusion_fwhm_ghz)
-            nu = nu + sigma_sd * jax.random.normal(key_nu, (size,))
+            nu = nu + sigma_sd * sampling.normal_from_uniform(u[:, 1])
         batch = wavepackets(
             size,
             shot=jnp.minimum(shot, n_shots_static - 1),

@@ -1,0 +1,127 @@
+"""JAX's persistent compilation cache, on by default for photonmc's CLI and `simulate`.
+
+A compiled program is stored on disk under a key of its code, shapes, compile options
+and JAX version, so the next process that needs the same program loads it instead of
+compiling it again (the analog kernel takes ~10 s to compile on 2 CPU cores).
+
+Where: `$PHOTONMC_CACHE_DIR` if set, else `$XDG_CACHE_HOME/photonmc/jax`, else
+`~/.cache/photonmc/jax`. `PHOTONMC_CACHE_DIR=off` (or `0`, `none`, `false`) disables it;
+the CLI's `--cache-dir DIR` and `--no-cache` do the same for one command. A cache
+directory that the user gave JAX itself (`JAX_COMPILATION_CACHE_DIR`, or
+`jax.config.update("jax_compilation_cache_dir", ...)`) is left as it is.
+
+Several processes may share the directory: an entry's name is its content key, so two
+writers of one entry write the same bytes, and an entry that cannot be read (a reader
+racing a writer, a writer killed mid-write) is treated by JAX as a miss with a warning
+and compiled again: a shared cache can cost a compilation, never give a wrong program.
+The directory grows with each new program (one per link structure and chunk size, a
+few MB each); delete it at any time.
+
+Enabling the cache sets JAX's process-wide thresholds so that every program is kept
+(`jax_persistent_cache_min_compile_time_secs = 0`,
+`jax_persistent_cache_min_entry_size_bytes = 0`): photonmc's small helper programs
+compile in tens of ms each, and together they are a good part of a warm run's start.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+
+ENV_VAR = "PHOTONMC_CACHE_DIR"
+_OFF = ("off", "0", "none", "false", "no")
+
+#: the directory photonmc set (None: not set by photonmc)
+_ours: str | None = None
+_disabled_by_us = False
+#: whether configure() ran in this process (ensure() then leaves the choice alone)
+_configured = False
+
+
+def default_cache_dir() -> Path:
+    """`$XDG_CACHE_HOME/photonmc/jax`, or `~/.cache/photonmc/jax` (the environment
+    variable is not consulted here)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "photonmc" / "jax"
+
+
+def requested_dir(directory: str | os.PathLike | bool | None = None) -> Path | None:
+    """The cache directory asked for: `directory` if given (False: none), else the
+    environment variable, else the default; None when disabled."""
+    if directory is False:
+        return None
+    if directory is None or directory is True:
+        env = os.environ.get(ENV_VAR)
+        if env is not None and env.strip().lower() in _OFF:
+            return None
+        if env:
+            return Path(env).expanduser()
+        return default_cache_dir()
+    text = os.fspath(directory)
+    if text.strip().lower() in _OFF:
+        return None
+    return Path(text).expanduser()
+
+
+def configure(directory: str | os.PathLike | bool | None = None) -> Path | None:
+    """Turn the persistent compilation cache on (or off) for this process.
+
+    directory: a path, False to disable, or None for `$PHOTONMC_CACHE_DIR` or the
+    default (module docstring). Returns the directory in use, or None. Idempotent and
+    cheap; a cache directory set by the user directly in JAX is kept. A directory that
+    cannot be created disables the cache (with no error: the cache only saves time).
+    """
+    global _ours, _disabled_by_us, _configured
+    _configured = True
+    current = jax.config.jax_compilation_cache_dir
+    if current and current != _ours:
+        return Path(current)  # the user's own choice
+    path = requested_dir(directory)
+    if path is not None:
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            path = None
+    if path is None:
+        if _ours is not None or not _disabled_by_us:
+            _set(None)
+            _disabled_by_us = True
+        return None
+    target = os.fspath(path.resolve())
+    if target != _ours:
+        _set(target)
+    _disabled_by_us = False
+    return Path(target)
+
+
+def ensure() -> Path | None:
+    """`configure()` from the environment, unless this process configured the cache
+    already (a CLI flag, or a call of `configure`); returns the directory in use."""
+    if _configured:
+        return active_dir()
+    return configure()
+
+
+def active_dir() -> Path | None:
+    """The directory JAX caches compiled programs in, or None."""
+    current = jax.config.jax_compilation_cache_dir
+    if not current or not jax.config.jax_enable_compilation_cache:
+        return None
+    return Path(current)
+
+
+def _set(target: str | None) -> None:
+    global _ours
+    previous = _ours
+    if target is not None:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    jax.config.update("jax_compilation_cache_dir", target)
+    _ours = target
+    if previous is not None:
+        # JAX opens its cache once per process; after a change, open it again.
+        from jax.experimental.compilation_cache import compilation_cache
+
+        compilation_cache.reset_cache()
