@@ -30,6 +30,8 @@ from photonmc.io.photon_hdf5 import write_photon_hdf5
 from photonmc.io.ptu import write_ptu
 from photonmc.parameters import RANGES
 
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
 SETTINGS = settings(
     max_examples=12,
     deadline=None,
@@ -142,6 +144,9 @@ def stage_names() -> dict[str, tuple[str, str]]:
         for table in tomllib.loads(text)["stage"]:
             out.setdefault(table["type"], (key, table["name"]))
     out["TimeTagger"] = ("chain", "tagger")
+    # The physical memory, as shipped: simulate refuses it in one line until the engines
+    # run it, so its parameters are checked for one clear line either way.
+    out["OrcaMemory"] = ("orca", "memory")
     return out
 
 
@@ -153,6 +158,7 @@ def work(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("properties")
     (root / "chain.toml").write_text(CHAIN)
     (root / "split.toml").write_text(SPLIT)
+    (root / "orca.toml").write_text((CONFIGS / "orca_case41.toml").read_text())
     tags = pulsed_tags(3000, 0.3, 0.03, seed=61)
     write_ptu(root / "good.ptu", tags)
     write_photon_hdf5(root / "good.h5", tags)
