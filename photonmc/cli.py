@@ -815,9 +815,7 @@ def cmd_memory(args: argparse.Namespace) -> int:
 
     if args.plot is not None:
         out = Path(args.plot)
-        _check_plot_target(out)
-        if out.exists() and not args.force:
-            raise FileExistsError(f"{out} exists; use --force to overwrite it")
+        _check_plot_target(out, args.force, "--plot")
     cfg = load_config(args.config, args.overrides)
     report = memory_report(cfg.link, stage=args.stage, input=args.input)
     if args.plot is not None:

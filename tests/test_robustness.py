@@ -275,10 +275,13 @@ def interrupt_after_first_block(monkeypatch):
             pass
 
         def __enter__(self):
-            def progress(n):
-                raise KeyboardInterrupt
+            return self
 
-            return progress
+        def compiling(self, seconds):
+            pass
+
+        def update(self, n):
+            raise KeyboardInterrupt
 
         def __exit__(self, *exc):
             return False
