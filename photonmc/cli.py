@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds between checkpoints of an analog run to <out>.partial (default 300)",
     )
+    sim.add_argument(
+        "--no-correlations",
+        action="store_true",
+        help="links with several detectors: skip the coincidence histograms, g2(0) and HOM "
+        "figures (an analog run then checkpoints and can be resumed)",
+    )
     _distributed_flags(sim)
     _cache_flags(sim)
 
@@ -388,7 +394,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         check_writable(out, args.force or args.resume)  # fail before a long run
     options = {}
     partial = f"{out}.partial"
-    if cfg.mode == "analog" and jax.process_count() == 1 and not args.timetags:
+    correlations = (
+        len(cfg.link.detectors) > 1
+        and not args.no_correlations
+        and not args.resume
+        and jax.process_count() == 1
+    )
+    if correlations:
+        options["correlations"] = True
+    if correlations and cfg.mode == "analog":
+        pass  # the coincidences stream from the click records, which a checkpoint lacks
+    elif cfg.mode == "analog" and jax.process_count() == 1 and not args.timetags:
         # a long run saves its accumulators, resumable after a crash, kill or Ctrl-C
         if not args.resume and not args.force and os.path.exists(partial):
             raise FileExistsError(
@@ -425,7 +441,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         tags_writer.close()
     if writer:
         write_result(result, out, force=args.force or args.resume)
-        _report(result, out, as_json=args.json)
+        _report(result, out, as_json=args.json, resumed=args.resume)
     return 0
 
 
@@ -628,14 +644,19 @@ def summary_json(result: Result, output: str | os.PathLike) -> dict:
     return summary
 
 
-def _report(result: Result, output, *, as_json: bool) -> None:
+def _report(result: Result, output, *, as_json: bool, resumed: bool = False) -> None:
     if as_json:
-        print(dumps(summary_json(result, output)))
+        summary = summary_json(result, output)
+        if resumed:
+            summary["resumed"] = True
+        print(dumps(summary))
     else:
-        print(format_summary(result, output))
+        print(format_summary(result, output, resumed=resumed))
 
 
-def format_summary(result: Result, output: str | os.PathLike | None = None) -> str:
+def format_summary(
+    result: Result, output: str | os.PathLike | None = None, *, resumed: bool = False
+) -> str:
     """The readable summary printed by `simulate` and `show`."""
     r = result
 
@@ -643,10 +664,15 @@ def format_summary(result: Result, output: str | os.PathLike | None = None) -> s
         return f"{label:<28}{value}" + (f"  ({note})" if note else "")
 
     seed = "a key" if r.seed is None else f"seed {r.seed}"
-    lines = [f"photonmc {r.mode} run: {r.shots:,} shots, {seed}, chunks of {r.chunk_shots:,}"]
+    chunks = f", chunks of {r.chunk_shots:,}" if r.analog else ""
+    lines = [f"photonmc {r.mode} run: {r.shots:,} shots, {seed}{chunks}"]
+    if resumed:
+        lines[0] += " (resumed from its checkpoint)"
     rate = ""
     if r.elapsed_s > 0 and math.isfinite(r.elapsed_s):
-        rate = f"{r.photons_emitted / r.elapsed_s:.3g} photons/s over {r.elapsed_s:.3g} s"
+        rate = f"{r.elapsed_s:.3g} s"
+        if r.analog:  # expected mode emits no photons: a rate would mean nothing
+            rate = f"{r.photons_emitted / r.elapsed_s:.3g} photons/s over {rate}"
     lines.append(row("photons emitted", _count(r.photons_emitted), rate))
     if math.isfinite(r.compile_s):
         lines.append(row("compile time", f"{r.compile_s:.3g} s", "not in photons/s"))
@@ -676,6 +702,14 @@ def format_summary(result: Result, output: str | os.PathLike | None = None) -> s
                 note += f"; > {bound:.3g} at 95 % confidence"
         lines.append(row(f"SNR in [{a:.4g}, {b:.4g}] ns", snr, note))
         lines.append(row("leak in retrieval window", r.leak_in_window(), "source clicks per shot"))
+    stats, notes = r.photon_statistics, r.photon_statistics.get("notes", {})
+    for key, label in (
+        ("g2_0", "g2(0)"),
+        ("hom_visibility", "HOM visibility"),
+        ("indistinguishability", "indistinguishability M"),
+    ):
+        if key in stats:
+            lines.append(row(label, stats[key], notes.get(key, "")))
     lines.append(row("fixed delay", f"{r.fixed_delay_ns:.6g} ns", "not in histogram times"))
     if output is not None:
         lines.append(row("output", os.fspath(output)))

@@ -226,3 +226,133 @@ def hypoexp_bin_probs(edges, t0, tau_f, t1, sigma):
     p_f = bin_integrals.emg_bin_probs(edges, t0, jnp.maximum(tau, 1e-6 * t1), sigma)
     mix = (t1[..., None] * p_t1 - tau[..., None] * p_f) / (t1 - tau)[..., None]
     return jnp.clip(jnp.where((tau > 0)[..., None], mix, p_t1), 0.0, 1.0)
+
+
+# ---------------------------------------------- two-photon figures, in expectation
+def coincidence_range_ns(period_ns: float, bin_ns: float, side_peaks: int) -> float:
+    """R: (side_peaks + 1/2) periods rounded up to whole bins (the delays run -R .. R)."""
+    return bin_ns * float(np.ceil((side_peaks + 0.5) * period_ns / bin_ns - 1e-9))
+
+
+def has_interference(link: Link) -> bool:
+    """Whether photons of different shots interfere in the link (a HOMInterferometer)."""
+    from photonmc.stages.interferometer import HOMInterferometer
+
+    return any(isinstance(s, HOMInterferometer) for s in link.stages)
+
+
+def expected_coincidences(
+    link: Link,
+    detector_a: str,
+    detector_b: str,
+    *,
+    side_peaks: int = 5,
+    range_ns: float | None = None,
+    nodes: tuple[int, int] = DEFAULT_NODES,
+):
+    """Expected coincidences per shot of two detectors, by delay t_b - t_a (HBT links).
+
+    Returns (counts (n,) per bin of the link's tagger width over [-R, R), R =
+    `coincidence_range_ns` or `range_ns`). Clicks of different shots are independent, so
+    the peak at k != 0 periods is the cross-correlation of the two single-shot
+    histograms h_a, h_b; at k = 0 the source's photon pairs give g2 S_a * S_b (S the
+    source-photon clicks, whatever their fate; a pair's photons are independent) and
+    noise and dark counts, Poisson and independent of the signal, the rest. Delays of
+    two bins are spread over the delay bins by the triangle of their difference (exact
+    for densities linear within a bin). Neglects dead time (one click per detector per
+    shot at most) and assumes no interference between shots (not for HOM links).
+    Traceable in every parameter but the period and the fibre delays.
+    """
+    from photonmc.batch import MEMORY_NOISE, RETRIEVED, SOURCE
+
+    names = [d.name for d in link.detectors]
+    for n in (detector_a, detector_b):
+        if n not in names:
+            raise ValueError(f"no detector {n!r} in the link (detectors: {', '.join(names)})")
+    counts, _, _ = expected_counts_all(link, nodes=nodes)
+    ia, ib = names.index(detector_a), names.index(detector_b)
+    ha, hb = counts[ia], counts[ib]
+    s_a, s_b = ha[SOURCE] + ha[RETRIEVED], hb[SOURCE] + hb[RETRIEVED]
+    n_a, n_b = ha[MEMORY_NOISE] + ha[DARK], hb[MEMORY_NOISE] + hb[DARK]
+    t_a, t_b = s_a + n_a, s_b + n_b
+
+    def xcorr(x, y):  # c[m] = sum_i x[i] y[i + m], m = -(n - 1) .. n - 1
+        return jnp.correlate(y, x, mode="full")
+
+    g2 = link.source.g2
+    other = xcorr(t_a, t_b)
+    same = g2 * xcorr(s_a, s_b) + xcorr(s_a, n_b) + xcorr(n_a, s_b) + xcorr(n_a, n_b)
+    w = float(link.tagger.bin_width_ps) * 1e-3
+    period = float(link.source.period_ns)
+    r = coincidence_range_ns(period, w, side_peaks) if range_ns is None else float(range_ns)
+    n_out = int(round(2 * r / w))
+    d_ab = float(link.delay_to(link.detectors[ib]) - link.delay_to(link.detectors[ia]))
+    n = ha.shape[-1]
+    # lattice of delays m w, m = -(n_out / 2) - 1 .. n_out / 2 + 1
+    lo = -int(round(r / w)) - 1
+    lattice = jnp.zeros(n_out + 3, counts.dtype)
+    m = np.arange(-(n - 1), n)
+    spill = int(np.ceil(float(link.tagger.window_ns) / period)) + 1
+    for k in range(-side_peaks - spill, side_peaks + spill + 1):
+        c = same if k == 0 else other
+        shift = (k * period + d_ab) / w
+        base = int(np.floor(shift))
+        frac = shift - base
+        for offset, weight in ((0, 1.0 - frac), (1, frac)):
+            idx = m + base + offset - lo
+            keep = (idx >= 0) & (idx < n_out + 3)
+            if weight > 0 and keep.any():
+                lattice = lattice.at[idx[keep]].add(weight * c[np.nonzero(keep)[0]])
+    # delay bin j spans lattice points j and j + 1 (bin [lo' + j, lo' + j + 1) w)
+    return 0.5 * (lattice[1 : n_out + 1] + lattice[2 : n_out + 2])
+
+
+def expected_peak_areas(link: Link, detector_a: str, detector_b: str, side_peaks: int = 5):
+    """Expected pairs per shot in each peak k = -K .. K (+- period / 2 around k T), HBT.
+
+    From the detectors' totals (every click, in the window or not): C_k = N_a N_b for
+    k != 0, C_0 = g2 S_a S_b + S_a n_b + n_a S_b + n_a n_b, with S the clicks of source
+    photons and n of noise and dark counts (`expected_coincidences`' assumptions).
+    """
+    from photonmc.batch import MEMORY_NOISE, RETRIEVED, SOURCE
+
+    names = [d.name for d in link.detectors]
+    _, totals, _ = expected_counts_all(link)
+    ta, tb = totals[names.index(detector_a)], totals[names.index(detector_b)]
+    s_a, s_b = ta[SOURCE] + ta[RETRIEVED], tb[SOURCE] + tb[RETRIEVED]
+    n_a, n_b = ta[MEMORY_NOISE] + ta[DARK], tb[MEMORY_NOISE] + tb[DARK]
+    centre = link.source.g2 * s_a * s_b + s_a * n_b + n_a * s_b + n_a * n_b
+    side = (s_a + n_a) * (s_b + n_b)
+    k = np.arange(-side_peaks, side_peaks + 1)
+    return jnp.where(jnp.asarray(k) == 0, centre, side)
+
+
+def mean_pair_overlap(source) -> float:
+    """Indistinguishability M = E[|<psi_i|psi_j>|^2] of two photons of the source
+    (MODEL.md 6.4), in closed form.
+
+    The feeding delays differ by tau_f (E_1 - E_2), a Laplace variable: E[exp(-|dt|/T1)]
+    = 1 / (1 + tau_f / T1). The frequency offsets differ by a Gaussian of variance
+    2 sigma_sd^2: E[1 / (1 + (pi dnu T2)^2)] = sqrt(pi / 2) (g / s) erfcx(g / (s sqrt 2)),
+    g = 1 / (pi T2), s = sqrt(2) sigma_sd (a Voigt profile at its centre). The factor
+    T2 / (2 T1), 1/T2 = 1/(2 T1) + 1/T2*, is the pure-dephasing loss.
+    """
+    import math
+
+    t1 = float(source.lifetime_ns)
+    tau_f = float(source.feeding_time_ns)
+    t2_star = source.dephasing_time_ns
+    t2 = 2.0 * t1 if t2_star is None else 1.0 / (1.0 / (2.0 * t1) + 1.0 / float(t2_star))
+    time_part = 1.0 / (1.0 + tau_f / t1)
+    s = math.sqrt(2.0) * units.fwhm_to_sigma(float(source.spectral_diffusion_fwhm_ghz))
+    if s > 0:
+        g = 1.0 / (math.pi * t2)
+        y = g / (s * math.sqrt(2.0))
+        if y < 20.0:
+            erfcx = math.exp(y * y) * math.erfc(y)
+        else:  # asymptotic series, relative error < 1e-9
+            erfcx = (1 - 1 / (2 * y * y) + 3 / (4 * y**4)) / (y * math.sqrt(math.pi))
+        freq_part = math.sqrt(math.pi / 2.0) * (g / s) * erfcx
+    else:
+        freq_part = 1.0
+    return time_part * freq_part * t2 / (2.0 * t1)

@@ -40,6 +40,38 @@ class DetectorCounts:
         return float(self.totals.sum() if origin is None else self.totals[_origin_index(origin)])
 
 
+@dataclasses.dataclass
+class PairCorrelation:
+    """The coincidence histogram of two detectors: delays t_b - t_a and its peaks.
+
+    bin_edges_ns: (n + 1,) delays in ns; counts: (n,) pairs per bin (int64 in analog
+    runs, expected pairs in expected runs); peak_delays_ns, peak_counts: the 2K + 1 peak
+    centres k * period (plus the detectors' delay difference) and their areas, the pairs
+    within +- period / 2.
+    """
+
+    detector_a: str
+    detector_b: str
+    bin_edges_ns: np.ndarray
+    counts: np.ndarray
+    peak_delays_ns: np.ndarray
+    peak_counts: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return f"{self.detector_a},{self.detector_b}"
+
+    def g2_0(self) -> Estimate:
+        """Centre-peak area over the mean side-peak area, with its Poisson error (MODEL.md 6.5)."""
+        c = np.asarray(self.peak_counts, np.float64)
+        k = c.size // 2
+        side = float(c.sum() - c[k])
+        if side <= 0:
+            return Estimate(float("nan"), float("nan"))
+        e = observables.ratio_of_counts(float(c[k]), side)
+        return Estimate(2 * k * e.value, 2 * k * e.stderr)
+
+
 def _origin_index(origin: str) -> int:
     try:
         return ORIGINS.index(origin)
@@ -82,6 +114,11 @@ class Result:
     counters: dict[str, float] = dataclasses.field(default_factory=dict)
     warnings: list[str] = dataclasses.field(default_factory=list)
     link: Any = None
+    #: coincidence histograms by detector pair ("a,b"), when the run recorded them
+    correlations: dict[str, PairCorrelation] = dataclasses.field(default_factory=dict)
+    #: two-photon figures (g2_0, hom_visibility, indistinguishability) and, under
+    #: "notes", how each was obtained
+    photon_statistics: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     # ------------------------------------------------------------- histograms
     def detector(self, name: str | None = None) -> DetectorCounts:
@@ -197,6 +234,8 @@ class Result:
                 c = self._window_counts(None, None)
                 out["snr"]["lower_bound_95"] = observables.snr_lower_bound(float(c[RETRIEVED]))
             out["leak_in_window"] = self.leak_in_window().as_dict()
+        for key, value in self.photon_statistics.items():
+            out[key] = value.as_dict() if isinstance(value, Estimate) else value
         out["warnings"] = list(self.warnings)
         return out
 

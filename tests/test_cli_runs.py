@@ -112,3 +112,24 @@ def test_time_tags_need_analog_and_resume_needs_a_partial_file(tmp_path, capsys,
     assert main(["simulate", config, "--shots", "1000", "--resume"]) == 2
     assert "no checkpoint to resume from" in capsys.readouterr().err
     assert not (tmp_path / "x.ptu").exists()
+
+
+def test_simulate_reports_g2_and_hom_figures_in_json_and_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["--mode", "expected", "--shots", "1000000", "--json"]
+    assert main(["simulate", str(CONFIGS / "hbt_qd.toml"), *args]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["g2_0"]) == {"value", "stderr"}
+    assert out["g2_0"]["value"] == pytest.approx(0.05, rel=1e-3)  # the source's g2
+    with h5py.File(tmp_path / "hbt_qd.h5") as f:
+        assert f["summary/g2_0/value"][()] == out["g2_0"]["value"]
+        pair = f["correlations/det_t,det_r"]
+        assert pair["counts"].shape[0] + 1 == pair["bin_edges_ns"].shape[0]
+        assert pair["peaks/counts"].shape == (11,)
+    assert main(["simulate", str(CONFIGS / "hom_qd.toml"), *args]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["hom_visibility"]) == {"value", "stderr"}
+    assert 0 < out["indistinguishability"]["value"] < 1
+    assert main(["show", "hom_qd.h5"]) == 0
+    text = capsys.readouterr().out
+    assert "HOM visibility" in text and "photons/s" not in text and "chunks of" not in text
