@@ -234,6 +234,14 @@ def coincidence_range_ns(period_ns: float, bin_ns: float, side_peaks: int) -> fl
     return bin_ns * float(np.ceil((side_peaks + 0.5) * period_ns / bin_ns - 1e-9))
 
 
+def coincidence_geometry(link: Link, detector_a: str, detector_b: str) -> tuple[float, float]:
+    """(period_ns, fixed delay of b minus that of a, ns) as plain numbers."""
+    return (
+        float(link.source.period_ns),
+        float(link.delay_to(link[detector_b]) - link.delay_to(link[detector_a])),
+    )
+
+
 def has_interference(link: Link) -> bool:
     """Whether photons of different shots interfere in the link (a HOMInterferometer)."""
     from photonmc.stages.interferometer import HOMInterferometer
@@ -249,6 +257,7 @@ def expected_coincidences(
     side_peaks: int = 5,
     range_ns: float | None = None,
     nodes: tuple[int, int] = DEFAULT_NODES,
+    geometry: tuple[float, float] | None = None,
 ):
     """Expected coincidences per shot of two detectors, by delay t_b - t_a (HBT links).
 
@@ -261,7 +270,8 @@ def expected_coincidences(
     two bins are spread over the delay bins by the triangle of their difference (exact
     for densities linear within a bin). Neglects dead time (one click per detector per
     shot at most) and assumes no interference between shots (not for HOM links).
-    Traceable in every parameter but the period and the fibre delays.
+    Traceable in every parameter but the period and the fibre delays, which `geometry`
+    = (period_ns, delay_b - delay_a in ns) gives as plain numbers inside a trace.
     """
     from photonmc.batch import MEMORY_NOISE, RETRIEVED, SOURCE
 
@@ -283,10 +293,11 @@ def expected_coincidences(
     other = xcorr(t_a, t_b)
     same = g2 * xcorr(s_a, s_b) + xcorr(s_a, n_b) + xcorr(n_a, s_b) + xcorr(n_a, n_b)
     w = float(link.tagger.bin_width_ps) * 1e-3
-    period = float(link.source.period_ns)
+    if geometry is None:
+        geometry = coincidence_geometry(link, detector_a, detector_b)
+    period, d_ab = geometry
     r = coincidence_range_ns(period, w, side_peaks) if range_ns is None else float(range_ns)
     n_out = int(round(2 * r / w))
-    d_ab = float(link.delay_to(link.detectors[ib]) - link.delay_to(link.detectors[ia]))
     n = ha.shape[-1]
     # lattice of delays m w, m = -(n_out / 2) - 1 .. n_out / 2 + 1
     lo = -int(round(r / w)) - 1
