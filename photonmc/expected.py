@@ -9,6 +9,7 @@ the output is exact up to quadrature error and smooth in every continuous parame
 from __future__ import annotations
 
 from functools import partial
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -28,13 +29,37 @@ from photonmc.stages.memory import MEMORY_STATS
 DEFAULT_NODES = (32, 16)
 
 
+class ExpectedCounts(NamedTuple):
+    """Expected clicks per shot of one detector; unpacks as (counts, totals, info).
+
+    counts: (n_origins, n_bins) in the window, rows in ORIGINS order; totals:
+    (n_origins,) every click; info: the stages' counters. `origin(name)` and
+    `total(name)` pick one origin ("source", "retrieved", "memory_noise", "dark").
+    """
+
+    counts: Any
+    totals: Any
+    info: dict
+
+    def origin(self, name: str):
+        return self.counts[ORIGINS.index(name)]
+
+    def total(self, name: str):
+        return self.totals[ORIGINS.index(name)]
+
+    def by_origin(self) -> dict:
+        """{origin: (n_bins,) counts} in ORIGINS order."""
+        return {o: self.counts[i] for i, o in enumerate(ORIGINS)}
+
+
 def expected_counts(
     link: Link, key=None, *, detector: str | None = None, nodes: tuple[int, int] = DEFAULT_NODES
 ):
     """Expected clicks per shot of one detector (default: the first).
 
-    Returns (counts (n_origins, n_bins) in the window, totals (n_origins,) of every
-    click, info). Differentiable in every continuous parameter of the link. Works in
+    Returns an `ExpectedCounts` (counts (n_origins, n_bins) in the window, totals
+    (n_origins,) of every click, info), which unpacks as a tuple. Differentiable in
+    every continuous parameter of the link. Works in
     the default float dtype; enable x64 (`jax.enable_x64(True)`) for float64 accuracy,
     as `simulate` does. `key` is accepted for future latent variables beyond two, which
     will use quasi-random points; with the present model the quadrature is exact.
@@ -42,7 +67,7 @@ def expected_counts(
     counts, totals, info = expected_counts_all(link, key, nodes=nodes)
     names = [d.name for d in link.detectors]
     i = 0 if detector is None else names.index(link[detector].name)
-    return counts[i], totals[i], info
+    return ExpectedCounts(counts[i], totals[i], info)
 
 
 def expected_context(link: Link, n_feeding: int, n_nu: int) -> Context:

@@ -170,6 +170,38 @@ class FitResult:
         )
         return out
 
+    def _rows(self) -> list[tuple[str, str]]:
+        from photonmc.observables import Estimate
+
+        return [
+            (
+                n,
+                str(Estimate(self.values[n], self.stderr[n]))
+                if self.stderr[n] is not None
+                else f"{self.values[n]:.6g} (degenerate)",
+            )
+            for n in self.names
+        ]
+
+    def __repr__(self) -> str:
+        state = "converged" if self.converged else "NOT converged"
+        params = ", ".join(f"{n} = {v}" for n, v in self._rows())
+        return f"FitResult({state}; {params}; objective {self.objective:.6g}, ndf {self.ndf})"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        state = "converged" if self.converged else "NOT converged"
+        p = "n/a" if self.p_value is None else f"{self.p_value:.3g}"
+        head = f"photonmc fit, {state}: objective {self.objective:.6g}, ndf {self.ndf}, p {p}"
+        body = "".join(
+            f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td></tr>" for a, b in self._rows()
+        )
+        return (
+            f"<table><caption>{html.escape(head)}</caption>"
+            f"<tr><th>parameter</th><th>value</th></tr>{body}</table>"
+        )
+
     def write(self, path, *, spec: str = "", config_toml: str = "", force: bool = False):
         """Write the result to an HDF5 file atomically (layout: photonmc.io.fit_hdf5); an
         existing file is replaced only with `force`."""
