@@ -4,7 +4,7 @@
                       [--set STAGE.PARAM=VALUE ...] [--out RESULT.h5] [--force] [--json]
                       [--chunk-shots N]
     photonmc show RESULT.h5 [--json]
-    photonmc plot RESULT.h5 [-o FIG.png]
+    photonmc plot FILE.h5 [-o FIG.png] [--force]
     photonmc fit FITSPEC.toml [--json] [--out FIT.h5] [--plot FIG.png] [--start NAME=VALUE ...]
     photonmc optimize CONFIG.toml --objective NAME --free P[,P...] [--bounds P=lo:hi ...]
                       [--json]
@@ -179,10 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = sub.add_parser(
         "plot",
-        help="draw the detection-time histograms of a result",
-        description="Draw each detector's histogram by origin (log scale).",
+        help="draw a result, sweep, correlation or fit file",
+        description="Draw any file photonmc writes: a result (each detector's histogram "
+        "by origin and in total, log scale, and the coincidence histograms), a sweep (the "
+        "figures over the grid), a correlation (g2 histogram, peaks, g2(0)) or a fit "
+        "(data, model, residuals).",
     )
-    plot.add_argument("result", metavar="RESULT.h5")
+    plot.add_argument("result", metavar="FILE.h5")
     plot.add_argument(
         "-o",
         "--out",
@@ -505,7 +508,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         k: {"value": _nan_none(v), "stderr": _nan_none(e)} for k, (v, e) in result.figures().items()
     }
     if args.plot:
-        _plot_sweep(result, args.plot)
+        _plot_sweep(result, args.plot, title=Path(args.config).name)
     if args.json:
         print(
             dumps(
@@ -541,9 +544,9 @@ def _nan_none(a: np.ndarray):
     return [None if not np.isfinite(x) else float(x) for x in np.ravel(a)]
 
 
-def _plot_sweep(result, path) -> None:
+def _plot_sweep(result, path, title: str = "") -> None:
     _check_plot_target(Path(path), True, "--plot")
-    _save_atomic(plot.plot_sweep(result), Path(path))
+    _save_atomic(plot.plot_sweep(result, title=title), Path(path))
 
 
 # ----------------------------------------------------------------- correlate
@@ -731,16 +734,34 @@ def _count(x: float) -> str:
 
 # ---------------------------------------------------------------------- plot
 def cmd_plot(args: argparse.Namespace) -> int:
-    result = read_result(args.result)  # a bad input file is reported first
+    from photonmc.io.hdf5 import file_format
+
+    source = Path(args.result)
+    kind = file_format(source)
+    title = source.name
+    if kind == "photonmc.sweep":
+        from photonmc.io.sweep_hdf5 import read_sweep
+
+        data, draw = read_sweep(source), plot.plot_sweep
+    elif kind == "photonmc.correlation":
+        from photonmc.io.correlation_hdf5 import read_correlation
+
+        data, draw = read_correlation(source), plot.plot_correlation
+    elif kind == "photonmc.fit":
+        from photonmc.io.fit_hdf5 import read_fit
+
+        data, draw = read_fit(source), plot.plot_fit_file
+    else:
+        data, draw = read_result(source), plot.plot_result  # a bad file is reported here
     try:
         import matplotlib
     except ImportError:
         print(PLOT_HINT, file=sys.stderr)
         return USER_ERROR
     matplotlib.use("Agg")
-    out = Path(args.out) if args.out is not None else Path(f"{Path(args.result).stem}.png")
+    out = Path(args.out) if args.out is not None else Path(f"{source.stem}.png")
     check_writable(out, args.force)
-    figure = plot.plot_result(result, title=Path(args.result).name)
+    figure = draw(data, title=title)
     _save_atomic(figure, out)
     print(out)
     return 0

@@ -99,6 +99,17 @@ def write_result(result: Result, path: str | os.PathLike, force: bool = False) -
     return path
 
 
+def file_format(path: str | os.PathLike) -> str | None:
+    """The `format` attribute of a photonmc HDF5 file ("photonmc.result", "photonmc.sweep",
+    "photonmc.correlation", "photonmc.fit"), or None for any other file."""
+    path = Path(path)
+    if not path.is_file() or not h5py.is_hdf5(path):
+        return None
+    with h5py.File(path, "r") as f:
+        fmt = f.attrs.get("format")
+    return str(fmt) if fmt is not None else None
+
+
 def _write_attributes(f: h5py.File, r: Result) -> None:
     versions = {"photonmc": __version__, **r.versions}
     if "jax" not in versions:
