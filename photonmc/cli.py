@@ -493,16 +493,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     check_writable(out, args.force)
     if args.plot:
         _check_plot_target(Path(args.plot), args.force, "--plot")  # before the sweep runs
-    result = sweep(
-        cfg.link,
-        params,
-        cfg.shots,
-        cfg.seed,
-        cfg.mode,
-        chunk_shots=cfg.chunk_shots,
-        retrieval_window_ns=cfg.retrieval_window_ns,
-        config_toml=cfg.toml_text,
-    )
+    n_points = int(np.prod([len(v) for v in params.values()]))
+    with _PointProgress(n_points) as progress:
+        result = sweep(
+            cfg.link,
+            params,
+            cfg.shots,
+            cfg.seed,
+            cfg.mode,
+            chunk_shots=cfg.chunk_shots,
+            retrieval_window_ns=cfg.retrieval_window_ns,
+            config_toml=cfg.toml_text,
+            progress=progress,
+        )
     write_sweep(result, out, force=args.force)
     figures = {
         k: {"value": _nan_none(v), "stderr": _nan_none(e)} for k, (v, e) in result.figures().items()
@@ -538,6 +541,49 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 + (" ..." if flat.size > 6 else "")
             )
     return 0
+
+
+class _PointProgress:
+    """A tqdm bar on stderr of sweep points done (with its ETA), after a few seconds."""
+
+    def __init__(self, total: int, delay_s: float = 3.0):
+        self.total, self.delay_s, self.bar = total, delay_s, None
+
+    def __enter__(self):
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=self.total, unit="point", delay=self.delay_s, dynamic_ncols=True, leave=False
+        )
+        return self.update
+
+    def update(self, done: int) -> None:
+        self.bar.update(done - self.bar.n)
+
+    def __exit__(self, *exc):
+        self.bar.close()
+        return False
+
+
+class _FitProgress:
+    """A tqdm counter on stderr of fit iterations and the objective, after a few seconds."""
+
+    def __init__(self, delay_s: float = 3.0):
+        self.delay_s, self.bar = delay_s, None
+
+    def __enter__(self):
+        from tqdm import tqdm
+
+        self.bar = tqdm(unit="it", delay=self.delay_s, dynamic_ncols=True, leave=False)
+        return self.update
+
+    def update(self, iteration: int, value: float) -> None:
+        self.bar.set_postfix_str(f"iteration {iteration}, -2 ln L {value:.8g}", refresh=False)
+        self.bar.update(1)
+
+    def __exit__(self, *exc):
+        self.bar.close()
+        return False
 
 
 def _nan_none(a: np.ndarray):
@@ -792,7 +838,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     spec = load_fit_spec(args.spec)
     cfg = load_config(spec.config)
     start = _assignments(args.start, "--start", "NAME=VALUE, e.g. --start memory.lifetime_ns=80")
-    result = fit(cfg.link, spec.datasets, spec.free, start=start)
+    with _FitProgress() as progress:
+        result = fit(cfg.link, spec.datasets, spec.free, start=start, progress=progress)
     if args.out is not None:
         result.write(args.out, spec=spec.text, config_toml=cfg.toml_text, force=args.force)
     if args.plot is not None:

@@ -284,6 +284,7 @@ def fit(
     start: Mapping[str, float] | None = None,
     max_iterations: int = DEFAULT_MAX_ITERATIONS,
     nodes: tuple[int, int] = DEFAULT_NODES,
+    progress=None,
 ) -> FitResult:
     """Fit the `free` parameters of `link` to `datasets` (module docstring).
 
@@ -291,7 +292,8 @@ def fit(
     starting values by name (default: the link's values), strictly inside each valid
     range. max_iterations: L-BFGS iterations (each with a line search). nodes: expected-
     mode quadrature nodes (feeding, spectral diffusion). Raises FitError for unknown
-    names, values out of range, and datasets that do not match the link.
+    names, values out of range, and datasets that do not match the link. progress: a
+    callable receiving (iteration, objective) at every L-BFGS step.
     """
     started = time.perf_counter()
     problem = build_problem(link, datasets, free, nodes=nodes)
@@ -316,8 +318,12 @@ def fit(
                 f"({p.describe_range()}); give a start inside it (--start {p.name}=VALUE)"
             )
         x0.append(x)
-    with jax.enable_x64(True):
-        result = problem.run(np.asarray(x0), datasets, start_link, max_iterations)
+    problem.minimiser.on_iteration = progress
+    try:
+        with jax.enable_x64(True):
+            result = problem.run(np.asarray(x0), datasets, start_link, max_iterations)
+    finally:
+        problem.minimiser.on_iteration = None
     result.elapsed_s = time.perf_counter() - started
     return result
 

@@ -133,3 +133,30 @@ def test_simulate_reports_g2_and_hom_figures_in_json_and_file(tmp_path, capsys, 
     assert main(["show", "hom_qd.h5"]) == 0
     text = capsys.readouterr().out
     assert "HOM visibility" in text and "photons/s" not in text and "chunks of" not in text
+
+
+def test_progress_of_sweeps_and_fits_and_the_resumed_summary():
+    import jax.numpy as jnp
+
+    import photonmc as pmc
+    from photonmc.cli import _FitProgress, _PointProgress, format_summary
+    from photonmc.solver import Minimiser
+
+    with _PointProgress(4, delay_s=0.0) as update:
+        update(3)
+        bar = update.__self__.bar
+        assert bar.n == 3 and bar.total == 4  # tqdm shows points done and the ETA
+    seen = []
+    m = Minimiser(lambda z, data: jnp.sum((z - data) ** 2))
+    m.on_iteration = lambda i, v: seen.append((i, v))
+    m.minimise(np.zeros(2), jnp.asarray([1.0, 2.0]), max_iterations=50, gtol=1e-8)
+    assert seen[0] == (0, 5.0) and seen[-1][1] < 1e-12
+    with _FitProgress(delay_s=0.0) as update:
+        update(7, 12.5)
+        assert "iteration 7, -2 ln L 12.5" in update.__self__.bar.postfix
+    link = pmc.Link(
+        [pmc.QuantumDot(rep_rate_mhz=80.0, lifetime_ns=0.6), pmc.Detector(efficiency=0.8)],
+        pmc.TimeTagger(bin_width_ps=100.0, window_start_ns=-1.0, window_stop_ns=5.0),
+    )
+    res = pmc.simulate(link, 1000, mode="expected")
+    assert "(resumed from its checkpoint)" in format_summary(res, resumed=True).splitlines()[0]
