@@ -160,3 +160,53 @@ def test_progress_of_sweeps_and_fits_and_the_resumed_summary():
     )
     res = pmc.simulate(link, 1000, mode="expected")
     assert "(resumed from its checkpoint)" in format_summary(res, resumed=True).splitlines()[0]
+
+
+HBT_FIT_SPEC = """config = "{config}"
+free = ["qd.g2", "qd.lifetime_ns"]
+
+[[dataset]]
+file = "hbt_g2.h5"
+kind = "g2"
+detectors = ["det_t", "det_r"]
+"""
+
+
+def _readme_hbt_steps(tmp_path, capsys, shots: str):
+    """Steps 1, 2 and the plot of the README's "Analysing HBT and HOM data"."""
+    no_dead = ["--set", "det_t.dead_time_ns=0", "--set", "det_r.dead_time_ns=0"]
+    argv = ["simulate", str(CONFIGS / "hbt_qd.toml"), "--shots", shots, *no_dead]
+    assert main([*argv, "--timetags", "hbt.ptu"]) == 0
+    assert "g2(0)" in capsys.readouterr().out
+    argv = ["correlate", "hbt.ptu", "--bin-ps", "25", "--range-ns", "20", "--out", "hbt_g2.h5"]
+    assert main(argv) == 0
+    (tmp_path / "hbt_fit.toml").write_text(
+        HBT_FIT_SPEC.format(config=(CONFIGS / "hbt_qd.toml").as_posix())
+    )
+    pytest.importorskip("matplotlib")
+    assert main(["plot", "hbt_g2.h5"]) == 0
+    assert (tmp_path / "hbt_g2.png").exists()
+
+
+def test_readme_hbt_walkthrough_up_to_the_fit(tmp_path, capsys, monkeypatch):
+    from photonmc.fitspec import load_fit_spec
+
+    monkeypatch.chdir(tmp_path)
+    _readme_hbt_steps(tmp_path, capsys, "100000")
+    (d,) = load_fit_spec(tmp_path / "hbt_fit.toml").datasets
+    assert d.kind == "g2" and d.n_points == 1600 and d.counts.sum() > 1000
+
+
+@pytest.mark.slow
+def test_readme_hbt_walkthrough_fit(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    _readme_hbt_steps(tmp_path, capsys, "1000000")
+    capsys.readouterr()
+    assert main(["fit", "hbt_fit.toml", "--json", "--start", "qd.g2=0.1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    g2, t1 = out["parameters"]["qd.g2"], out["parameters"]["qd.lifetime_ns"]
+    assert abs(g2["value"] - 0.05) < 5 * g2["stderr"] and abs(t1["value"] - 0.6) < 5 * t1["stderr"]
+    assert main(["simulate", str(CONFIGS / "hom_qd.toml"), "--shots", "200000", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    v, m = out["hom_visibility"], out["indistinguishability"]
+    assert abs(v["value"] - m["value"]) < 0.1  # mu = 0.8, g2 = 0.02 and dark counts lower V
