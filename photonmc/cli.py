@@ -544,16 +544,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 class _PointProgress:
-    """A tqdm bar on stderr of sweep points done (with its ETA), after a few seconds."""
+    """A tqdm bar on stderr of sweep points done (with its ETA), after a few seconds; only
+    on a terminal (enabled None), so scripts and logs get no progress lines."""
 
-    def __init__(self, total: int, delay_s: float = 3.0):
+    def __init__(self, total: int, delay_s: float = 3.0, enabled: bool | None = None):
         self.total, self.delay_s, self.bar = total, delay_s, None
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
 
     def __enter__(self):
         from tqdm import tqdm
 
         self.bar = tqdm(
-            total=self.total, unit="point", delay=self.delay_s, dynamic_ncols=True, leave=False
+            total=self.total,
+            unit="point",
+            delay=self.delay_s,
+            dynamic_ncols=True,
+            leave=False,
+            disable=not self.enabled,
         )
         return self.update
 
@@ -566,15 +573,19 @@ class _PointProgress:
 
 
 class _FitProgress:
-    """A tqdm counter on stderr of fit iterations and the objective, after a few seconds."""
+    """A tqdm counter on stderr of fit iterations and the objective, after a few seconds;
+    only on a terminal (enabled None)."""
 
-    def __init__(self, delay_s: float = 3.0):
+    def __init__(self, delay_s: float = 3.0, enabled: bool | None = None):
         self.delay_s, self.bar = delay_s, None
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
 
     def __enter__(self):
         from tqdm import tqdm
 
-        self.bar = tqdm(unit="it", delay=self.delay_s, dynamic_ncols=True, leave=False)
+        self.bar = tqdm(
+            unit="it", delay=self.delay_s, dynamic_ncols=True, leave=False, disable=not self.enabled
+        )
         return self.update
 
     def update(self, iteration: int, value: float) -> None:

@@ -142,7 +142,7 @@ def test_progress_of_sweeps_and_fits_and_the_resumed_summary():
     from photonmc.cli import _FitProgress, _PointProgress, format_summary
     from photonmc.solver import Minimiser
 
-    with _PointProgress(4, delay_s=0.0) as update:
+    with _PointProgress(4, delay_s=0.0, enabled=True) as update:
         update(3)
         bar = update.__self__.bar
         assert bar.n == 3 and bar.total == 4  # tqdm shows points done and the ETA
@@ -151,7 +151,7 @@ def test_progress_of_sweeps_and_fits_and_the_resumed_summary():
     m.on_iteration = lambda i, v: seen.append((i, v))
     m.minimise(np.zeros(2), jnp.asarray([1.0, 2.0]), max_iterations=50, gtol=1e-8)
     assert seen[0] == (0, 5.0) and seen[-1][1] < 1e-12
-    with _FitProgress(delay_s=0.0) as update:
+    with _FitProgress(delay_s=0.0, enabled=True) as update:
         update(7, 12.5)
         assert "iteration 7, -2 ln L 12.5" in update.__self__.bar.postfix
     link = pmc.Link(
