@@ -103,10 +103,13 @@ def file_format(path: str | os.PathLike) -> str | None:
     """The `format` attribute of a photonmc HDF5 file ("photonmc.result", "photonmc.sweep",
     "photonmc.correlation", "photonmc.fit"), or None for any other file."""
     path = Path(path)
-    if not path.is_file() or not h5py.is_hdf5(path):
+    try:
+        if not path.is_file() or not h5py.is_hdf5(path):
+            return None
+        with h5py.File(path, "r") as f:
+            fmt = f.attrs.get("format")
+    except OSError:  # damaged: the reader of results says so, naming the file
         return None
-    with h5py.File(path, "r") as f:
-        fmt = f.attrs.get("format")
     return str(fmt) if fmt is not None else None
 
 
