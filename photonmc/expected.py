@@ -8,6 +8,7 @@ the output is exact up to quadrature error and smooth in every continuous parame
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -164,12 +165,18 @@ def _expected_jit(link, nodes):
     return expected_counts_all(link, nodes=nodes)
 
 
-def run_expected(link: Link, shots: int, nodes=DEFAULT_NODES):
+def run_expected(link: Link, shots: int, nodes=DEFAULT_NODES, on_compile=None):
     """Expected counts over `shots` shots in float64: (histogram (n_det * n_o, n_b + 2),
-    counters), laid out as analog runs lay theirs."""
+    counters), laid out as analog runs lay theirs. on_compile: called with the seconds
+    that compiling (or loading from the persistent cache) the quadrature took, which is
+    done apart from evaluating it."""
     with jax.enable_x64(True):
         link64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), link)
-        counts, totals, info = _expected_jit(link64, tuple(nodes))
+        start = time.perf_counter()
+        compiled = _expected_jit.lower(link64, tuple(nodes)).compile()
+        if on_compile is not None:
+            on_compile(time.perf_counter() - start)
+        counts, totals, info = compiled(link64)
         counts = np.asarray(counts, np.float64).reshape(-1, link.tagger.n_bins) * shots
         totals = np.asarray(totals, np.float64).ravel() * shots
         info = {k: float(v) for k, v in info.items()}
