@@ -4,7 +4,7 @@
                       [--set STAGE.PARAM=VALUE ...] [--out RESULT.h5] [--force] [--json]
                       [--chunk-shots N]
     photonmc show RESULT.h5 [--json]
-    photonmc plot RESULT.h5 [-o FIG.png]
+    photonmc plot FILE.h5 [-o FIG.png] [--force]
     photonmc fit FITSPEC.toml [--json] [--out FIT.h5] [--plot FIG.png] [--start NAME=VALUE ...]
     photonmc optimize CONFIG.toml --objective NAME --free P[,P...] [--bounds P=lo:hi ...]
                       [--json]
@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds between checkpoints of an analog run to <out>.partial (default 300)",
     )
+    sim.add_argument(
+        "--no-correlations",
+        action="store_true",
+        help="links with several detectors: skip the coincidence histograms, g2(0) and HOM "
+        "figures (an analog run then checkpoints and can be resumed)",
+    )
     _distributed_flags(sim)
     _cache_flags(sim)
 
@@ -173,10 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     plot = sub.add_parser(
         "plot",
-        help="draw the detection-time histograms of a result",
-        description="Draw each detector's histogram by origin (log scale).",
+        help="draw a result, sweep, correlation or fit file",
+        description="Draw any file photonmc writes: a result (each detector's histogram "
+        "by origin and in total, log scale, and the coincidence histograms), a sweep (the "
+        "figures over the grid), a correlation (g2 histogram, peaks, g2(0)) or a fit "
+        "(data, model, residuals).",
     )
-    plot.add_argument("result", metavar="RESULT.h5")
+    plot.add_argument("result", metavar="FILE.h5")
     plot.add_argument(
         "-o",
         "--out",
@@ -388,7 +397,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         check_writable(out, args.force or args.resume)  # fail before a long run
     options = {}
     partial = f"{out}.partial"
-    if cfg.mode == "analog" and jax.process_count() == 1 and not args.timetags:
+    correlations = (
+        len(cfg.link.detectors) > 1
+        and not args.no_correlations
+        and not args.resume
+        and jax.process_count() == 1
+    )
+    if correlations:
+        options["correlations"] = True
+    if correlations and cfg.mode == "analog":
+        pass  # the coincidences stream from the click records, which a checkpoint lacks
+    elif cfg.mode == "analog" and jax.process_count() == 1 and not args.timetags:
         # a long run saves its accumulators, resumable after a crash, kill or Ctrl-C
         if not args.resume and not args.force and os.path.exists(partial):
             raise FileExistsError(
@@ -425,7 +444,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         tags_writer.close()
     if writer:
         write_result(result, out, force=args.force or args.resume)
-        _report(result, out, as_json=args.json)
+        _report(result, out, as_json=args.json, resumed=args.resume)
     return 0
 
 
@@ -474,22 +493,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     check_writable(out, args.force)
     if args.plot:
         _check_plot_target(Path(args.plot), args.force, "--plot")  # before the sweep runs
-    result = sweep(
-        cfg.link,
-        params,
-        cfg.shots,
-        cfg.seed,
-        cfg.mode,
-        chunk_shots=cfg.chunk_shots,
-        retrieval_window_ns=cfg.retrieval_window_ns,
-        config_toml=cfg.toml_text,
-    )
+    n_points = int(np.prod([len(v) for v in params.values()]))
+    with _PointProgress(n_points) as progress:
+        result = sweep(
+            cfg.link,
+            params,
+            cfg.shots,
+            cfg.seed,
+            cfg.mode,
+            chunk_shots=cfg.chunk_shots,
+            retrieval_window_ns=cfg.retrieval_window_ns,
+            config_toml=cfg.toml_text,
+            progress=progress,
+        )
     write_sweep(result, out, force=args.force)
     figures = {
         k: {"value": _nan_none(v), "stderr": _nan_none(e)} for k, (v, e) in result.figures().items()
     }
     if args.plot:
-        _plot_sweep(result, args.plot)
+        _plot_sweep(result, args.plot, title=Path(args.config).name)
     if args.json:
         print(
             dumps(
@@ -521,13 +543,67 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+class _PointProgress:
+    """A tqdm bar on stderr of sweep points done (with its ETA), after a few seconds; only
+    on a terminal (enabled None), so scripts and logs get no progress lines."""
+
+    def __init__(self, total: int, delay_s: float = 3.0, enabled: bool | None = None):
+        self.total, self.delay_s, self.bar = total, delay_s, None
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+
+    def __enter__(self):
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=self.total,
+            unit="point",
+            delay=self.delay_s,
+            dynamic_ncols=True,
+            leave=False,
+            disable=not self.enabled,
+        )
+        return self.update
+
+    def update(self, done: int) -> None:
+        self.bar.update(done - self.bar.n)
+
+    def __exit__(self, *exc):
+        self.bar.close()
+        return False
+
+
+class _FitProgress:
+    """A tqdm counter on stderr of fit iterations and the objective, after a few seconds;
+    only on a terminal (enabled None)."""
+
+    def __init__(self, delay_s: float = 3.0, enabled: bool | None = None):
+        self.delay_s, self.bar = delay_s, None
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+
+    def __enter__(self):
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            unit="it", delay=self.delay_s, dynamic_ncols=True, leave=False, disable=not self.enabled
+        )
+        return self.update
+
+    def update(self, iteration: int, value: float) -> None:
+        self.bar.set_postfix_str(f"iteration {iteration}, -2 ln L {value:.8g}", refresh=False)
+        self.bar.update(1)
+
+    def __exit__(self, *exc):
+        self.bar.close()
+        return False
+
+
 def _nan_none(a: np.ndarray):
     return [None if not np.isfinite(x) else float(x) for x in np.ravel(a)]
 
 
-def _plot_sweep(result, path) -> None:
+def _plot_sweep(result, path, title: str = "") -> None:
     _check_plot_target(Path(path), True, "--plot")
-    _save_atomic(plot.plot_sweep(result), Path(path))
+    _save_atomic(plot.plot_sweep(result, title=title), Path(path))
 
 
 # ----------------------------------------------------------------- correlate
@@ -628,14 +704,19 @@ def summary_json(result: Result, output: str | os.PathLike) -> dict:
     return summary
 
 
-def _report(result: Result, output, *, as_json: bool) -> None:
+def _report(result: Result, output, *, as_json: bool, resumed: bool = False) -> None:
     if as_json:
-        print(dumps(summary_json(result, output)))
+        summary = summary_json(result, output)
+        if resumed:
+            summary["resumed"] = True
+        print(dumps(summary))
     else:
-        print(format_summary(result, output))
+        print(format_summary(result, output, resumed=resumed))
 
 
-def format_summary(result: Result, output: str | os.PathLike | None = None) -> str:
+def format_summary(
+    result: Result, output: str | os.PathLike | None = None, *, resumed: bool = False
+) -> str:
     """The readable summary printed by `simulate` and `show`."""
     r = result
 
@@ -643,10 +724,15 @@ def format_summary(result: Result, output: str | os.PathLike | None = None) -> s
         return f"{label:<28}{value}" + (f"  ({note})" if note else "")
 
     seed = "a key" if r.seed is None else f"seed {r.seed}"
-    lines = [f"photonmc {r.mode} run: {r.shots:,} shots, {seed}, chunks of {r.chunk_shots:,}"]
+    chunks = f", chunks of {r.chunk_shots:,}" if r.analog else ""
+    lines = [f"photonmc {r.mode} run: {r.shots:,} shots, {seed}{chunks}"]
+    if resumed:
+        lines[0] += " (resumed from its checkpoint)"
     rate = ""
     if r.elapsed_s > 0 and math.isfinite(r.elapsed_s):
-        rate = f"{r.photons_emitted / r.elapsed_s:.3g} photons/s over {r.elapsed_s:.3g} s"
+        rate = f"{r.elapsed_s:.3g} s"
+        if r.analog:  # expected mode emits no photons: a rate would mean nothing
+            rate = f"{r.photons_emitted / r.elapsed_s:.3g} photons/s over {rate}"
     lines.append(row("photons emitted", _count(r.photons_emitted), rate))
     if math.isfinite(r.compile_s):
         lines.append(row("compile time", f"{r.compile_s:.3g} s", "not in photons/s"))
@@ -676,6 +762,14 @@ def format_summary(result: Result, output: str | os.PathLike | None = None) -> s
                 note += f"; > {bound:.3g} at 95 % confidence"
         lines.append(row(f"SNR in [{a:.4g}, {b:.4g}] ns", snr, note))
         lines.append(row("leak in retrieval window", r.leak_in_window(), "source clicks per shot"))
+    stats, notes = r.photon_statistics, r.photon_statistics.get("notes", {})
+    for key, label in (
+        ("g2_0", "g2(0)"),
+        ("hom_visibility", "HOM visibility"),
+        ("indistinguishability", "indistinguishability M"),
+    ):
+        if key in stats:
+            lines.append(row(label, stats[key], notes.get(key, "")))
     lines.append(row("fixed delay", f"{r.fixed_delay_ns:.6g} ns", "not in histogram times"))
     if output is not None:
         lines.append(row("output", os.fspath(output)))
@@ -697,16 +791,34 @@ def _count(x: float) -> str:
 
 # ---------------------------------------------------------------------- plot
 def cmd_plot(args: argparse.Namespace) -> int:
-    result = read_result(args.result)  # a bad input file is reported first
+    from photonmc.io.hdf5 import file_format
+
+    source = Path(args.result)
+    kind = file_format(source)
+    title = source.name
+    if kind == "photonmc.sweep":
+        from photonmc.io.sweep_hdf5 import read_sweep
+
+        data, draw = read_sweep(source), plot.plot_sweep
+    elif kind == "photonmc.correlation":
+        from photonmc.io.correlation_hdf5 import read_correlation
+
+        data, draw = read_correlation(source), plot.plot_correlation
+    elif kind == "photonmc.fit":
+        from photonmc.io.fit_hdf5 import read_fit
+
+        data, draw = read_fit(source), plot.plot_fit_file
+    else:
+        data, draw = read_result(source), plot.plot_result  # a bad file is reported here
     try:
         import matplotlib
     except ImportError:
         print(PLOT_HINT, file=sys.stderr)
         return USER_ERROR
     matplotlib.use("Agg")
-    out = Path(args.out) if args.out is not None else Path(f"{Path(args.result).stem}.png")
+    out = Path(args.out) if args.out is not None else Path(f"{source.stem}.png")
     check_writable(out, args.force)
-    figure = plot.plot_result(result, title=Path(args.result).name)
+    figure = draw(data, title=title)
     _save_atomic(figure, out)
     print(out)
     return 0
@@ -737,7 +849,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
     spec = load_fit_spec(args.spec)
     cfg = load_config(spec.config)
     start = _assignments(args.start, "--start", "NAME=VALUE, e.g. --start memory.lifetime_ns=80")
-    result = fit(cfg.link, spec.datasets, spec.free, start=start)
+    with _FitProgress() as progress:
+        result = fit(cfg.link, spec.datasets, spec.free, start=start, progress=progress)
     if args.out is not None:
         result.write(args.out, spec=spec.text, config_toml=cfg.toml_text, force=args.force)
     if args.plot is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from functools import partial
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,13 +30,37 @@ from photonmc.stages.memory import MEMORY_STATS
 DEFAULT_NODES = (32, 16)
 
 
+class ExpectedCounts(NamedTuple):
+    """Expected clicks per shot of one detector; unpacks as (counts, totals, info).
+
+    counts: (n_origins, n_bins) in the window, rows in ORIGINS order; totals:
+    (n_origins,) every click; info: the stages' counters. `origin(name)` and
+    `total(name)` pick one origin ("source", "retrieved", "memory_noise", "dark").
+    """
+
+    counts: Any
+    totals: Any
+    info: dict
+
+    def origin(self, name: str):
+        return self.counts[ORIGINS.index(name)]
+
+    def total(self, name: str):
+        return self.totals[ORIGINS.index(name)]
+
+    def by_origin(self) -> dict:
+        """{origin: (n_bins,) counts} in ORIGINS order."""
+        return {o: self.counts[i] for i, o in enumerate(ORIGINS)}
+
+
 def expected_counts(
     link: Link, key=None, *, detector: str | None = None, nodes: tuple[int, int] = DEFAULT_NODES
 ):
     """Expected clicks per shot of one detector (default: the first).
 
-    Returns (counts (n_origins, n_bins) in the window, totals (n_origins,) of every
-    click, info). Differentiable in every continuous parameter of the link. Works in
+    Returns an `ExpectedCounts` (counts (n_origins, n_bins) in the window, totals
+    (n_origins,) of every click, info), which unpacks as a tuple. Differentiable in
+    every continuous parameter of the link. Works in
     the default float dtype; enable x64 (`jax.enable_x64(True)`) for float64 accuracy,
     as `simulate` does. `key` is accepted for future latent variables beyond two, which
     will use quasi-random points; with the present model the quadrature is exact.
@@ -43,7 +68,7 @@ def expected_counts(
     counts, totals, info = expected_counts_all(link, key, nodes=nodes)
     names = [d.name for d in link.detectors]
     i = 0 if detector is None else names.index(link[detector].name)
-    return counts[i], totals[i], info
+    return ExpectedCounts(counts[i], totals[i], info)
 
 
 def expected_context(link: Link, n_feeding: int, n_nu: int) -> Context:
@@ -233,3 +258,144 @@ def hypoexp_bin_probs(edges, t0, tau_f, t1, sigma):
     p_f = bin_integrals.emg_bin_probs(edges, t0, jnp.maximum(tau, 1e-6 * t1), sigma)
     mix = (t1[..., None] * p_t1 - tau[..., None] * p_f) / (t1 - tau)[..., None]
     return jnp.clip(jnp.where((tau > 0)[..., None], mix, p_t1), 0.0, 1.0)
+
+
+# ---------------------------------------------- two-photon figures, in expectation
+def coincidence_range_ns(period_ns: float, bin_ns: float, side_peaks: int) -> float:
+    """R: (side_peaks + 1/2) periods rounded up to whole bins (the delays run -R .. R)."""
+    return bin_ns * float(np.ceil((side_peaks + 0.5) * period_ns / bin_ns - 1e-9))
+
+
+def coincidence_geometry(link: Link, detector_a: str, detector_b: str) -> tuple[float, float]:
+    """(period_ns, fixed delay of b minus that of a, ns) as plain numbers."""
+    return (
+        float(link.source.period_ns),
+        float(link.delay_to(link[detector_b]) - link.delay_to(link[detector_a])),
+    )
+
+
+def has_interference(link: Link) -> bool:
+    """Whether photons of different shots interfere in the link (a HOMInterferometer)."""
+    from photonmc.stages.interferometer import HOMInterferometer
+
+    return any(isinstance(s, HOMInterferometer) for s in link.stages)
+
+
+def expected_coincidences(
+    link: Link,
+    detector_a: str,
+    detector_b: str,
+    *,
+    side_peaks: int = 5,
+    range_ns: float | None = None,
+    nodes: tuple[int, int] = DEFAULT_NODES,
+    geometry: tuple[float, float] | None = None,
+):
+    """Expected coincidences per shot of two detectors, by delay t_b - t_a (HBT links).
+
+    Returns (counts (n,) per bin of the link's tagger width over [-R, R), R =
+    `coincidence_range_ns` or `range_ns`). Clicks of different shots are independent, so
+    the peak at k != 0 periods is the cross-correlation of the two single-shot
+    histograms h_a, h_b; at k = 0 the source's photon pairs give g2 S_a * S_b (S the
+    source-photon clicks, whatever their fate; a pair's photons are independent) and
+    noise and dark counts, Poisson and independent of the signal, the rest. Delays of
+    two bins are spread over the delay bins by the triangle of their difference (exact
+    for densities linear within a bin). Neglects dead time (one click per detector per
+    shot at most) and assumes no interference between shots (not for HOM links).
+    Traceable in every parameter but the period and the fibre delays, which `geometry`
+    = (period_ns, delay_b - delay_a in ns) gives as plain numbers inside a trace.
+    """
+    from photonmc.batch import MEMORY_NOISE, RETRIEVED, SOURCE
+
+    names = [d.name for d in link.detectors]
+    for n in (detector_a, detector_b):
+        if n not in names:
+            raise ValueError(f"no detector {n!r} in the link (detectors: {', '.join(names)})")
+    counts, _, _ = expected_counts_all(link, nodes=nodes)
+    ia, ib = names.index(detector_a), names.index(detector_b)
+    ha, hb = counts[ia], counts[ib]
+    s_a, s_b = ha[SOURCE] + ha[RETRIEVED], hb[SOURCE] + hb[RETRIEVED]
+    n_a, n_b = ha[MEMORY_NOISE] + ha[DARK], hb[MEMORY_NOISE] + hb[DARK]
+    t_a, t_b = s_a + n_a, s_b + n_b
+
+    def xcorr(x, y):  # c[m] = sum_i x[i] y[i + m], m = -(n - 1) .. n - 1
+        return jnp.correlate(y, x, mode="full")
+
+    g2 = link.source.g2
+    other = xcorr(t_a, t_b)
+    same = g2 * xcorr(s_a, s_b) + xcorr(s_a, n_b) + xcorr(n_a, s_b) + xcorr(n_a, n_b)
+    w = float(link.tagger.bin_width_ps) * 1e-3
+    if geometry is None:
+        geometry = coincidence_geometry(link, detector_a, detector_b)
+    period, d_ab = geometry
+    r = coincidence_range_ns(period, w, side_peaks) if range_ns is None else float(range_ns)
+    n_out = int(round(2 * r / w))
+    n = ha.shape[-1]
+    # lattice of delays m w, m = -(n_out / 2) - 1 .. n_out / 2 + 1
+    lo = -int(round(r / w)) - 1
+    lattice = jnp.zeros(n_out + 3, counts.dtype)
+    m = np.arange(-(n - 1), n)
+    spill = int(np.ceil(float(link.tagger.window_ns) / period)) + 1
+    for k in range(-side_peaks - spill, side_peaks + spill + 1):
+        c = same if k == 0 else other
+        shift = (k * period + d_ab) / w
+        base = int(np.floor(shift))
+        frac = shift - base
+        for offset, weight in ((0, 1.0 - frac), (1, frac)):
+            idx = m + base + offset - lo
+            keep = (idx >= 0) & (idx < n_out + 3)
+            if weight > 0 and keep.any():
+                lattice = lattice.at[idx[keep]].add(weight * c[np.nonzero(keep)[0]])
+    # delay bin j spans lattice points j and j + 1 (bin [lo' + j, lo' + j + 1) w)
+    return 0.5 * (lattice[1 : n_out + 1] + lattice[2 : n_out + 2])
+
+
+def expected_peak_areas(link: Link, detector_a: str, detector_b: str, side_peaks: int = 5):
+    """Expected pairs per shot in each peak k = -K .. K (+- period / 2 around k T), HBT.
+
+    From the detectors' totals (every click, in the window or not): C_k = N_a N_b for
+    k != 0, C_0 = g2 S_a S_b + S_a n_b + n_a S_b + n_a n_b, with S the clicks of source
+    photons and n of noise and dark counts (`expected_coincidences`' assumptions).
+    """
+    from photonmc.batch import MEMORY_NOISE, RETRIEVED, SOURCE
+
+    names = [d.name for d in link.detectors]
+    _, totals, _ = expected_counts_all(link)
+    ta, tb = totals[names.index(detector_a)], totals[names.index(detector_b)]
+    s_a, s_b = ta[SOURCE] + ta[RETRIEVED], tb[SOURCE] + tb[RETRIEVED]
+    n_a, n_b = ta[MEMORY_NOISE] + ta[DARK], tb[MEMORY_NOISE] + tb[DARK]
+    centre = link.source.g2 * s_a * s_b + s_a * n_b + n_a * s_b + n_a * n_b
+    side = (s_a + n_a) * (s_b + n_b)
+    k = np.arange(-side_peaks, side_peaks + 1)
+    return jnp.where(jnp.asarray(k) == 0, centre, side)
+
+
+def mean_pair_overlap(source) -> float:
+    """Indistinguishability M = E[|<psi_i|psi_j>|^2] of two photons of the source
+    (MODEL.md 6.4), in closed form.
+
+    The feeding delays differ by tau_f (E_1 - E_2), a Laplace variable: E[exp(-|dt|/T1)]
+    = 1 / (1 + tau_f / T1). The frequency offsets differ by a Gaussian of variance
+    2 sigma_sd^2: E[1 / (1 + (pi dnu T2)^2)] = sqrt(pi / 2) (g / s) erfcx(g / (s sqrt 2)),
+    g = 1 / (pi T2), s = sqrt(2) sigma_sd (a Voigt profile at its centre). The factor
+    T2 / (2 T1), 1/T2 = 1/(2 T1) + 1/T2*, is the pure-dephasing loss.
+    """
+    import math
+
+    t1 = float(source.lifetime_ns)
+    tau_f = float(source.feeding_time_ns)
+    t2_star = source.dephasing_time_ns
+    t2 = 2.0 * t1 if t2_star is None else 1.0 / (1.0 / (2.0 * t1) + 1.0 / float(t2_star))
+    time_part = 1.0 / (1.0 + tau_f / t1)
+    s = math.sqrt(2.0) * units.fwhm_to_sigma(float(source.spectral_diffusion_fwhm_ghz))
+    if s > 0:
+        g = 1.0 / (math.pi * t2)
+        y = g / (s * math.sqrt(2.0))
+        if y < 20.0:
+            erfcx = math.exp(y * y) * math.erfc(y)
+        else:  # asymptotic series, relative error < 1e-9
+            erfcx = (1 - 1 / (2 * y * y) + 3 / (4 * y**4)) / (y * math.sqrt(math.pi))
+        freq_part = math.sqrt(math.pi / 2.0) * (g / s) * erfcx
+    else:
+        freq_part = 1.0
+    return time_part * freq_part * t2 / (2.0 * t1)

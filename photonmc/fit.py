@@ -10,6 +10,12 @@ Models.
   kept, and may be free), so data of any uniform binning can be fitted without editing
   the config. Likelihood: Poisson, through the deviance
   D = 2 sum(mu - n + n ln(n / mu)) (a zero-count bin contributes 2 mu).
+- A coincidence histogram (`CorrelationData`, kind "g2": an HBT measurement) is modelled
+  by the expected coincidences of its two detectors (`expected.expected_coincidences`:
+  the cross-correlation of their single-shot histograms, the source's pairs weighted by
+  its g2 in the centre peak), in bins of the data's width; times shots, or, without
+  shots, scaled to the data's total (a shape fit). So g2, the lifetime T1 and the
+  detectors' jitter come out of a measured g2 histogram. Likelihood: Poisson deviance.
 - An efficiency curve (`EfficiencyCurve`) is modelled by the memory's internal
   efficiency eta_int = E[P_r] / arrivals (MODEL.md 3.4), from the expected-mode sums of
   the memory, at each x (vectorised with `jax.vmap`). Likelihood: Gaussian,
@@ -51,8 +57,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from photonmc import parameters as P
-from photonmc.expected import detector_counts, internal_efficiency, one_bin
-from photonmc.io.datasets import DatasetError, EfficiencyCurve, HistogramData
+from photonmc.expected import (
+    coincidence_geometry,
+    detector_counts,
+    expected_coincidences,
+    has_interference,
+    internal_efficiency,
+    one_bin,
+)
+from photonmc.io.datasets import CorrelationData, DatasetError, EfficiencyCurve, HistogramData
 from photonmc.link import Link
 from photonmc.simulation import DEAD_TIME_WARNING, DEFAULT_NODES
 from photonmc.solver import Minimiser, ProblemCache, uncertainties, whitening
@@ -157,6 +170,38 @@ class FitResult:
         )
         return out
 
+    def _rows(self) -> list[tuple[str, str]]:
+        from photonmc.observables import Estimate
+
+        return [
+            (
+                n,
+                str(Estimate(self.values[n], self.stderr[n]))
+                if self.stderr[n] is not None
+                else f"{self.values[n]:.6g} (degenerate)",
+            )
+            for n in self.names
+        ]
+
+    def __repr__(self) -> str:
+        state = "converged" if self.converged else "NOT converged"
+        params = ", ".join(f"{n} = {v}" for n, v in self._rows())
+        return f"FitResult({state}; {params}; objective {self.objective:.6g}, ndf {self.ndf})"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        state = "converged" if self.converged else "NOT converged"
+        p = "n/a" if self.p_value is None else f"{self.p_value:.3g}"
+        head = f"photonmc fit, {state}: objective {self.objective:.6g}, ndf {self.ndf}, p {p}"
+        body = "".join(
+            f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td></tr>" for a, b in self._rows()
+        )
+        return (
+            f"<table><caption>{html.escape(head)}</caption>"
+            f"<tr><th>parameter</th><th>value</th></tr>{body}</table>"
+        )
+
     def write(self, path, *, spec: str = "", config_toml: str = "", force: bool = False):
         """Write the result to an HDF5 file atomically (layout: photonmc.io.fit_hdf5); an
         existing file is replaced only with `force`."""
@@ -239,6 +284,7 @@ def fit(
     start: Mapping[str, float] | None = None,
     max_iterations: int = DEFAULT_MAX_ITERATIONS,
     nodes: tuple[int, int] = DEFAULT_NODES,
+    progress=None,
 ) -> FitResult:
     """Fit the `free` parameters of `link` to `datasets` (module docstring).
 
@@ -246,7 +292,8 @@ def fit(
     starting values by name (default: the link's values), strictly inside each valid
     range. max_iterations: L-BFGS iterations (each with a line search). nodes: expected-
     mode quadrature nodes (feeding, spectral diffusion). Raises FitError for unknown
-    names, values out of range, and datasets that do not match the link.
+    names, values out of range, and datasets that do not match the link. progress: a
+    callable receiving (iteration, objective) at every L-BFGS step.
     """
     started = time.perf_counter()
     problem = build_problem(link, datasets, free, nodes=nodes)
@@ -271,8 +318,12 @@ def fit(
                 f"({p.describe_range()}); give a start inside it (--start {p.name}=VALUE)"
             )
         x0.append(x)
-    with jax.enable_x64(True):
-        result = problem.run(np.asarray(x0), datasets, start_link, max_iterations)
+    problem.minimiser.on_iteration = progress
+    try:
+        with jax.enable_x64(True):
+            result = problem.run(np.asarray(x0), datasets, start_link, max_iterations)
+    finally:
+        problem.minimiser.on_iteration = None
     result.elapsed_s = time.perf_counter() - started
     return result
 
@@ -315,6 +366,15 @@ class _Group:
 
 
 @dataclasses.dataclass(frozen=True)
+class _Corr:
+    link: Link
+    detectors: tuple[str, str]
+    range_ns: float
+    member: int
+    geometry: tuple[float, float]
+
+
+@dataclasses.dataclass(frozen=True)
 class _Curve:
     link: Link
     x_param: str
@@ -340,6 +400,11 @@ class FitProblem:
         self.n_datasets = len(datasets)
         with jax.enable_x64(True):
             self.groups, self.curves = self._layout(link, datasets)
+            self.corrs = [
+                _corr_of(link, d, i)
+                for i, d in enumerate(datasets)
+                if isinstance(d, CorrelationData)
+            ]
         self.minimiser = Minimiser(self.objective)
         self.predict = jax.jit(self._predict)
 
@@ -351,6 +416,8 @@ class FitProblem:
             if isinstance(d, HistogramData):
                 key = (d.detector, _bins_key(d), tuple(sorted(d.overrides)))
                 groups.setdefault(key, []).append(i)
+            elif isinstance(d, CorrelationData):
+                continue
             else:
                 base = P.set_values(link, d.overrides)
                 # The tagger does not enter eta_int: one bin keeps the trace small.
@@ -406,12 +473,26 @@ class FitProblem:
             for g, group in enumerate(self.groups)
         ]
         curves = [self._curve(x, c, data["x"][i]) for i, c in enumerate(self.curves)]
-        return hists, curves
+        corrs = [self._coincidences(x, c, data, j) for j, c in enumerate(self.corrs)]
+        return hists, curves, corrs
+
+    def _coincidences(self, x, corr: _Corr, data, j):
+        lk = P.set_values(corr.link, self._free_values(x))
+        model = expected_coincidences(
+            lk, *corr.detectors, range_ns=corr.range_ns, nodes=self.nodes, geometry=corr.geometry
+        )
+        shots = data["g2_shots"][j]
+        n = data["g2_counts"][j]
+        # without shots, the model's scale is profiled: its total equals the data's
+        scale = jnp.where(shots > 0, shots, jnp.sum(n) / jnp.maximum(jnp.sum(model), 1e-300))
+        return model * scale
 
     def objective(self, z, data):
         """-2 ln L up to a constant: Poisson deviances plus chi-squares."""
-        hists, curves = self._predict(z, data)
+        hists, curves, corrs = self._predict(z, data)
         total = jnp.zeros((), z.dtype)
+        for j, mu in enumerate(corrs):
+            total = total + jnp.sum(deviance_terms(data["g2_counts"][j], mu))
         for g, mu in enumerate(hists):
             total = total + jnp.sum(deviance_terms(data["counts"][g], mu))
         for i, m in enumerate(curves):
@@ -434,6 +515,8 @@ class FitProblem:
             "x": [f64(datasets[c.member].x) for c in self.curves],
             "y": [f64(datasets[c.member].efficiency) for c in self.curves],
             "sigma": [f64(s_) for s_ in sigmas],
+            "g2_counts": [f64(datasets[c.member].counts) for c in self.corrs],
+            "g2_shots": [f64(datasets[c.member].shots or 0) for c in self.corrs],
         }
 
     def run(self, x0: np.ndarray, datasets, start_link: Link, max_iterations: int) -> FitResult:
@@ -453,7 +536,7 @@ class FitProblem:
         data = self.data(datasets, u0, np.eye(n_free), sigmas)
         zeros = np.zeros(n_free)
         if any(estimated):
-            _, curves0 = self.predict(jnp.asarray(zeros), data)
+            _, curves0, _ = self.predict(jnp.asarray(zeros), data)
             sigmas = self._estimate_sigmas(datasets, curves0, sigmas, estimated, n_points, 0)
             data = self.data(datasets, u0, np.eye(n_free), sigmas)
 
@@ -474,7 +557,7 @@ class FitProblem:
             z, iterations = minimum.z, iterations + minimum.iterations
             if not any(estimated):
                 break
-            _, curves = self.predict(jnp.asarray(z), data)
+            _, curves, _ = self.predict(jnp.asarray(z), data)
             new = self._estimate_sigmas(datasets, curves, sigmas, estimated, n_points, n_free)
             change = max(
                 abs(float(a[0]) / float(b[0]) - 1.0)
@@ -505,11 +588,13 @@ class FitProblem:
         errors = uncertainties(self.free, h_z, grad, s, jac)
         warnings += errors.warnings
 
-        hists, curves = self.predict(jnp.asarray(z), data)
+        hists, curves, corrs = self.predict(jnp.asarray(z), data)
         fits = self._dataset_fits(datasets, hists, curves, sigmas, estimated)
-        deviance = sum(f.contribution for f in fits if f.kind == "histogram")
+        for j, c in enumerate(self.corrs):
+            fits[c.member] = _corr_fit(datasets[c.member], np.asarray(corrs[j], np.float64))
+        deviance = sum(f.contribution for f in fits if f.kind in ("histogram", "g2"))
         chi2 = sum(f.contribution for f in fits if f.kind == "efficiency_curve")
-        has_h = any(f.kind == "histogram" for f in fits)
+        has_h = any(f.kind in ("histogram", "g2") for f in fits)
         has_c = any(f.kind == "efficiency_curve" for f in fits)
         objective = float(deviance + chi2)
         ndf = n_points - n_free
@@ -685,9 +770,10 @@ def _check_datasets(link: Link, datasets: list, params: list[P.Parameter]) -> No
     free = {p.name for p in params}
     names = [getattr(d, "name", "?") for d in datasets]
     for d in datasets:
-        if not isinstance(d, HistogramData | EfficiencyCurve):
+        if not isinstance(d, HistogramData | EfficiencyCurve | CorrelationData):
             raise FitError(
-                f"datasets must be HistogramData or EfficiencyCurve, got {type(d).__name__}"
+                "datasets must be HistogramData, EfficiencyCurve or CorrelationData, got "
+                f"{type(d).__name__}"
             )
         where = f"dataset {d.name!r}"
         if names.count(d.name) > 1:
@@ -701,6 +787,20 @@ def _check_datasets(link: Link, datasets: list, params: list[P.Parameter]) -> No
                 raise FitError(
                     str(e) if str(e).startswith(where) else f"{where}: set: {e}"
                 ) from None
+        if isinstance(d, CorrelationData):
+            detectors = [det.name for det in link.detectors]
+            pair = d.detectors or tuple(detectors[:2])
+            if len(detectors) < 2 or any(n not in detectors for n in pair):
+                raise FitError(
+                    f"{where}: a g2 dataset needs two detectors of the link (detectors: "
+                    f"{', '.join(detectors)}; asked for {', '.join(pair)})"
+                )
+            if has_interference(link):
+                raise FitError(
+                    f"{where}: the expected coincidences model HBT links; this link has a "
+                    "HOMInterferometer"
+                )
+            continue
         if isinstance(d, HistogramData):
             detectors = [det.name for det in link.detectors]
             if d.detector is not None and d.detector not in detectors:
@@ -749,8 +849,45 @@ def _bins_key(d: HistogramData) -> tuple:
     return (edges.size, round(float(edges[0]), 6), round(float(edges[-1]), 6))
 
 
+def _corr_of(link: Link, d: CorrelationData, member: int) -> _Corr:
+    """The model of a g2 dataset: the link with its tagger in bins of the data's width."""
+    w_ns = d.bin_width_ns
+    t = link.tagger
+    n = int(np.ceil(t.window_ns / w_ns - 1e-9))
+    tagger = TimeTagger(
+        bin_width_ps=w_ns * 1e3,
+        window_start_ns=t.window_start_ns,
+        window_stop_ns=t.window_start_ns + n * w_ns,
+        sync_offset_ns=t.sync_offset_ns,
+    )
+    base = P.set_values(Link(link.stages, tagger), d.overrides)
+    names = [det.name for det in link.detectors]
+    pair = tuple(d.detectors or names[:2])
+    geometry = coincidence_geometry(link, *pair)
+    return _Corr(P.as_float64(base), pair, float(d.bin_edges_ns[-1]), member, geometry)
+
+
+def _corr_fit(d: CorrelationData, mu: np.ndarray) -> DatasetFit:
+    terms = np.asarray(deviance_terms(jnp.asarray(d.counts), jnp.asarray(mu)))
+    edges = d.bin_edges_ns
+    return DatasetFit(
+        name=d.name,
+        kind="g2",
+        x=0.5 * (edges[1:] + edges[:-1]),
+        data=d.counts,
+        model=mu,
+        residuals=np.sign(d.counts - mu) * np.sqrt(np.maximum(terms, 0.0)),
+        contribution=float(np.sum(terms)),
+        bin_edges_ns=edges,
+        x_name="delay t_b - t_a (ns)",
+        shots=d.shots,
+    )
+
+
 def _dataset_key(d) -> tuple:
     overrides = tuple(sorted(d.overrides.items()))
+    if isinstance(d, CorrelationData):
+        return ("g2", d.detectors, d.n_points, round(float(d.bin_edges_ns[-1]), 6), overrides)
     if isinstance(d, HistogramData):
         return ("h", d.detector, _bins_key(d), overrides)
     return ("c", d.parameter, d.n_points, d.memory, overrides)

@@ -8,7 +8,9 @@ one-line `ConfigError`). Layout::
 
     [[dataset]]                     # one table per dataset, at least one
     file = "run_tau1.csv"           # relative to this file
-    kind = "histogram"              # or "efficiency_curve"
+    kind = "histogram"              # or "efficiency_curve", or "g2" (a coincidence
+                                    # histogram: CSV delay_ns,counts or correlate .h5;
+                                    # detectors = ["a", "b"], shots optional)
     shots = 10000000                # histograms: shots behind the counts (not for .h5)
     detector = "detector"           # histograms: the detector (default: the link's first)
     set = { "memory.storage_time_ns" = 1.0 }   # overrides for this dataset only
@@ -27,12 +29,19 @@ import os
 from pathlib import Path
 
 from photonmc.config import ConfigError, read_toml, suggest
-from photonmc.io.datasets import Dataset, DatasetError, load_efficiency_curve, load_histogram
+from photonmc.io.datasets import (
+    Dataset,
+    DatasetError,
+    load_correlation,
+    load_efficiency_curve,
+    load_histogram,
+)
 
 TOP_KEYS = ("config", "free", "dataset")
 DATASET_KEYS = {
     "histogram": ("file", "kind", "shots", "detector", "set", "name", "bin_ps", "window_ns"),
     "efficiency_curve": ("file", "kind", "set", "name", "memory"),
+    "g2": ("file", "kind", "shots", "detectors", "set", "name"),
 }
 
 
@@ -97,7 +106,7 @@ def _dataset(error, base: Path, index: int, table: dict) -> Dataset:
     where = f"dataset #{index + 1}"
     kind = table.get("kind")
     if kind not in DATASET_KEYS:
-        raise error(f"{where}: kind must be 'histogram' or 'efficiency_curve', got {kind!r}")
+        raise error(f"{where}: kind must be 'histogram', 'efficiency_curve' or 'g2', got {kind!r}")
     _check_keys(error, f"{where} ({kind})", table, DATASET_KEYS[kind])
     if "file" not in table or not isinstance(table["file"], str):
         raise error(f"{where}: missing file (a string, relative to the fit spec)")
@@ -111,6 +120,21 @@ def _dataset(error, base: Path, index: int, table: dict) -> Dataset:
             raise error(f"{where}: {key} must be a non-empty string, got {value!r}")
     file = base / table["file"]
     try:
+        if kind == "g2":
+            shots, detectors = table.get("shots"), table.get("detectors")
+            if shots is not None and not (
+                isinstance(shots, int) and not isinstance(shots, bool) and shots >= 1
+            ):
+                raise error(f"{where}: shots must be a whole number >= 1, got {shots!r}")
+            if detectors is not None and not (
+                isinstance(detectors, list)
+                and len(detectors) == 2
+                and all(isinstance(n, str) for n in detectors)
+            ):
+                raise error(f'{where}: detectors must be two names, e.g. ["det_t", "det_r"]')
+            return load_correlation(
+                file, shots=shots, detectors=detectors, overrides=overrides, name=table.get("name")
+            )
         if kind == "histogram":
             shots = table.get("shots")
             if shots is not None and not (

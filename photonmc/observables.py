@@ -7,6 +7,7 @@ of shots would have (Poisson counting statistics), so both read the same way.
 
 from __future__ import annotations
 
+import html
 import math
 from typing import NamedTuple
 
@@ -20,14 +21,20 @@ class Estimate(NamedTuple):
     stderr: float
 
     def __str__(self) -> str:
+        """The value to the error's first two significant digits: `0.1290 \u00b1 0.0004`
+        (`0.129 \u00b1 0.012`)."""
         if not math.isfinite(self.value):
             return str(self.value)
         if self.stderr == 0.0 or not math.isfinite(self.stderr):
             return f"{self.value:.6g}"
-        digits = max(0, 1 - int(math.floor(math.log10(abs(self.stderr)))))
+        digits = _decimals(abs(self.stderr))
         if abs(self.value) >= 1e5 or (0 < abs(self.value) < 1e-3):
-            return f"{self.value:.4g} +- {self.stderr:.2g}"
-        return f"{self.value:.{digits}f} +- {self.stderr:.{digits}f}"
+            return f"{self.value:.4g} \u00b1 {self.stderr:.2g}"
+        err = round(abs(self.stderr), digits)
+        return f"{self.value:.{digits}f} \u00b1 {err:.{digits}f}"
+
+    def _repr_html_(self) -> str:
+        return f"<span>{html.escape(str(self))}</span>"
 
     def as_dict(self) -> dict:
         """{"value", "stderr"}, JSON-ready: a non-finite number is None, and a figure
@@ -39,6 +46,23 @@ class Estimate(NamedTuple):
         elif math.isnan(self.value):
             out["undefined"] = True
         return out
+
+
+def _decimals(err: float) -> int:
+    """Decimals that show an error to the Particle Data Group's significant digits: two
+    when its three leading digits are 100-354, one for 355-949, two of the next decade
+    (rounded up) for 950-999."""
+    exponent = math.floor(math.log10(err))
+    leading = int(err / 10.0 ** (exponent - 2) + 1e-9)
+    if leading >= 1000:  # rounding of the power
+        exponent, leading = exponent + 1, leading // 10
+    if leading <= 354:
+        sig = 2
+    elif leading <= 949:
+        sig = 1
+    else:
+        exponent, sig = exponent + 1, 2
+    return max(0, sig - 1 - exponent)
 
 
 def _json_float(x: float):

@@ -88,6 +88,8 @@ class OptimizeResult:
             "optimum": dict(self.optimum),
             "objective_value": self.objective_value,
             "iterations": self.iterations,
+            "converged": self.converged,
+            "warnings": list(self.warnings),
         }
 
     def summary(self) -> str:
@@ -363,11 +365,15 @@ class OptimizeProblem:
         converged = bool(minimum.gradient_converged or minimum.stalled) and math.isfinite(value)
         if not converged:
             warnings.append(f"not converged after {minimum.iterations} iterations")
-        for p, (lo_, hi_) in zip(self.params, intervals, strict=True):
+        for p, (lo_, hi_), start in zip(self.params, intervals, x0, strict=True):
             v = optimum[p.name]
             for b in (lo_, hi_):
-                if math.isfinite(b) and abs(v - b) <= 1e-6 * max(abs(b), hi_ - lo_, 1e-12):
-                    warnings.append(f"{p.name} ended on its bound {b:g}")
+                if math.isfinite(b) and _on_bound(v, float(start), b, lo_, hi_):
+                    u = f" {p.unit}" if p.unit else ""
+                    warnings.append(
+                        f"{p.name} = {v:.6g}{u} ended on its bound {b:g}{u}: the optimum lies "
+                        "at or beyond the bound (widen --bounds if the device allows)"
+                    )
         return OptimizeResult(
             objective=self.objective_name,
             optimum=optimum,
@@ -383,6 +389,16 @@ class OptimizeProblem:
             link=P.set_values(link, optimum),
             warnings=warnings,
         )
+
+
+def _on_bound(v: float, start: float, b: float, lo: float, hi: float) -> bool:
+    """Whether v sits on the bound b: within 1e-3 of the interval's width, or (one-sided
+    ranges) closer than 1e-3 of the start's distance to it; the transforms reach a bound
+    only asymptotically, so an optimum beyond it ends just inside."""
+    d = abs(v - b)
+    if math.isfinite(lo) and math.isfinite(hi):
+        return d <= 1e-3 * (hi - lo)
+    return d <= 1e-3 * max(abs(start - b), 1e-300) or d <= 1e-12 * max(abs(b), 1.0)
 
 
 def _intervals(params, bounds: Mapping[str, tuple[float, float]]) -> list[tuple[float, float]]:

@@ -40,6 +40,38 @@ class DetectorCounts:
         return float(self.totals.sum() if origin is None else self.totals[_origin_index(origin)])
 
 
+@dataclasses.dataclass
+class PairCorrelation:
+    """The coincidence histogram of two detectors: delays t_b - t_a and its peaks.
+
+    bin_edges_ns: (n + 1,) delays in ns; counts: (n,) pairs per bin (int64 in analog
+    runs, expected pairs in expected runs); peak_delays_ns, peak_counts: the 2K + 1 peak
+    centres k * period (plus the detectors' delay difference) and their areas, the pairs
+    within +- period / 2.
+    """
+
+    detector_a: str
+    detector_b: str
+    bin_edges_ns: np.ndarray
+    counts: np.ndarray
+    peak_delays_ns: np.ndarray
+    peak_counts: np.ndarray
+
+    @property
+    def name(self) -> str:
+        return f"{self.detector_a},{self.detector_b}"
+
+    def g2_0(self) -> Estimate:
+        """Centre-peak area over the mean side-peak area, with its Poisson error (MODEL.md 6.5)."""
+        c = np.asarray(self.peak_counts, np.float64)
+        k = c.size // 2
+        side = float(c.sum() - c[k])
+        if side <= 0:
+            return Estimate(float("nan"), float("nan"))
+        e = observables.ratio_of_counts(float(c[k]), side)
+        return Estimate(2 * k * e.value, 2 * k * e.stderr)
+
+
 def _origin_index(origin: str) -> int:
     try:
         return ORIGINS.index(origin)
@@ -82,6 +114,11 @@ class Result:
     counters: dict[str, float] = dataclasses.field(default_factory=dict)
     warnings: list[str] = dataclasses.field(default_factory=list)
     link: Any = None
+    #: coincidence histograms by detector pair ("a,b"), when the run recorded them
+    correlations: dict[str, PairCorrelation] = dataclasses.field(default_factory=dict)
+    #: two-photon figures (g2_0, hom_visibility, indistinguishability) and, under
+    #: "notes", how each was obtained
+    photon_statistics: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     # ------------------------------------------------------------- histograms
     def detector(self, name: str | None = None) -> DetectorCounts:
@@ -162,6 +199,79 @@ class Result:
         c = self._window_counts(window_ns, detector)
         return observables.rate_per_shot(c[SOURCE], self.shots)
 
+    # ---------------------------------------------------------- presentation
+    def _figure_rows(self) -> list[tuple[str, str]]:
+        rows = [
+            ("efficiency", str(self.efficiency)),
+            ("clicks per shot", str(self.clicks_per_shot)),
+        ]
+        if self.has_memory:
+            rows += [
+                ("internal efficiency", str(self.internal_efficiency())),
+                ("leak-through", str(self.leak_through())),
+                ("SNR", str(self.snr())),
+            ]
+        for key in ("g2_0", "hom_visibility", "indistinguishability"):
+            if key in self.photon_statistics:
+                rows.append((key, str(self.photon_statistics[key])))
+        return rows
+
+    def __repr__(self) -> str:
+        dets = ", ".join(f"{n}: {_short(d.total())} clicks" for n, d in self.detectors.items())
+        figures = ", ".join(f"{k} {v}" for k, v in self._figure_rows())
+        return f"Result({self.mode}, {self.shots:,} shots; {dets}; {figures})"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        head = f"photonmc {self.mode} result, {self.shots:,} shots"
+        rows = [(f"detector {n}", f"{_short(d.total())} clicks") for n, d in self.detectors.items()]
+        rows += self._figure_rows()
+        body = "".join(
+            f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td></tr>" for a, b in rows
+        )
+        return f"<table><caption>{html.escape(head)}</caption>{body}</table>"
+
+    def to_dataframe(self):
+        """The histograms as a pandas DataFrame (needs pandas): one row per detector and
+        bin, columns detector, bin_start_ns, bin_stop_ns and one per origin, plus total."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("to_dataframe needs pandas: pip install 'photonmc[pandas]'") from None
+        frames = []
+        for name, d in self.detectors.items():
+            cols = {
+                "detector": name,
+                "bin_start_ns": d.bin_edges_ns[:-1],
+                "bin_stop_ns": d.bin_edges_ns[1:],
+            }
+            cols.update({o: d.histogram(o) for o in ORIGINS})
+            cols["total"] = d.histogram()
+            frames.append(pd.DataFrame(cols))
+        return pd.concat(frames, ignore_index=True)
+
+    def to_xarray(self):
+        """The histograms as an xarray DataArray (needs xarray), dimensions detector,
+        origin and time_ns (bin centres), with the run's figures as attributes."""
+        try:
+            import xarray as xr
+        except ImportError:
+            raise ImportError("to_xarray needs xarray: pip install 'photonmc[xarray]'") from None
+        edges = next(iter(self.detectors.values())).bin_edges_ns
+        data = np.stack([np.asarray(d.counts) for d in self.detectors.values()])
+        return xr.DataArray(
+            data,
+            dims=("detector", "origin", "time_ns"),
+            coords={
+                "detector": list(self.detectors),
+                "origin": list(ORIGINS),
+                "time_ns": 0.5 * (edges[1:] + edges[:-1]),
+            },
+            name="counts",
+            attrs={"mode": self.mode, "shots": self.shots, **dict(self._figure_rows())},
+        )
+
     def summary(self) -> dict:
         """Every figure that `photonmc show` prints, as plain JSON-ready values."""
         out: dict[str, Any] = {
@@ -197,8 +307,15 @@ class Result:
                 c = self._window_counts(None, None)
                 out["snr"]["lower_bound_95"] = observables.snr_lower_bound(float(c[RETRIEVED]))
             out["leak_in_window"] = self.leak_in_window().as_dict()
+        for key, value in self.photon_statistics.items():
+            out[key] = value.as_dict() if isinstance(value, Estimate) else value
         out["warnings"] = list(self.warnings)
         return out
+
+
+def _short(x) -> str:
+    x = float(x)
+    return f"{int(x):,}" if x.is_integer() and abs(x) < 1e15 else f"{x:.4g}"
 
 
 def _number(x):

@@ -80,6 +80,7 @@ def simulate(
     config_toml: str = "",
     on_records: Callable[[dict], None] | None = None,
     checkpoint: Checkpointing | None = None,
+    correlations: bool = False,
 ) -> Result:
     """Run `shots` shots of `link`.
 
@@ -97,7 +98,10 @@ def simulate(
     (`Checkpointing`). With progress=True, a compilation is announced on stderr and
     excluded from the bar's rate. The persistent compilation cache is turned on
     (`photonmc.compile_cache.ensure`; `PHOTONMC_CACHE_DIR=off` disables it). The result's
-    elapsed_s is the simulation's time and compile_s the compilation's.
+    elapsed_s is the simulation's time and compile_s the compilation's. correlations: for
+    a link with several detectors, also the coincidence histogram of every detector pair
+    and the two-photon figures (g2(0); HOM visibility and indistinguishability),
+    `photonmc.photon_statistics`.
     """
     if mode not in ("analog", "expected"):
         raise ValueError(f"mode must be 'analog' or 'expected', got {mode!r}")
@@ -118,6 +122,11 @@ def simulate(
     if checkpoint is not None and (checkpoint.read is None or checkpoint.write is None):
         checkpoint = _with_checkpoint_files(checkpoint)
     compile_cache.ensure()
+    pairs = None
+    if correlations and mode == "analog" and len(link.detectors) > 1:
+        from photonmc.photon_statistics import pair_recorder
+
+        pairs, on_records = pair_recorder(link, on_records)
     start = time.perf_counter()
     compiled = [0.0]
     if mode == "analog":
@@ -146,7 +155,7 @@ def simulate(
         hist, counters = run_expected(link, shots, nodes, on_compile=on_compile)
     elapsed = time.perf_counter() - start - compiled[0]
 
-    return make_result(
+    result = make_result(
         link,
         mode,
         shots,
@@ -159,6 +168,11 @@ def simulate(
         retrieval_window_ns=retrieval_window_ns,
         config_toml=config_toml,
     )
+    if correlations and len(link.detectors) > 1:
+        from photonmc.photon_statistics import add_photon_statistics
+
+        add_photon_statistics(result, link, pairs, key=key, chunk_shots=int(chunk_shots))
+    return result
 
 
 def refuse_physical_memory(link: Link) -> None:

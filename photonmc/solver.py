@@ -76,6 +76,8 @@ class Minimiser:
         memory_size: int = 10,
         max_linesearch_steps: int = 30,
     ):
+        #: called as on_iteration(iteration, value) at each step (progress reports)
+        self.on_iteration: Callable[[int, float], None] | None = None
         opt = optax.lbfgs(
             memory_size=memory_size,
             # Each iteration tries the full quasi-Newton step first ("one"); keeping the
@@ -141,6 +143,8 @@ class Minimiser:
         for iteration in range(max_iterations + 1):
             z_new, state_new, value_j, grad_j = self.step(z, state, data)
             value, grad = float(value_j), np.asarray(grad_j, np.float64)
+            if self.on_iteration is not None:
+                self.on_iteration(iteration, value)
             if not (math.isfinite(value) and np.all(np.isfinite(grad))):
                 return Minimum(np.asarray(z), value, grad, iteration, False, True)
             if grad.size == 0 or np.max(np.abs(grad)) < gtol:

@@ -633,3 +633,75 @@ def _slice(tags: TimeTags, i: int, j: int) -> TimeTags:
     shot = None if tags.shot is None else tags.shot[i:j]
     part = tags._replace(tags.channel[i:j], tags.time_ps[i:j], shot)
     return dataclasses.replace(part, duration_ps=None)
+
+
+class PairAccumulator:
+    """Coincidence histograms of every pair of channels (a < b), fed block by block.
+
+    Blocks are click records in shot order (as `photonmc.simulate` streams them): each
+    block's pairs are counted with the tail of the earlier blocks that lies within the
+    histogram's reach (range plus `reorder_ps`), so pairs across blocks count once and
+    memory stays bounded. Delays are t_b - t_a from -range_ps to +range_ps in bins of
+    bin_ps; peaks are the pairs within +- period / 2 of centre_ps[(a, b)] + k * period,
+    k = -side_peaks .. side_peaks.
+    """
+
+    def __init__(
+        self,
+        n_channels: int,
+        *,
+        period_ps: float,
+        bin_ps: float,
+        side_peaks: int = 5,
+        centre_ps: dict[tuple[int, int], float] | None = None,
+        reorder_ps: float = 0.0,
+    ):
+        self.period_ps, self.bin_ps = float(period_ps), float(bin_ps)
+        self.side_peaks = _side_peaks(side_peaks)
+        self.range_ps = self.bin_ps * math.ceil(
+            (self.side_peaks + 0.5) * self.period_ps / self.bin_ps - 1e-9
+        )
+        self.start_ps, self.n_bins = _bins(self.bin_ps, -self.range_ps, self.range_ps, "range")
+        self.pairs = [(a, b) for a in range(n_channels) for b in range(a + 1, n_channels)]
+        self.centre_ps = {p: float((centre_ps or {}).get(p, 0.0)) for p in self.pairs}
+        self.counts = {p: np.zeros(self.n_bins, np.int64) for p in self.pairs}
+        self.peaks = {p: np.zeros(2 * self.side_peaks + 1, np.int64) for p in self.pairs}
+        self.reach_ps = self.range_ps + self.period_ps + float(reorder_ps)
+        self._tail_channel = np.zeros(0, np.uint8)
+        self._tail_time = np.zeros(0, np.int64)
+
+    def _count(self, channel, time_ps, sign: int) -> None:
+        order = np.argsort(time_ps, kind="stable")
+        channel, time_ps = channel[order], time_ps[order]
+        k = self.side_peaks
+        for a, b in self.pairs:
+            ta, tb = time_ps[channel == a], time_ps[channel == b]
+            self.counts[(a, b)] += sign * coincidence_counts(
+                ta, tb, self.start_ps, self.bin_ps, self.n_bins
+            )
+            start = self.centre_ps[(a, b)] - (k + 0.5) * self.period_ps
+            self.peaks[(a, b)] += sign * coincidence_counts(
+                ta, tb, start, self.period_ps, 2 * k + 1
+            )
+
+    def add(self, channel: np.ndarray, time_ps: np.ndarray) -> None:
+        """Count the pairs of one block of tags with each other and with the tail."""
+        channel = np.asarray(channel, np.uint8)
+        time_ps = np.asarray(time_ps, np.int64)
+        if time_ps.size == 0:
+            return
+        all_ch = np.concatenate([self._tail_channel, channel])
+        all_t = np.concatenate([self._tail_time, time_ps])
+        # pairs within the tail were counted with the block that brought them
+        self._count(all_ch, all_t, +1)
+        if self._tail_time.size:
+            self._count(self._tail_channel, self._tail_time, -1)
+        keep = all_t >= all_t.max() - self.reach_ps
+        self._tail_channel, self._tail_time = all_ch[keep], all_t[keep]
+
+    def bin_edges_ps(self) -> np.ndarray:
+        return self.start_ps + self.bin_ps * np.arange(self.n_bins + 1, dtype=np.float64)
+
+    def peak_delays_ps(self, pair: tuple[int, int]) -> np.ndarray:
+        k = self.side_peaks
+        return self.centre_ps[pair] + self.period_ps * np.arange(-k, k + 1, dtype=np.float64)

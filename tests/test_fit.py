@@ -487,3 +487,48 @@ def test_pulls_over_seeds():
         # 4 sigma bands for a mean and a standard deviation of n_seeds unit normals
         assert abs(p.mean()) < 4 / math.sqrt(n_seeds), (n, p.mean())
         assert abs(p.std(ddof=1) - 1) < 4 / math.sqrt(2 * (n_seeds - 1)), (n, p.std(ddof=1))
+
+
+@pytest.mark.slow  # about 2 minutes on a busy 2-core machine, mostly compilation
+def test_g2_histogram_fit_recovers_g2_and_lifetime():
+    """A g2 dataset (an HBT coincidence histogram) made of expected counts is fitted back
+    to the values behind it (g2 and T1), with error bars from the Poisson model. (The
+    shipped example, configs/hbt_g2_fit.toml, frees the jitter too.)"""
+    from photonmc.expected import expected_coincidences
+    from photonmc.io.datasets import CorrelationData
+
+    def link_with(g2, t1):
+        return pmc.Link(
+            [
+                pmc.QuantumDot(rep_rate_mhz=80.0, lifetime_ns=t1, mean_photon_number=0.5, g2=g2),
+                pmc.BeamSplitter(),
+                pmc.Detector(
+                    efficiency=0.8, jitter_fwhm_ps=80.0, name="a", branch="bs.transmitted"
+                ),
+                pmc.Detector(efficiency=0.8, jitter_fwhm_ps=80.0, name="b", branch="bs.reflected"),
+            ],
+            pmc.TimeTagger(bin_width_ps=100.0, window_start_ns=-1.0, window_stop_ns=9.0),
+        )
+
+    truth = link_with(0.1, 0.6)
+    with jax.enable_x64(True):
+        per_shot = np.asarray(expected_coincidences(truth, "a", "b", range_ns=14.0))
+    counts = 2e6 * per_shot  # expected counts of 2e6 shots: the fit lands on the truth
+    edges = -14.0 + 0.1 * np.arange(counts.size + 1)
+    data = CorrelationData(edges, counts, ("a", "b"), name="g2")
+    res = pmc.fit(link_with(0.2, 0.5), [data], ["qd.g2", "qd.lifetime_ns"])
+    assert res.converged, res.warnings
+    assert res.values["qd.g2"] == pytest.approx(0.1, rel=1e-4)
+    assert res.values["qd.lifetime_ns"] == pytest.approx(0.6, rel=1e-4)
+    # the centre peak holds ~ 0.1 * 2e6 * 0.2^2 = 8000 pairs: g2's error ~ g2 / sqrt(8000)
+    assert 0.3 < res.stderr["qd.g2"] / (0.1 / np.sqrt(8000)) < 3
+    assert res.datasets[0].kind == "g2" and res.deviance == pytest.approx(0.0, abs=1e-6)
+
+
+def test_shipped_g2_fit_spec_loads():
+    from photonmc.fitspec import load_fit_spec
+
+    spec = load_fit_spec(Path(__file__).parent.parent / "configs" / "hbt_g2_fit.toml")
+    (d,) = spec.datasets
+    assert d.kind == "g2" and d.detectors == ("det_t", "det_r") and d.shots is None
+    assert d.bin_width_ns == pytest.approx(0.025) and d.bin_edges_ns[0] == pytest.approx(-20.0)

@@ -156,7 +156,8 @@ def test_optimize_cli(config_path, capsys):
     argv += ["--free", "memory.write_time_ns", "--bounds", "memory.write_time_ns=0:2"]
     assert main([*argv, "--json"]) == 0, capsys.readouterr().err
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"optimum", "objective_value", "iterations"}
+    assert set(out) == {"optimum", "objective_value", "iterations", "converged", "warnings"}
+    assert out["converged"] is True and out["warnings"] == []
     assert set(out["optimum"]) == {"memory.write_time_ns"}
     assert 0.5 < out["optimum"]["memory.write_time_ns"] < 0.8
     assert main(argv) == 0
@@ -177,3 +178,18 @@ def test_optimize_cli(config_path, capsys):
     )  # fmt: skip
     error(["--objective", "best", "--free", "memory.write_time_ns"], "unknown objective")
     error(["--free", "memory.write_time_ns"], "--objective")
+
+
+def test_optimum_on_a_bound_is_reported(link, config_path, capsys):
+    """With the write time bounded below its optimum (0.5-0.8 ns), the optimum sits on the
+    upper bound: a warning says so, and the JSON says whether it converged."""
+    result = pmc.optimize(
+        link, "retrieved_efficiency", ["memory.write_time_ns"], {"memory.write_time_ns": (0, 0.4)}
+    )
+    assert result.optimum["memory.write_time_ns"] == pytest.approx(0.4, abs=1e-3)
+    assert any("ended on its bound 0.4" in w for w in result.warnings), result.warnings
+    argv = ["optimize", str(config_path), "--objective", "retrieved_efficiency", "--json"]
+    argv += ["--free", "memory.write_time_ns", "--bounds", "memory.write_time_ns=0:0.4"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert isinstance(out["converged"], bool) and "bound" in out["warnings"][0]

@@ -217,3 +217,32 @@ def test_empty_records(tmp_path):
     back = read_photon_hdf5(path)
     assert len(back) == 0 and back.channels == ("a", "b") and back.shot.size == 0
     assert check_photon_hdf5(path) == []
+
+
+def test_simulated_photon_hdf5_passes_phconvert_without_warnings(tmp_path):
+    """phconvert's validator (the reference reader of the format) accepts the file with no
+    warning: setup wavelengths and the identity's author are filled."""
+    import warnings
+
+    phc = pytest.importorskip("phconvert")
+    import photonmc as pmc
+    from photonmc.io.timetag_files import simulation_writer
+
+    link = pmc.Link(
+        [
+            pmc.QuantumDot(rep_rate_mhz=80.0, lifetime_ns=0.6, mean_photon_number=0.5),
+            pmc.BeamSplitter(),
+            pmc.Detector(efficiency=0.8, name="a", branch="bs.transmitted"),
+            pmc.Detector(efficiency=0.8, name="b", branch="bs.reflected"),
+        ],
+        pmc.TimeTagger(bin_width_ps=100.0, window_start_ns=-1.0, window_stop_ns=9.0),
+    )
+    path = tmp_path / "tags.h5"
+    writer, on_records = simulation_writer(path, link)
+    with writer:
+        pmc.simulate(link, 20_000, key=1, chunk_shots=1 << 14, on_records=on_records)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        phc.hdf5.assert_valid_photon_hdf5(str(path))
+    messages = [str(w.message) for w in caught if "Photon-HDF5" in str(w.message)]
+    assert messages == []

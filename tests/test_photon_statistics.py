@@ -218,3 +218,72 @@ def test_hbt_dead_time_closed_form():
         rate = p / (1 + k * p)
         n = res.detector(det).total()
         assert abs(n - 400_000 * rate) < 5 * np.sqrt(400_000 * rate) + 400_000 / (1 << 16) * k
+
+
+# ------------------------------------------------ simulate(..., correlations=True)
+def test_simulate_records_the_coincidences_and_g2_of_every_detector_pair(tmp_path):
+    from photonmc.io import read_result, write_result
+
+    link = hbt_link(mu=0.8, g2=0.2)
+    res = pmc.simulate(link, 200_000, key=2, chunk_shots=1 << 15, correlations=True)
+    pair = res.correlations["a,b"]
+    g2 = res.photon_statistics["g2_0"]
+    assert abs(g2.value - 0.2) < 5 * g2.stderr, g2  # 2 p2 / mu^2 (MODEL.md 3.1)
+    assert pair.peak_counts.size == 11 and pair.counts.sum() <= pair.peak_counts.sum()
+    # the streamed accumulator counts what a correlation of all the tags at once counts
+    _, tags, _ = tags_of(link, 200_000, key=2)
+    _, peaks = tags.peak_areas(0, 1, side_peaks=5)
+    np.testing.assert_array_equal(pair.peak_counts, peaks)
+    # expected mode: the same figure in closed form, and the expected histogram's peaks
+    exp = pmc.simulate(link, 200_000, mode="expected", correlations=True)
+    # up to the decay tails that spill past +-period/2 into the neighbouring peaks
+    assert exp.photon_statistics["g2_0"].value == pytest.approx(0.2, rel=1e-3)
+    want = exp.correlations["a,b"].peak_counts
+    assert np.all(np.abs(pair.peak_counts - want) < 5 * np.sqrt(want))
+    path = write_result(res, tmp_path / "r.h5")
+    back = read_result(path)
+    np.testing.assert_array_equal(back.correlations["a,b"].counts, pair.counts)
+    assert back.photon_statistics["g2_0"] == g2
+    assert back.summary()["g2_0"] == {"value": g2.value, "stderr": g2.stderr}
+
+
+def test_expected_coincidence_histogram_is_the_mean_of_analog_ones():
+    link = hbt_link(mu=0.8, g2=0.3, dark=1e4)
+    res = pmc.simulate(link, 200_000, key=5, chunk_shots=1 << 15, correlations=True)
+    exp = pmc.simulate(link, 200_000, mode="expected", correlations=True)
+    n, mu = res.correlations["a,b"].counts, exp.correlations["a,b"].counts
+    np.testing.assert_allclose(
+        res.correlations["a,b"].bin_edges_ns, exp.correlations["a,b"].bin_edges_ns
+    )
+    n, mu = n.reshape(-1, 8).sum(axis=1), mu.reshape(-1, 8).sum(axis=1)  # 0.8 ns bins
+    keep = mu > 20
+    chi2 = float(np.sum((n[keep] - mu[keep]) ** 2 / mu[keep]))
+    dof = int(keep.sum())
+    # the bin-triangle approximation of the model is far below this sample's noise
+    assert chi2 < dof + 5 * np.sqrt(2 * dof), (chi2, dof)
+
+
+def test_mean_pair_overlap_in_closed_form_matches_quadrature():
+    from photonmc.expected import mean_pair_overlap
+
+    for sd, feeding, t2_star in ((0.5, 0.05, None), (0.0, 0.1, 2.0), (0.3, 0.05, 3.0)):
+        qd = pmc.QuantumDot(
+            rep_rate_mhz=80.0,
+            lifetime_ns=0.6,
+            feeding_time_ns=feeding,
+            spectral_diffusion_fwhm_ghz=sd,
+            dephasing_time_ns=t2_star,
+        )
+        want = mean_overlap_by_quadrature(0.6, feeding, sd, t2_star)
+        assert mean_pair_overlap(qd) == pytest.approx(want, rel=1e-5)  # quadrature tolerance
+
+
+def test_hom_run_reports_visibility_against_its_orthogonal_reference():
+    link = hom_link("parallel", sd=0.5, feeding=0.05)
+    res = pmc.simulate(link, 100_000, key=4, chunk_shots=1 << 14, correlations=True)
+    stats = res.photon_statistics
+    v, m = stats["hom_visibility"], stats["indistinguishability"]
+    assert "orthogonal" in stats["notes"]["hom_visibility"] and "g2_0" not in stats
+    assert abs(v.value - m.value) < 5 * v.stderr, (v, m)
+    exp = pmc.simulate(link, 100_000, mode="expected", correlations=True)
+    assert exp.photon_statistics["hom_visibility"].value == pytest.approx(m.value)

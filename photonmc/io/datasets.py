@@ -533,3 +533,109 @@ def _overrides(values, label: str) -> dict[str, float]:
             raise DatasetError(f"{label}: set: {k} must be a finite float64, got {v!r:.40}")
         out[k] = float(v)
     return out
+
+
+# ------------------------------------------------------- correlation histograms
+CORRELATION_COLUMNS = ("delay_ns", "counts")
+
+
+@dataclasses.dataclass(frozen=True)
+class CorrelationData:
+    """A measured coincidence histogram of two detectors (kind "g2"): an HBT g2 histogram.
+
+    bin_edges_ns: (n + 1,) delays t_b - t_a in ns, evenly spaced and symmetric about 0
+    (-R .. R, as `photonmc correlate` writes them). counts: (n,) pairs per bin.
+    detectors: the stage names of detectors a and b (None: the link's first two).
+    shots: the shots behind the counts, or None to fit the shape only (the model is then
+    scaled to the data's total). overrides, name: as for `HistogramData`.
+    """
+
+    bin_edges_ns: np.ndarray
+    counts: np.ndarray
+    detectors: tuple[str, str] | None = None
+    shots: int | None = None
+    overrides: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    name: str = "g2"
+
+    kind = "g2"
+
+    def __post_init__(self):
+        label = self.name
+        edges = _float_array(self.bin_edges_ns, label, "bin_edges_ns")
+        counts = _float_array(self.counts, label, "counts")
+        if edges.ndim != 1 or counts.ndim != 1 or edges.size != counts.size + 1:
+            raise DatasetError(
+                f"{label}: bin_edges_ns must have one more entry than counts (1-D), got "
+                f"shapes {edges.shape} and {counts.shape}"
+            )
+        if counts.size < 2:
+            raise DatasetError(f"{label}: a correlation histogram needs at least 2 bins")
+        width = check_uniform(edges, label)
+        if abs(edges[0] + edges[-1]) > UNIFORM_TOLERANCE * width:
+            raise DatasetError(
+                f"{label}: delays must run from -R to +R ns (symmetric about 0), got "
+                f"[{edges[0]:g}, {edges[-1]:g}]"
+            )
+        check_counts(counts, edges, label)
+        if self.shots is not None and not (
+            isinstance(self.shots, int | np.integer) and self.shots >= 1
+        ):
+            raise DatasetError(f"{label}: shots must be a whole number >= 1, got {self.shots!r}")
+        if self.detectors is not None and len(self.detectors) != 2:
+            raise DatasetError(f"{label}: detectors must name two detectors, got {self.detectors}")
+        object.__setattr__(self, "bin_edges_ns", edges)
+        object.__setattr__(self, "counts", counts)
+        object.__setattr__(self, "overrides", _overrides(self.overrides, label))
+
+    @property
+    def n_points(self) -> int:
+        return int(self.counts.size)
+
+    @property
+    def bin_width_ns(self) -> float:
+        return float((self.bin_edges_ns[-1] - self.bin_edges_ns[0]) / self.counts.size)
+
+
+def load_correlation(
+    path: str | os.PathLike,
+    *,
+    shots: int | None = None,
+    detectors: tuple[str, str] | None = None,
+    overrides: Mapping[str, float] | None = None,
+    name: str | None = None,
+) -> CorrelationData:
+    """A coincidence histogram from a CSV `delay_ns,counts` (delay_ns the bin centres,
+    evenly spaced) or from the HDF5 file of `photonmc correlate`."""
+    path = Path(path)
+    _check_file(path)
+    name = name or path.stem
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        header, rows = read_csv(path)
+        _require_columns(path, header, CORRELATION_COLUMNS, CORRELATION_COLUMNS)
+        centres = rows[:, header.index("delay_ns")]
+        counts = rows[:, header.index("counts")]
+        if centres.size < 2:
+            raise DatasetError(f"{path}: needs at least 2 bins to infer the bin width")
+        width = (centres[-1] - centres[0]) / (centres.size - 1)
+        edges = np.append(centres - width / 2, centres[-1] + width / 2)
+    elif suffix in (".h5", ".hdf5"):
+        from photonmc.io.correlation_hdf5 import read_correlation
+
+        try:
+            data = read_correlation(path)
+        except ValueError as e:
+            raise DatasetError(str(e)) from None
+        edges, counts = data["bin_edges_ps"] * 1e-3, data["counts"]
+    else:
+        raise DatasetError(
+            f"{path}: a g2 dataset is a CSV (delay_ns,counts) or a photonmc correlate .h5 "
+            f"file, got {path.suffix or 'no suffix'!r}"
+        )
+    try:
+        return CorrelationData(
+            edges, counts, tuple(detectors) if detectors else None, shots, dict(overrides or {}),
+            name,
+        )  # fmt: skip
+    except DatasetError as e:
+        raise DatasetError(f"{path}: {str(e).removeprefix(name + ': ')}") from None

@@ -19,6 +19,12 @@ Layout (readable with plain h5py; groups keep insertion order)::
     /memory/<name>/<sum>                float64 scalars x, y, z, xx, yy, zz, xy, xz: sums
                                         over signal photons (photonmc.stages.memory)
     /counters/<name>                    other run counters (int64 or float64 scalars)
+    /correlations/<a>,<b>/...           links with several detectors (photonmc simulate):
+                                        the coincidence histogram of detectors a and b,
+                                        delays t_b - t_a: bin_edges_ns (n + 1,), counts
+                                        (n,), peaks/delay_ns and peaks/counts (2K + 1,)
+                                        the peak centres and areas (pairs within +-
+                                        period / 2); attributes detector_a, detector_b
     /summary/...                        everything `photonmc show` prints, as below
 
 Counts are int64 in analog results and float64 (expected counts over all shots) in
@@ -56,7 +62,8 @@ from photonmc._version import __version__
 from photonmc.batch import ORIGINS
 from photonmc.io.atomic import atomic_path
 from photonmc.io.atomic import check_writable as check_writable
-from photonmc.result import DetectorCounts, Result
+from photonmc.observables import Estimate
+from photonmc.result import DetectorCounts, PairCorrelation, Result
 
 FORMAT = "photonmc.result"
 FORMAT_VERSION = 1
@@ -64,6 +71,10 @@ FORMAT_VERSION = 1
 _INT_KEYS = ("shots", "seed")
 #: Summary keys (and everything under them) stored as int64 in analog results
 _COUNT_KEYS = ("photons_emitted", "counts", "total_clicks", "by_origin", "total_by_origin")
+
+
+#: Two-photon figures of /summary read back into Result.photon_statistics
+PHOTON_FIGURES = ("g2_0", "hom_visibility", "indistinguishability")
 
 
 class ResultFileError(ValueError):
@@ -83,8 +94,23 @@ def write_result(result: Result, path: str | os.PathLike, force: bool = False) -
         _write_attributes(f, result)
         _write_detectors(f, result)
         _write_memory_and_counters(f, result)
+        _write_correlations(f, result)
         _write_summary(f, result)
     return path
+
+
+def file_format(path: str | os.PathLike) -> str | None:
+    """The `format` attribute of a photonmc HDF5 file ("photonmc.result", "photonmc.sweep",
+    "photonmc.correlation", "photonmc.fit"), or None for any other file."""
+    path = Path(path)
+    try:
+        if not path.is_file() or not h5py.is_hdf5(path):
+            return None
+        with h5py.File(path, "r") as f:
+            fmt = f.attrs.get("format")
+    except OSError:  # damaged: the reader of results says so, naming the file
+        return None
+    return str(fmt) if fmt is not None else None
 
 
 def _write_attributes(f: h5py.File, r: Result) -> None:
@@ -141,6 +167,47 @@ def _write_memory_and_counters(f: h5py.File, r: Result) -> None:
     for name, value in r.counters.items():
         is_int = isinstance(value, int | np.integer) and not isinstance(value, bool)
         counters[_h5_name(name, "counter")] = np.int64(value) if is_int else np.float64(value)
+
+
+def _write_correlations(f: h5py.File, r: Result) -> None:
+    if not r.correlations:
+        return
+    group = f.create_group("correlations", track_order=True)
+    for name, c in r.correlations.items():
+        g = group.create_group(_h5_name(name, "detector pair"), track_order=True)
+        g.attrs["detector_a"], g.attrs["detector_b"] = c.detector_a, c.detector_b
+        g["bin_edges_ns"] = np.asarray(c.bin_edges_ns, np.float64)
+        g["counts"] = np.asarray(c.counts).astype(_count_dtype(r))
+        g["peaks/delay_ns"] = np.asarray(c.peak_delays_ns, np.float64)
+        g["peaks/counts"] = np.asarray(c.peak_counts).astype(_count_dtype(r))
+
+
+def _read_correlations(f: h5py.File) -> dict:
+    out = {}
+    for name, g in f.get("correlations", {}).items():
+        out[name] = PairCorrelation(
+            str(g.attrs["detector_a"]),
+            str(g.attrs["detector_b"]),
+            g["bin_edges_ns"][()],
+            g["counts"][()],
+            g["peaks/delay_ns"][()],
+            g["peaks/counts"][()],
+        )
+    return out
+
+
+def _read_photon_statistics(summary: dict) -> dict:
+    out: dict[str, Any] = {}
+    for key in PHOTON_FIGURES:
+        value = summary.get(key)
+        if isinstance(value, dict):
+            v, e = value.get("value"), value.get("stderr")
+            out[key] = Estimate(
+                float("nan") if v is None else float(v), float("nan") if e is None else float(e)
+            )
+    if out and isinstance(summary.get("notes"), dict):
+        out["notes"] = summary["notes"]
+    return out
 
 
 def _write_summary(f: h5py.File, r: Result) -> None:
@@ -273,6 +340,7 @@ def _read(f: h5py.File) -> Result:
         elif key.endswith("_version") and key != "format_version":
             versions[key.removesuffix("_version")] = str(value)
     seed = int(a["seed"])
+    summary = _read_tree(f["summary"])
     return Result(
         mode=mode,
         shots=int(a["shots"]),
@@ -290,8 +358,10 @@ def _read(f: h5py.File) -> Result:
         versions=versions,
         created_utc=str(a["created_utc"]),
         counters=counters,
-        warnings=list(_read_tree(f["summary"]).get("warnings", [])),
+        warnings=list(summary.get("warnings", [])),
         link=None,
+        correlations=_read_correlations(f),
+        photon_statistics=_read_photon_statistics(summary),
     )
 
 

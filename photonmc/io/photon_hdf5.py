@@ -117,6 +117,8 @@ TITLES = {
     "/identity/filename_full": "Original file name (with full path) of the current "
     "Photon-HDF5 file (i.e. full file name at creation time).",
     "/identity/creation_time": "Creation time of the current Photon-HDF5 file.",
+    "/identity/author": "Author of the current data file.",
+    "/identity/author_affiliation": "Company or institution the author is affiliated with.",
     "/identity/software": "Name of the software used to create the current Photon-HDF5 file.",
     "/identity/software_version": "Version of the software used to create current the "
     "Photon-HDF5 file.",
@@ -233,6 +235,10 @@ class PhotonHDF5Writer(StreamingFile):
         self.description = description
         self.wavelength_nm = wavelength_nm
         self.provenance = provenance or ("photonmc", __version__)
+        #: /identity/author and author_affiliation (simulated data have no lab; set them
+        #: for data of a real setup)
+        self.author = "photonmc (simulated data)"
+        self.author_affiliation = "none (simulation)"
         self._counts = np.zeros(SYNC_CHANNEL + 1, np.int64)
         self._first: int | None = None
         self._last: int | None = None
@@ -344,6 +350,8 @@ class PhotonHDF5Writer(StreamingFile):
             ("format_name", FORMAT_NAME),
             ("format_version", FORMAT_VERSION),
             ("format_url", FORMAT_URL),
+            ("author", self.author),
+            ("author_affiliation", self.author_affiliation),
         ):
             self._string(f"/identity/{name}", value)
         software, version = self.provenance

@@ -71,3 +71,40 @@ def write_sweep(sweep, path: str | os.PathLike, force: bool = False) -> Path:
                 g[f"by_origin/{origin}"] = counts[:, i].reshape(*sweep.shape, -1).astype(dtype)
             g["totals_by_origin"] = totals.reshape(*sweep.shape, -1).astype(dtype)
     return path
+
+
+class SweepFile:
+    """What `read_sweep` gives back for plotting: names, axes, figures(), mode, shots, seed
+    and config_toml, as `photonmc.sweep.SweepResult` has them."""
+
+    def __init__(self, names, axes, figures, mode, shots, seed, config_toml):
+        self.names, self.axes, self._figures = tuple(names), tuple(axes), figures
+        self.mode, self.shots, self.seed, self.config_toml = mode, shots, seed, config_toml
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(a.size for a in self.axes)
+
+    def figures(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return dict(self._figures)
+
+
+def read_sweep(path: str | os.PathLike) -> SweepFile:
+    """The axes and summary figures of a sweep file (histograms are left on disk)."""
+    path = Path(path)
+    with h5py.File(path, "r") as f:
+        if f.attrs.get("format") != "photonmc.sweep":
+            raise ValueError(f"{path}: not a photonmc sweep file")
+        names = [str(n) for n in f.attrs["parameters"]]
+        axes = [f[f"axes/{n}"][()] for n in names]
+        figures = {k: (g["value"][()], g["stderr"][()]) for k, g in f["summary"].items()}
+        seed = int(f.attrs["seed"])
+        return SweepFile(
+            names,
+            axes,
+            figures,
+            str(f.attrs["mode"]),
+            int(f.attrs["shots"]),
+            None if seed == -1 else seed,
+            str(f.attrs.get("config_toml", "")),
+        )

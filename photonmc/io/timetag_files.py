@@ -96,6 +96,8 @@ def simulation_writer(path: str | os.PathLike, link, *, force: bool = False):
         force=force,
         reorder_window_ps=max(1_000_000, int(2e3 * reach_ns)),
     )
+    if isinstance(writer, PhotonHDF5Writer):  # the emission wavelength is known
+        writer.wavelength_nm = float(link.source.wavelength_nm)
 
     def on_records(records: dict) -> None:
         writer.write(
