@@ -1,7 +1,7 @@
 """Independent plain-NumPy implementation of photonmc's analog Monte Carlo model.
 
 This module reimplements the analog mode of the photonmc physics model
-(MODEL.md, version 1: sections 1, 2, 3, 5 analog, 7) for one straight link
+(docs/physics.md, version 1: sections 1, 2, 3, 5 analog, 7) for one straight link
 
     QuantumDot -> {Fiber, Attenuator, BandpassFilter, LadderMemory}* -> Detector
 
@@ -30,7 +30,7 @@ API
 
 Script:  python benchmarks/numpy_reference.py CONFIG.toml --shots N --seed S
 
-Modelling choices where MODEL.md leaves room (kept consistent with the text):
+Modelling choices where docs/physics.md leaves room (kept consistent with the text):
   * Fates are sampled as one categorical draw per photon at every point where
     the photon's future branches (the memory): the photon carries its survival
     probability ("weight") through the passive stages; at a LadderMemory one
@@ -290,7 +290,7 @@ def _abs2(z):
 
 
 def overlap_exp(t_ref, lifetime, nu, t_w, s):
-    """|<phi_in|psi>|^2 for EXP wavepackets (MODEL.md 3.4, Faddeeva closed form).
+    """|<phi_in|psi>|^2 for EXP wavepackets (docs/physics.md 3.4, Faddeeva closed form).
 
     t_ref, lifetime (T1), nu: arrays; t_w: centre of the input mode; s: its
     intensity sigma. Where Im z < 0 (photon starting well before the mode) the
@@ -336,7 +336,7 @@ def overlap_gauss(t_ref, fwhm, nu, t_w, s):
 
 
 def storage_decay(mem: dict) -> float:
-    """D(tau) with the optional beat terms (MODEL.md 3.4)."""
+    """D(tau) with the optional beat terms (docs/physics.md 3.4)."""
     tau, ts = mem["storage_time_ns"], mem["lifetime_ns"]
     if mem["decay"] == "gaussian":
         D = math.exp(-((tau / ts) ** 2))
@@ -451,7 +451,7 @@ def _memory(rng, batch: dict, mem: dict, nshots: int) -> dict:
     b = _select(batch, arrived)
     v = u[arrived] / b["weight"]  # uniform on [0, 1) given arrival
 
-    O = np.empty(len(v))  # noqa: E741 (MODEL.md names the overlap O)
+    O = np.empty(len(v))  # noqa: E741 (docs/physics.md names the overlap O)
     is_exp = b["kind"] == EXP
     if np.any(is_exp):
         O[is_exp] = overlap_exp(b["t_ref"][is_exp], b["width"][is_exp], b["nu"][is_exp], t_w, s_in)
@@ -572,7 +572,7 @@ def simulate_numpy(config: dict, shots: int, seed: int, chunk_shots: int = 1 << 
 
     config: as returned by load_config, or a raw parsed TOML dict.
     Shots are processed in chunks of chunk_shots consecutive shots; with dead
-    time each chunk starts with a live detector (MODEL.md 3.5).
+    time each chunk starts with a live detector (docs/physics.md 3.5).
     """
     config = normalize_config(config)  # idempotent: accepts raw or loaded configs
     stages, tagger = config["stage"], config["tagger"]

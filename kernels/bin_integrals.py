@@ -1,4 +1,4 @@
-"""Expected-mode bin integrals of detection times (MODEL.md section 5).
+"""Expected-mode bin integrals of detection times (docs/physics.md section 5).
 
 Times in ns (any one unit works, as long as every argument uses it).
 
@@ -35,7 +35,7 @@ Every function is pure jax.numpy: jit-able, vmap-able, differentiable in every
 continuous argument, broadcasting over the parameters. The dtype follows the inputs:
 float32 by default, float64 under `jax.enable_x64(True)` with float64 inputs.
 
-Guards (MODEL.md: traced values are clipped where used, never allowed to make NaN):
+Guards (docs/physics.md: traced values are clipped where used, never allowed to make NaN):
 tau is floored at 1e-9 ns (an attosecond) and at sigma * eps (below that the
 exponential shifts the Gaussian by less than a rounding, so the EMG is the Gaussian to
 working precision); sigma is floored at 0, and sigma <= tau * eps^1.25 is evaluated as

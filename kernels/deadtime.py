@@ -1,11 +1,11 @@
-"""Non-paralysable dead time on the candidate clicks of one chunk (MODEL.md section 3.5).
+"""Non-paralysable dead time on the candidate clicks of one chunk (docs/physics.md section 3.5).
 
 Times in ns. A click of shot s at time t (from that shot's sync; t may be negative or
 beyond the period) happens at s * period + t. After a registered click the detector
 ignores every click for `dead_time_ns` (non-paralysable: ignored clicks do not extend
 it); a click exactly dead_time_ns after a registered one IS registered. The detector is
 live at the start of the chunk, so the first click is always registered, and a chunk's
-result never depends on other chunks (MODEL.md: the error is at most
+result never depends on other chunks (docs/physics.md: the error is at most
 ceil(dead_time / T_rep) shots per chunk). dead_time_ns <= 0 registers every valid click.
 
 Algorithm (no sequential scan over clicks):

@@ -1,4 +1,4 @@
-"""Mode overlap of a photon wavepacket with the memory's Gaussian input mode (MODEL.md 3.4).
+"""Mode overlap of a photon wavepacket with the memory's Gaussian input mode (docs/physics.md 3.4).
 
 The input mode is real, unit norm, centred at t_w, intensity FWHM `mode_fwhm_ns`
 (standard deviation s = FWHM / (2 sqrt(2 ln 2))), at nu = 0. The overlap is
@@ -14,7 +14,7 @@ kappa = 2 pi nu s and z = -kappa + i (a - delta):
                                   - exp(-delta^2) w(-z)                     (Im z < 0)
 
 with w the Faddeeva function; the second line is the first after
-w(z) = 2 exp(-z^2) - w(-z). This is MODEL.md's formula with z there equal to z here.
+w(z) = 2 exp(-z^2) - w(-z). This is docs/physics.md's formula with z there equal to z here.
 The branch is chosen on the sign of Im z = a - delta, not on the sign of
 d = t_w - t_ref: each line is then free of overflow exactly where it is used (|w| <= 1
 in the upper half plane; the exponent a (a - 2 delta) - kappa^2 <= -a^2 for delta > a),

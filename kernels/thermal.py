@@ -7,7 +7,7 @@ mean mu_s and g2 g_s (independent), the g2 of the sum is
     g2 = (g_s mu_s^2 + 2 mu_s mu_n + 2 mu_n^2) / (mu_s + mu_n)^2      (`g2_with_thermal`),
 
 against (g_s mu_s^2 + 2 mu_s mu_n + mu_n^2) / (mu_s + mu_n)^2 for Poisson noise
-(`g2_with_poisson`, MODEL.md section 7 for g_s = 0).
+(`g2_with_poisson`, docs/physics.md section 7 for g_s = 0).
 
 `thermal_events` has the interface of `sampling.poisson_events`: the noise photons of a
 chunk of shots as one list of events, each with its shot. Per shot n = floor(ln U /

@@ -3,7 +3,7 @@
 A quantum-dot source, optical fibre, an ORCA-type ladder quantum memory and
 single-photon detectors with a time tagger, as vectorised JAX kernels, in an analog
 mode (realistic clicks) and an expected mode (smooth expected histograms, for
-gradients). The physics is specified in MODEL.md; units are in every field's name.
+gradients). The physics is specified in docs/physics.md; units are in every field's name.
 """
 
 import importlib

@@ -553,7 +553,7 @@ def _run_identity(link: Link, shots: int, key, plan: AnalogPlan) -> dict:
 
 
 def click_records(link: Link, records, firsts, counts, chunk_shots: int) -> dict:
-    """The registered clicks of one block as time tags (MODEL.md section 1).
+    """The registered clicks of one block as time tags (docs/physics.md section 1).
 
     Returns numpy arrays sorted by absolute time within each chunk: `shot` (int64, the
     shot index in the run), `channel` (uint8; detectors are channels 0, 1, ... in link

@@ -1,7 +1,7 @@
 """Analog detection: the candidate clicks of a chunk on every detector, and dead time.
 
 The detectors' parameters and laws live in `photonmc.stages.detector`; this is how the
-analog engine samples them (MODEL.md 3.5): one categorical fate per photon among the
+analog engine samples them (docs/physics.md 3.5): one categorical fate per photon among the
 detectors on its path, its click time drawn from its wavepacket plus jitter, Poisson
 dark counts, and each detector's non-paralysable dead time within the chunk.
 """

@@ -1,4 +1,4 @@
-"""The photon batch that flows through a link (MODEL.md section 2).
+"""The photon batch that flows through a link (docs/physics.md section 2).
 
 A batch is a struct of arrays over two axes, `(photon, branch)`:
 

@@ -7,7 +7,7 @@ TAGS is a PicoQuant PTU file (.ptu, T2 or T3 records) or a Photon-HDF5 file (.h5
 .hdf5). The histogram counts every pair of a tag of channel A and a tag of channel B by
 its delay t_B - t_A, from -R to +R in bins of W ps; g2(0) is the centre-peak area over
 the mean side-peak area, each peak the pairs within +- period / 2 of k * period
-(MODEL.md 6.5), for the side peaks that lie wholly inside +-R. The period comes from
+(docs/physics.md 6.5), for the side peaks that lie wholly inside +-R. The period comes from
 the file, or from --rep-rate-mhz. The histogram is written to an HDF5 file
 (`photonmc.io.correlation_hdf5.write_correlation`; default `<TAGS stem>_correlation.h5` in
 the working directory; an existing file is an error unless --force).

@@ -105,7 +105,7 @@ def expected_counts_all(link: Link, key=None, *, nodes: tuple[int, int] = DEFAUL
 
 # ------------------------------------------------------ expected-mode observables
 def internal_efficiency(link: Link, memory: str, nodes=DEFAULT_NODES):
-    """eta_int of the named memory: its expected-mode sums y / x (MODEL.md 3.4), traceable.
+    """eta_int of the named memory: its expected-mode sums y / x (docs/physics.md 3.4), traceable.
 
     Only the stages up to the detectors run: eta_int needs no bin integrals, and leaving
     them out cuts the trace of a curve fit about tenfold.
@@ -131,7 +131,7 @@ def efficiency_curve(
     memory: str | None = None,
     nodes: tuple[int, int] = DEFAULT_NODES,
 ) -> np.ndarray:
-    """The memory's internal efficiency eta_int (MODEL.md 3.4) at each value of `parameter`.
+    """The memory's internal efficiency eta_int (docs/physics.md 3.4) at each value of `parameter`.
 
     values: 1-D, in the parameter's unit. memory: the memory's stage name (default the
     link's first). Expected mode, float64; compiled for this link on every call.
@@ -372,7 +372,7 @@ def expected_peak_areas(link: Link, detector_a: str, detector_b: str, side_peaks
 
 def mean_pair_overlap(source) -> float:
     """Indistinguishability M = E[|<psi_i|psi_j>|^2] of two photons of the source
-    (MODEL.md 6.4), in closed form.
+    (docs/physics.md 6.4), in closed form.
 
     The feeding delays differ by tau_f (E_1 - E_2), a Laplace variable: E[exp(-|dt|/T1)]
     = 1 / (1 + tau_f / T1). The frequency offsets differ by a Gaussian of variance

@@ -17,7 +17,7 @@ Models.
   shots, scaled to the data's total (a shape fit). So g2, the lifetime T1 and the
   detectors' jitter come out of a measured g2 histogram. Likelihood: Poisson deviance.
 - An efficiency curve (`EfficiencyCurve`) is modelled by the memory's internal
-  efficiency eta_int = E[P_r] / arrivals (MODEL.md 3.4), from the expected-mode sums of
+  efficiency eta_int = E[P_r] / arrivals (docs/physics.md 3.4), from the expected-mode sums of
   the memory, at each x (vectorised with `jax.vmap`). Likelihood: Gaussian,
   chi2 = sum((y - eta) / sigma)^2. Without `efficiency_err`, one common sigma per curve
   is estimated from the residuals, sigma^2 = (SSR / n) N / (N - p) (N points in all,
@@ -25,7 +25,7 @@ Models.
   says so and gives no p-value, since chi2 / ndf = 1 then holds by construction.
 
 The objective is -2 ln L up to a constant: the sum of the deviances and chi-squares. The
-latent variables of the expected mode are integrated by quadrature (MODEL.md 5: one node
+latent variables of the expected mode are integrated by quadrature (docs/physics.md 5: one node
 per latent that is off, 32 x 16 Gauss-Laguerre x Gauss-Hermite otherwise), so the
 objective is deterministic and smooth; its own error is far below the data's.
 

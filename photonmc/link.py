@@ -144,7 +144,7 @@ class Link:
     @property
     def fixed_delay_ns(self) -> float:
         """Fixed group delay of the fibres before the first detector (reported; times in
-        histograms are retarded, MODEL.md section 1)."""
+        histograms are retarded, docs/physics.md section 1)."""
         return self.delay_to(self.detector)
 
     def delay_to(self, detector: Detector) -> float:

@@ -1,4 +1,4 @@
-"""Summary figures with statistical errors (MODEL.md 6.1-6.3), from counts and sums.
+"""Summary figures with statistical errors (docs/physics.md 6.1-6.3), from counts and sums.
 
 Pure numpy on host-side arrays. Analog results give the error of the estimate from
 the run itself; expected results give the error that a measurement of the same number

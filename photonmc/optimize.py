@@ -8,10 +8,10 @@ the sums of one memory (defaults: the link's first):
 - "retrieved_efficiency": detections of retrieved light per shot (every click, in the
   tagger window or not, so a tagger setting cannot bias the optimum; equal to
   `Result.efficiency` when the window holds the retrieval);
-- "internal_efficiency": the memory's eta_int (MODEL.md 3.4);
+- "internal_efficiency": the memory's eta_int (docs/physics.md 3.4);
 - "snr": retrieved clicks over noise clicks (memory noise and dark counts) in the
   retrieval window t_w + tau +- output_mode_fwhm_ns (detector time, i.e. histogram time
-  plus the sync offset), the window moving with the parameters (MODEL.md 6.3);
+  plus the sync offset), the window moving with the parameters (docs/physics.md 6.3);
 - "fidelity_proxy": retrieved / (retrieved + noise + leak) in that window, leak being
   unstored source light.
 
@@ -20,7 +20,7 @@ minus counts after b, each from a one-bin tagger of static length L starting at 
 (L = 1000 ns + 100 (output FWHM + source lifetime) at the start values, so that no light
 lies beyond it) and dark counts R (b - a); so they are smooth in t_w, tau and the FWHM.
 
-Method: the expected mode integrates its latent variables by quadrature (MODEL.md 5), so
+Method: the expected mode integrates its latent variables by quadrature (docs/physics.md 5), so
 the objective is deterministic with exact gradients, and the optimiser is optax L-BFGS
 with a zoom line search (`photonmc.solver`) on -ln(objective), in unconstrained
 coordinates (an interval map for bounds). With no random points there are no keys to

@@ -9,7 +9,7 @@ A parameter's range, unit and doc are declared once, on its field (`stages._base
 the stage constructors validate them generically (`check_value`), and `RANGES` is derived
 from the same declarations as each stage type is defined. The one joint constraint,
 g2 * mean_photon_number <= 1, is not a box and is not enforced here (a fit that crosses
-it is clipped by the source, MODEL.md 3.1).
+it is clipped by the source, docs/physics.md 3.1).
 
 Free parameters are optimised in an unconstrained coordinate u (`Transform`): an
 interval (lo, hi) by x = lo + (hi - lo) sigmoid(u), a half line by x = lo + e^u or

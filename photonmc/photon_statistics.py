@@ -10,7 +10,7 @@ detectors) fills `Result.correlations` and `Result.photon_statistics`:
   expected runs give the expected pairs (`expected.expected_coincidences`; links without
   a HOMInterferometer);
 - g2_0 (links without a HOMInterferometer): centre-peak area over the mean side-peak
-  area of the first detector pair (MODEL.md 6.5), with its Poisson error (expected runs:
+  area of the first detector pair (docs/physics.md 6.5), with its Poisson error (expected runs:
   the error a measurement of the same shots would have);
 - on a link with a HOMInterferometer: hom_visibility = 1 - C0(parallel) / C0(orthogonal),
   C0 the centre-peak area. In analog runs the orthogonal reference is a second run of the
@@ -149,7 +149,7 @@ def add_photon_statistics(
         m = mean_pair_overlap(source)
         stats["indistinguishability"] = Estimate(m, 0.0)
         notes["indistinguishability"] = (
-            "mean two-photon overlap of the source in closed form (MODEL.md 6.4)"
+            "mean two-photon overlap of the source in closed form (docs/physics.md 6.4)"
         )
         if result.analog:
             stats["hom_visibility"] = _analog_visibility(result, link, key, chunk_shots)

@@ -62,7 +62,8 @@ class PairCorrelation:
         return f"{self.detector_a},{self.detector_b}"
 
     def g2_0(self) -> Estimate:
-        """Centre-peak area over the mean side-peak area, with its Poisson error (MODEL.md 6.5)."""
+        """Centre-peak area over the mean side-peak area, with its Poisson error
+        (docs/physics.md 6.5)."""
         c = np.asarray(self.peak_counts, np.float64)
         k = c.size // 2
         side = float(c.sum() - c[k])
@@ -165,7 +166,7 @@ class Result:
         return observables.ratio_of_sums(sums, num, "x", analog=self.analog, shots=self.shots)
 
     def internal_efficiency(self, memory: str | None = None) -> Estimate:
-        """eta_int = E[P_r] / photons arriving at the memory (MODEL.md 3.4); undefined
+        """eta_int = E[P_r] / photons arriving at the memory (docs/physics.md 3.4); undefined
         (NaN; None with "undefined" in the summary) when no photon reached the memory."""
         return self._memory_ratio("y", memory)
 

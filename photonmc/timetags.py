@@ -1,7 +1,7 @@
 """Time tags: click records (channel, absolute time, shot) and their correlations.
 
 A time tag is one detector click: its channel, its absolute time in integer picoseconds
-(MODEL.md section 1: `s * T_rep + t + D`, rounded to the nearest ps, as int64) and,
+(docs/physics.md section 1: `s * T_rep + t + D`, rounded to the nearest ps, as int64) and,
 for pulsed data, the index of its shot (the sync it belongs to). `TimeTags` holds a set
 of them with their metadata; the files that real setups write (PicoQuant PTU,
 Photon-HDF5) are read into it and written from it by `photonmc.io.ptu` and
@@ -16,7 +16,7 @@ memory stays bounded for 1e8 tags:
 - `TimeTags.coincidences`: histogram of the delays `t_b - t_a` between every pair of
   tags of two channels, from -R to +R;
 - `TimeTags.g2_zero`: for pulsed light, the centre-peak area over the mean side-peak
-  area (MODEL.md 6.5), each peak integrated over its shot delay k * period +-
+  area (docs/physics.md 6.5), each peak integrated over its shot delay k * period +-
   period / 2, with its Poisson standard error.
 
 `TimeTagWriter` is the protocol of the streaming writers (chunk by chunk, bounded
@@ -67,7 +67,7 @@ class TimeTags:
     Fields:
         channel: (n,) uint8 detector channel, 0 .. len(channels) - 1, or SYNC_CHANNEL
             (255) for sync events recorded as tags.
-        time_ps: (n,) int64 absolute time in ps (MODEL.md section 1).
+        time_ps: (n,) int64 absolute time in ps (docs/physics.md section 1).
         shot: (n,) int64 shot (sync) index of each tag, or None (T2-like data).
         period_ps: shot period in ps (1e6 / rep_rate_mhz), or None when unknown.
         channels: channel names, one per detector channel (default "ch0", "ch1", ...).
@@ -305,7 +305,7 @@ class TimeTags:
     ) -> Estimate:
         """g2(0) of pulsed light: centre-peak area over the mean side-peak area.
 
-        Peaks as in `peak_areas`, `side_peaks` on each side (MODEL.md 6.5). The error is
+        Peaks as in `peak_areas`, `side_peaks` on each side (docs/physics.md 6.5). The error is
         Poisson: relative variances 1/C_0 + 1/sum(C_k) added. Shots near the ends of the
         record have fewer neighbours, a relative bias of about side_peaks / shots. A
         ValueError when no pair falls in a side peak (g2(0) undefined).

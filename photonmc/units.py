@@ -1,4 +1,4 @@
-"""Every unit factor of photonmc, in one place (MODEL.md section 1).
+"""Every unit factor of photonmc, in one place (docs/physics.md section 1).
 
 Internal units: time in ns, frequency offsets in GHz (cycles per ns), rates in MHz or
 Hz as named, lengths in km, wavelengths in nm, losses in dB. Nothing outside this

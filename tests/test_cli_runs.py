@@ -101,7 +101,7 @@ def test_simulate_time_tags_then_correlate(tmp_path, capsys, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert sum(out["tags"]) == clicks
     g2 = out["g2_0"]
-    assert abs(g2["value"] - 0.2) < 5 * g2["stderr"]  # 2 p2 / mu^2 = g2 (MODEL.md 3.1)
+    assert abs(g2["value"] - 0.2) < 5 * g2["stderr"]  # 2 p2 / mu^2 = g2 (docs/physics.md 3.1)
 
 
 def test_time_tags_need_analog_and_resume_needs_a_partial_file(tmp_path, capsys, monkeypatch):

@@ -1,4 +1,4 @@
-"""The engine against the closed forms of MODEL.md section 7, in both modes.
+"""The engine against the closed forms of docs/physics.md section 7, in both modes.
 
 Statistical tests use fixed keys and tolerances of 5 standard deviations of the
 estimate for the run's size, so they fail only if the physics is wrong.
@@ -21,7 +21,7 @@ CHUNK = 1 << 14
 
 
 def straight_link_click_probability(link: pmc.Link) -> float:
-    """mu * T_fiber * T_other * efficiency, the signal part of MODEL.md 7's first line,
+    """mu * T_fiber * T_other * efficiency, the signal part of docs/physics.md 7's first line,
     from the parameters (float64)."""
     qd, fiber, att, filt, det = link.stages
     loss_db = fiber.loss_db_per_km * fiber.length_km + fiber.insertion_loss_db + att.loss_db
@@ -162,7 +162,7 @@ def test_expected_histogram_with_feeding_is_the_exact_hypoexponential_law(jitter
 @pytest.mark.parametrize("window_ns", [25.0, 5.0], ids=["longer-than-period", "shorter"])
 def test_dark_counts_with_dead_time_agree_between_modes(window_ns):
     """With dead time, dark counts are one stream in absolute time: each shot draws them
-    over one period from the window start, in both modes (MODEL.md 3.5)."""
+    over one period from the window start, in both modes (docs/physics.md 3.5)."""
     link = pmc.Link(
         [
             pmc.QuantumDot(rep_rate_mhz=80.0, lifetime_ns=0.6, mean_photon_number=0.0),

@@ -1,6 +1,6 @@
 """photonmc against an independent plain-numpy implementation of the same analog model.
 
-benchmarks/numpy_reference.py was written from MODEL.md alone (its own random numbers,
+benchmarks/numpy_reference.py was written from docs/physics.md alone (its own random numbers,
 overlap, fate draws and dead-time pass). Two independent samples must agree within
 their statistical errors: a two-sample chi-square over every origin's histogram.
 """

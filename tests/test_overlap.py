@@ -1,4 +1,7 @@
-"""Tests of photonmc.kernels.overlap against quadrature and closed forms (MODEL.md 3.4, 7)."""
+"""Tests of photonmc.kernels.overlap against quadrature and closed forms.
+
+See docs/physics.md 3.4 and 7.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarn
 
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 
-# The MODEL.md 3.4 range: T1 0.05-5 ns, mode FWHM 0.1-5 ns, |t_ref - t_w| <= 20 mode
+# The docs/physics.md 3.4 range: T1 0.05-5 ns, mode FWHM 0.1-5 ns, |t_ref - t_w| <= 20 mode
 # FWHM, |nu| <= 10 GHz. d is in units of the mode FWHM.
 LIFETIMES = (0.05, 0.4, 5.0)
 MODE_FWHMS = (0.1, 1.0, 5.0)
@@ -28,7 +31,7 @@ T_W = 1.5
 
 
 def _grid(widths):
-    """Rows (t_ref, width, nu, t_w, mode_fwhm) over the MODEL.md range.
+    """Rows (t_ref, width, nu, t_w, mode_fwhm) over the docs/physics.md range.
 
     Rounded to float32, so that one float64 reference serves both dtypes: the kernel
     cannot know better than the inputs it is given.

@@ -1,4 +1,4 @@
-"""Photon statistics from simulated time tags: HBT g2(0) against MODEL.md's closed forms."""
+"""Photon statistics from simulated time tags: HBT g2(0) against docs/physics.md's closed forms."""
 
 from __future__ import annotations
 
@@ -56,13 +56,13 @@ def test_g2_of_the_source_is_2p2_over_mu2_and_survives_loss(loss_db):
     shots = 400_000 if loss_db == 0 else 1_600_000
     _, tags, _ = tags_of(link, shots, key=2)
     g2 = tags.g2_zero(0, 1)
-    # p2 = g2 mu^2 / 2 makes g2(0) = 2 p2 / mu^2 = 0.2 exactly (MODEL.md 3.1)
+    # p2 = g2 mu^2 / 2 makes g2(0) = 2 p2 / mu^2 = 0.2 exactly (docs/physics.md 3.1)
     assert abs(g2.value - 0.2) < 5 * g2.stderr, g2
 
 
 def test_g2_of_single_photons_mixed_with_poisson_noise():
     """Retrieved single photons (g2 = 0) plus memory noise (Poisson) at signal-to-noise
-    ratio SNR: g2 = (2 SNR + 1) / (SNR + 1)^2 (MODEL.md section 7)."""
+    ratio SNR: g2 = (2 SNR + 1) / (SNR + 1)^2 (docs/physics.md section 7)."""
     memory = pmc.LadderMemory(
         write_time_ns=0.6,
         input_mode_fwhm_ns=1.0,
@@ -131,7 +131,7 @@ def hom_link(polarisation, *, sd=0.0, feeding=0.0, t2_star=None):
 
 
 def mean_overlap_by_quadrature(t1, tau_f, sd_fwhm, t2_star):
-    """E[|<psi_i|psi_j>|^2] over independent photon pairs (MODEL.md 6.4), by quadrature:
+    """E[|<psi_i|psi_j>|^2] over independent photon pairs (docs/physics.md 6.4), by quadrature:
     feeding delays tau_f E_i, frequency offsets N(0, sigma_sd^2) each."""
     from scipy import integrate
 
@@ -228,7 +228,7 @@ def test_simulate_records_the_coincidences_and_g2_of_every_detector_pair(tmp_pat
     res = pmc.simulate(link, 200_000, key=2, chunk_shots=1 << 15, correlations=True)
     pair = res.correlations["a,b"]
     g2 = res.photon_statistics["g2_0"]
-    assert abs(g2.value - 0.2) < 5 * g2.stderr, g2  # 2 p2 / mu^2 (MODEL.md 3.1)
+    assert abs(g2.value - 0.2) < 5 * g2.stderr, g2  # 2 p2 / mu^2 (docs/physics.md 3.1)
     assert pair.peak_counts.size == 11 and pair.counts.sum() <= pair.peak_counts.sum()
     # the streamed accumulator counts what a correlation of all the tags at once counts
     _, tags, _ = tags_of(link, 200_000, key=2)

@@ -4,7 +4,7 @@ The synthetic tags are drawn here in numpy with fixed seeds: per shot, a single 
 with probability p_signal (so the signal alone has g2 = 0) plus Poisson(mu_noise) noise
 photons, each sent to channel 0 or 1 with probability 1/2. Coincidences between the
 channels then give g2(0) = (2 SNR + 1) / (SNR + 1)^2 with SNR = p_signal / mu_noise
-(MODEL.md section 7), and g2(0) = 1 for Poisson light alone.
+(docs/physics.md section 7), and g2(0) = 1 for Poisson light alone.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ parameter overrides (e.g. the storage time of that run). Files:
 - a photonmc HDF5 result (`photonmc simulate --out`): the in-window counts of one
   detector, all origins summed, and the run's shots.
 
-Efficiency curves (`EfficiencyCurve`): a memory's internal efficiency (MODEL.md 3.4)
+Efficiency curves (`EfficiencyCurve`): a memory's internal efficiency (docs/physics.md 3.4)
 measured at several values of one link parameter. CSV with one x column named by the
 qualified parameter (`memory.storage_time_ns`), a column `efficiency`, and optionally
 `efficiency_err` (one standard deviation, > 0). Efficiencies lie in [0, 1], up to a

@@ -7,7 +7,7 @@ photon time stamps. photonmc writes one spot, its tags as absolute times in ps::
                                             format_version "0.5", format_url
     /description                            string
     /acquisition_duration                   float, s (the tags' duration, else their span)
-    /photon_data/timestamps                 int64 absolute times (MODEL.md section 1)
+    /photon_data/timestamps                 int64 absolute times (docs/physics.md section 1)
     /photon_data/timestamps_specs/timestamps_unit   1e-12 (s per unit: ps)
     /photon_data/detectors                  uint8 channel of each tag
     /photon_data/measurement_specs/         (pulsed data only) measurement_type "generic",

@@ -1,4 +1,4 @@
-"""Single-photon detector and time tagger (MODEL.md 3.5): their parameters and laws.
+"""Single-photon detector and time tagger (docs/physics.md 3.5): their parameters and laws.
 
 The engines sample them (`photonmc.analog_detection`) or integrate them
 (`photonmc.expected.detector_counts`).

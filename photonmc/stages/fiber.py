@@ -1,4 +1,4 @@
-"""Optical fibre (MODEL.md 3.2)."""
+"""Optical fibre (docs/physics.md 3.2)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from photonmc.stages._base import param, probability, stage, static, transmit
 class Fiber:
     """A fibre span: loss, a fixed group delay, and a chromatic shift of detuned photons.
 
-    Survival 10^(-(alpha L + insertion)/10). Times are retarded (MODEL.md section 1): the
+    Survival 10^(-(alpha L + insertion)/10). Times are retarded (docs/physics.md section 1): the
     fixed delay L n_g / c is reported with the results, not added to t_ref; t_ref gets
     the chromatic shift D L dlambda of each photon's frequency offset. Pulse broadening
     by dispersion is neglected (0.13 ps/km for a 1 GHz wide photon).

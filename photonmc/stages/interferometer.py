@@ -1,4 +1,7 @@
-"""Hong-Ou-Mandel interferometer: two-photon interference of consecutive shots (MODEL.md 6.4)."""
+"""Hong-Ou-Mandel interferometer: two-photon interference of consecutive shots.
+
+See docs/physics.md 6.4.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ class HOMInterferometer:
     of shot s on the long arm and the photon of shot s + 1 on the short arm meet on the
     output splitter. Two single photons that meet leave by different outputs (a
     coincidence) with probability (1 - M) / 2 and together by either output with
-    (1 + M) / 4 each, M = |<psi_i|psi_j>|^2 their overlap (MODEL.md 6.4, with pure
+    (1 + M) / 4 each, M = |<psi_i|psi_j>|^2 their overlap (docs/physics.md 6.4, with pure
     dephasing for the source's exponential wavepackets). Any other photon leaves by
     either output with probability 1/2. `polarisation = "orthogonal"` makes the arms'
     photons distinguishable (M = 0): the reference measurement of a visibility.
@@ -148,7 +151,7 @@ class HOMInterferometer:
             return jnp.zeros_like(t1)
         dt, dnu = t1 - t2, nu1 - nu2
         both_exp = (k1 == EXP) & (k2 == EXP)
-        # Two exponentials of one source (equal T1), with pure dephasing (MODEL.md 6.4).
+        # Two exponentials of one source (equal T1), with pure dephasing (docs/physics.md 6.4).
         t_1 = w1
         t2_star = ctx.dephasing_time_ns
         if t2_star is None:

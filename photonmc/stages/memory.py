@@ -1,4 +1,4 @@
-"""The ORCA-type ladder quantum memory, single-mode beam-splitter model (MODEL.md 3.4)."""
+"""The ORCA-type ladder quantum memory, single-mode beam-splitter model (docs/physics.md 3.4)."""
 
 from __future__ import annotations
 
@@ -191,7 +191,7 @@ class LadderMemory:
         """(P_r, P_t): retrieved and transmitted-unstored probabilities of each wavepacket."""
         p_s = probability(self.write_efficiency) * self.overlap(batch, interpolate)
         # eta_r D(tau) is a probability: beating terms with phases can push the ratio of
-        # MODEL.md 3.4 above 1 at some tau, which no memory can retrieve more than all of.
+        # docs/physics.md 3.4 above 1 at some tau, which no memory can retrieve more than all of.
         p_r = p_s * probability(probability(self.read_efficiency) * self.decay_factor())
         p_t = (1.0 - p_s) * probability(self.transmission)
         return p_r, p_t

@@ -1,4 +1,4 @@
-"""Passive free-space optics: attenuators and bandpass filters (MODEL.md 3.3)."""
+"""Passive free-space optics: attenuators and bandpass filters (docs/physics.md 3.3)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ class BandpassFilter:
 
     L is Lorentzian, 1 / (1 + (2 dnu / fwhm)^2), or Gaussian, exp(-4 ln 2 (dnu / fwhm)^2),
     in the photon's centre-frequency offset. Temporal reshaping of the transmitted
-    wavepacket by the filter is neglected (MODEL.md 3.3).
+    wavepacket by the filter is neglected (docs/physics.md 3.3).
     """
 
     fwhm_ghz: float = param(lo=0.0, lo_open=True, unit="GHz", doc="transmission FWHM")

@@ -1,4 +1,4 @@
-"""The quantum-dot single-photon source (MODEL.md 3.1)."""
+"""The quantum-dot single-photon source (docs/physics.md 3.1)."""
 
 from __future__ import annotations
 
@@ -147,7 +147,7 @@ class QuantumDot:
     def _emit_expected(self, ctx):
         # One photon per quadrature node of (feeding delay, spectral diffusion), of
         # weight mu * node weight: expected clicks of a detector are linear in the
-        # number of photons, so mu enters as a weight (MODEL.md section 5).
+        # number of photons, so mu enters as a weight (docs/physics.md section 5).
         e, z, w = ctx.latent
         t_ref = self.feeding_time_ns * e
         nu = self.detuning_ghz + units.fwhm_to_sigma(self.spectral_diffusion_fwhm_ghz) * z
