@@ -735,7 +735,8 @@ def format_summary(
             rate = f"{r.photons_emitted / r.elapsed_s:.3g} photons/s over {rate}"
     lines.append(row("photons emitted", _count(r.photons_emitted), rate))
     if math.isfinite(r.compile_s):
-        lines.append(row("compile time", f"{r.compile_s:.3g} s", "not in photons/s"))
+        note = "not in the photon rate" if r.analog else "not in the run time"
+        lines.append(row("compile time", f"{r.compile_s:.3g} s", note))
     for name, d in r.detectors.items():
         a, b = float(d.bin_edges_ns[0]), float(d.bin_edges_ns[-1])
         lines.append(f"detector {name!r}, tagger window [{a:g}, {b:g}] ns")
