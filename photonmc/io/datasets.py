@@ -71,13 +71,7 @@ class HistogramData:
 
     def __post_init__(self):
         label = self.name
-        edges = _float_array(self.bin_edges_ns, label, "bin_edges_ns")
-        counts = _float_array(self.counts, label, "counts")
-        if edges.ndim != 1 or counts.ndim != 1 or edges.size != counts.size + 1:
-            raise DatasetError(
-                f"{label}: bin_edges_ns must have one more entry than counts (1-D), got "
-                f"shapes {edges.shape} and {counts.shape}"
-            )
+        edges, counts = _edges_and_counts(self.bin_edges_ns, self.counts, label)
         if counts.size < 1:
             raise DatasetError(f"{label}: no bins")
         check_uniform(edges, label)
@@ -497,6 +491,18 @@ def _read_result(path: Path, detector: str | None):
     return d.bin_edges_ns, d.histogram(), int(result.shots), detector
 
 
+def _edges_and_counts(edges, counts, label: str) -> tuple[np.ndarray, np.ndarray]:
+    """Bin edges and counts as 1-D float arrays, with one more edge than counts."""
+    edges = _float_array(edges, label, "bin_edges_ns")
+    counts = _float_array(counts, label, "counts")
+    if edges.ndim != 1 or counts.ndim != 1 or edges.size != counts.size + 1:
+        raise DatasetError(
+            f"{label}: bin_edges_ns must have one more entry than counts (1-D), got "
+            f"shapes {edges.shape} and {counts.shape}"
+        )
+    return edges, counts
+
+
 def _float_array(a, label: str, what: str) -> np.ndarray:
     """Real numbers as float64; complex, boolean, text or object arrays are refused."""
     try:
@@ -561,13 +567,7 @@ class CorrelationData:
 
     def __post_init__(self):
         label = self.name
-        edges = _float_array(self.bin_edges_ns, label, "bin_edges_ns")
-        counts = _float_array(self.counts, label, "counts")
-        if edges.ndim != 1 or counts.ndim != 1 or edges.size != counts.size + 1:
-            raise DatasetError(
-                f"{label}: bin_edges_ns must have one more entry than counts (1-D), got "
-                f"shapes {edges.shape} and {counts.shape}"
-            )
+        edges, counts = _edges_and_counts(self.bin_edges_ns, self.counts, label)
         if counts.size < 2:
             raise DatasetError(f"{label}: a correlation histogram needs at least 2 bins")
         width = check_uniform(edges, label)
