@@ -91,13 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="shots per compiled chunk (analog results depend on it)",
     )
-    sim.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="STAGE.PARAM=VALUE",
-        dest="overrides",
-        help="override a config value (TOML literal); also tagger.X, run.X, analysis.X; repeatable",
+    _set_flag(
+        sim, "override a config value (TOML literal); also tagger.X, run.X, analysis.X; repeatable"
     )
     sim.add_argument(
         "--out",
@@ -149,14 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--seed", type=int, metavar="S")
     swp.add_argument("--mode", choices=("analog", "expected"))
     swp.add_argument("--chunk-shots", type=int, metavar="N")
-    swp.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="STAGE.PARAM=VALUE",
-        dest="overrides",
-        help="override a config value; repeatable",
-    )
+    _set_flag(swp, "override a config value; repeatable")
     swp.add_argument(
         "--out",
         metavar="FILE.h5",
@@ -260,19 +248,20 @@ def add_memory_parser(subparsers) -> argparse.ArgumentParser:
         help="the source's photon (default) or a Gaussian of that intensity FWHM on the write "
         "control",
     )
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="STAGE.PARAM=VALUE",
-        dest="overrides",
-        help="override a config value (TOML literal); repeatable",
-    )
+    _set_flag(p, "override a config value (TOML literal); repeatable")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--plot", metavar="FIG.png", help="draw the modes, transmission, spin wave")
     p.add_argument("--force", action="store_true", help="overwrite an existing figure")
     _cache_flags(p)
     return p
+
+
+def _set_flag(parser, help: str) -> None:
+    """`--set STAGE.PARAM=VALUE` (repeatable): config overrides, into `args.overrides`."""
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="STAGE.PARAM=VALUE", dest="overrides",
+        help=help,
+    )  # fmt: skip
 
 
 def _cache_flags(parser) -> None:
