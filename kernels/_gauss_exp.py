@@ -36,6 +36,7 @@ FWHM_PER_SIGMA = float(2.0 * np.sqrt(2.0 * np.log(2.0)))
 
 def amplitude(delta, a, kappa):
     """(Re A, Im A) of A = exp(-delta^2) w(-kappa + i (a - delta)), a >= 0, stably."""
+    delta, a, kappa = jnp.broadcast_arrays(delta, a, kappa)  # lax.complex does not broadcast
     y = a - delta
     lower = y < 0.0
     y_up = jnp.where(lower, -y, y)

@@ -24,6 +24,18 @@ is linear, i.e. the density is constant on each cell.
   The grid must reach about 8 sigma beyond the law on both sides (the jittered CDF is
   clamped to its end values outside); `pad_cells` (static) extends it with empty cells.
 
+- `jittered_nodes` and `cdf_at_nodes`: `bin_probs` in two steps, so that one jittered
+  table serves many shifts (the wavepackets of one law): the jittered CDF and its slope
+  at the nodes once, then its value at any shifted edges.
+- `quantile_table` and `sample_quantiles`: draws without a search, for the analog
+  engine. The quantile function is tabulated at K points uniform in the logit
+  v = ln(u / (1 - u)), v in [-V, V] (V = 20 by default: u from 2e-9 to 1 - 2e-9), and a
+  draw interpolates it linearly in v: two gathers per draw whatever the table's length.
+  Each v-cell keeps its exact mass; within a cell the time is linear in v, so both
+  ends are resolved: an exponential tail (1 - u ~ e^-v) is matched exactly and a
+  power-law start (u ~ t^k, a filtered photon's rise) to O(dv^2) (dv = 2V / (K - 1),
+  0.01 for K = 4097). Draws beyond +-V (4e-9 of them) take the end quantiles.
+
 Everything is jax.numpy: jit-able, differentiable in the table values, in t0, h and
 sigma (gradients flow into the parameters that built the table), broadcasting over
 leading axes of the table. The dtype follows the inputs; the expected engine runs in
@@ -47,6 +59,10 @@ __all__ = [
     "sample",
     "cdf_at",
     "bin_probs",
+    "jittered_nodes",
+    "cdf_at_nodes",
+    "quantile_table",
+    "sample_quantiles",
 ]
 
 _SQRT_HALF = 1.0 / math.sqrt(2.0)
@@ -226,6 +242,88 @@ def bin_probs(
     f_cub = _hermite_uniform(jittered, slope, t0 + shift, h, edges)
     f_edges = jnp.where(sigma[..., None] > 0.0, f_cub, f_lin)
     return jnp.clip(jnp.diff(f_edges, axis=-1), 0.0, 1.0)
+
+
+def jittered_nodes(cdf: ArrayLike, t0: ArrayLike, h: ArrayLike, sigma: ArrayLike, pad_cells: int):
+    """(values, slopes, t0'): the jittered CDF and its density at the nodes of the table
+    padded by `pad_cells` empty cells on each side (t0' = t0 - pad_cells h).
+
+    `bin_probs` is this followed by `cdf_at_nodes` and a difference; cdf (..., N)."""
+    dtype = _dtype(cdf, t0, h, sigma)
+    cdf, t0, h, sigma = (jnp.asarray(v, dtype) for v in (cdf, t0, h, sigma))
+    lead = jnp.broadcast_shapes(cdf.shape[:-1], t0.shape, h.shape, sigma.shape)
+    cdf = jnp.broadcast_to(cdf, lead + cdf.shape[-1:])
+    t0, h, sigma = (jnp.broadcast_to(v, lead) for v in (t0, h, sigma))
+    if pad_cells:
+        cdf = jnp.concatenate(
+            [
+                jnp.zeros(lead + (pad_cells,), dtype),
+                cdf,
+                jnp.broadcast_to(cdf[..., -1:], lead + (pad_cells,)),
+            ],
+            axis=-1,
+        )
+        t0 = t0 - pad_cells * h
+    n = cdf.shape[-1]
+    mass = jnp.diff(cdf, axis=-1)
+    m = jnp.arange(-(n - 2), n, dtype=dtype)
+    hh, sig = h[..., None], jnp.maximum(sigma, 0.0)[..., None]
+    kern, dkern = _jitter_kernel(m, hh, sig)
+    both = fftconvolve(
+        jnp.stack([mass, mass], axis=-2), jnp.stack([kern, dkern], axis=-2), mode="full", axes=-1
+    )
+    values, slopes = both[..., 0, n - 2 : 2 * n - 2], both[..., 1, n - 2 : 2 * n - 2]
+    s_safe = jnp.where(sig > 0.0, sig, 1.0)
+    z = jnp.arange(n, dtype=dtype) * hh / s_safe
+    point = jnp.where(sig > 0.0, 0.5 * lax.erfc(-z * _SQRT_HALF), 1.0)
+    point_d = jnp.where(sig > 0.0, jnp.exp(-0.5 * z * z) * _INV_SQRT_2PI / s_safe, 0.0)
+    values = jnp.clip(values + cdf[..., :1] * point, 0.0, cdf[..., -1:])
+    slopes = slopes + cdf[..., :1] * point_d
+    return values, slopes, t0
+
+
+def cdf_at_nodes(values, slopes, t0, h, sigma, x):
+    """The jittered CDF of `jittered_nodes` at times x (..., m): cubic Hermite between
+    nodes where sigma > 0 (the slopes are the density), linear where sigma = 0."""
+    dtype = _dtype(values, t0, h, x)
+    values, slopes, t0, h, x = (jnp.asarray(v, dtype) for v in (values, slopes, t0, h, x))
+    sigma = jnp.asarray(sigma, dtype)
+    f_lin = _interp_uniform(values, t0, h, x)
+    f_cub = _hermite_uniform(values, slopes, t0, h, x)
+    return jnp.where(jnp.asarray(sigma)[..., None] > 0.0, f_cub, f_lin)
+
+
+#: Half range of the logit v = ln(u / (1 - u)) of a quantile table (u in 2e-9 .. 1 - 2e-9)
+QUANTILE_SPAN = 20.0
+
+
+def quantile_table(
+    cdf: ArrayLike, t0: ArrayLike, h: ArrayLike, k: int, span: float = QUANTILE_SPAN
+):
+    """(q (..., k), dv): times t0 + C^-1(u(v) C_(N-1)) at v = -span + j dv, j = 0..k-1,
+    u(v) = 1 / (1 + e^-v). The law's mass is normalised away (a draw is conditional on
+    the wavepacket being there)."""
+    dtype = _dtype(cdf, t0, h)
+    cdf, t0, h = (jnp.asarray(x, dtype) for x in (cdf, t0, h))
+    dv = 2.0 * span / (k - 1)
+    v = -span + jnp.arange(k, dtype=dtype) * dv
+    u = jax.nn.sigmoid(v)
+    lead = cdf.shape[:-1]
+    return sample(cdf, t0, h, jnp.broadcast_to(u, lead + (k,))), dv
+
+
+def sample_quantiles(
+    q_flat: jax.Array, row: jax.Array, k: int, dv: float, u: jax.Array, span: float = QUANTILE_SPAN
+):
+    """Draws from rows `row` of a quantile table flattened to (rows * k,), one uniform u
+    in (0, 1) each: linear interpolation in the logit v between two quantiles."""
+    v = jnp.log(u) - jnp.log1p(-u)
+    pos = jnp.clip((v + span) / dv, 0.0, k - 1.0)
+    j = jnp.minimum(jnp.floor(pos).astype(jnp.int32), k - 2)
+    base = row.astype(jnp.int32) * k + j
+    lo = q_flat[base]
+    hi = q_flat[base + 1]
+    return lo + (pos - j.astype(pos.dtype)) * (hi - lo)
 
 
 def _hermite_uniform(values, slopes, t0, h, x):

@@ -25,6 +25,7 @@ import numpy as np
 from photonmc._version import __version__
 from photonmc.analog_detection import detect, register
 from photonmc.batch import ORIGINS
+from photonmc.expected import prepare_tables
 from photonmc.kernels import histogram, sampling
 from photonmc.link import Link, propagate
 from photonmc.stages import Context
@@ -223,13 +224,14 @@ def merge_plans(plans) -> AnalogPlan:
     )
 
 
-def analog_chunk(link: Link, key, n_shots, plan: AnalogPlan):
+def analog_chunk(link: Link, key, n_shots, plan: AnalogPlan, tables=None):
     """One chunk of `plan.chunk_shots` shots, the first `n_shots` live.
 
     Returns the int32 histogram (n_detectors * n_origins, n_bins + 2), the info dict of
     counters and, when the plan records clicks, the registered clicks (shot in the chunk,
     histogram time, channel, origin; `plan.record_capacity` long, the first `count`
-    valid), else None.
+    valid), else None. tables: the reshaping stages' tables for this parameter set
+    (`expected.prepare_tables`; built here when None).
     """
     period = link.source.period_ns
     ctx = Context(
@@ -241,6 +243,8 @@ def analog_chunk(link: Link, key, n_shots, plan: AnalogPlan):
         paths=link.path_of,
         chunk_shots=plan.chunk_shots,
         dephasing_time_ns=link.source.dephasing_time_ns,
+        reshaping=link.reshaping,
+        prepared=tables,
     )
     batch, info, key_det = propagate(link, key, plan.chunk_shots, ctx)
     detectors, tagger = link.detectors, link.tagger
@@ -275,9 +279,13 @@ def _analog_block(link, run_key, first_chunk, n_chunks, last_chunk, last_shots, 
     into blocks or spread over devices; and each chunk's click records (or None).
     """
 
+    # Tabulated laws once per parameter set, not per chunk (photonmc.laws).
+    tables = prepare_tables(link)
+
     def chunk(c):
         n_valid = jnp.where(c == last_chunk, last_shots, plan.chunk_shots)
-        hist, info, records = analog_chunk(link, jax.random.fold_in(run_key, c), n_valid, plan)
+        key = jax.random.fold_in(run_key, c)
+        hist, info, records = analog_chunk(link, key, n_valid, plan, tables)
         _INFO_NAMES[(jax.tree.structure(link), plan)] = tuple(info)  # saves _info_names a trace
         ints, floats = _split_info(info)
         floats = jnp.stack([floats[k] for k in sorted(floats)]) if floats else None

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from photonmc import units
+from photonmc import laws, units
 from photonmc.batch import DARK, EXP
 from photonmc.kernels import sampling
 from photonmc.kernels.deadtime import registered_clicks
@@ -54,6 +54,11 @@ def detect(detectors, batch, key, ctx, tagger: TimeTagger, dark_capacity, dead_t
     )
     all_exp = bool((batch.kind == EXP).all())  # static: no Gaussian packet without memory
     spread = sampling.wavepacket_delay(u_delay, kind == EXP, width, all_exp=all_exp)
+    if ctx.laws and (batch.law >= 0).any():  # tabulated shapes (static)
+        law, law_u, law_v = map(pick, (batch.law.astype(np.int32), batch.law_u, batch.law_v))
+        u_row = sampling.uniforms(jax.random.fold_in(key_fate, 1), u_delay.shape, u_delay.dtype)
+        tabulated = laws.sample_delays(ctx.laws, law, law_u, law_v, u_row, u_delay)
+        spread = jnp.where(law >= 0, tabulated, spread)
     t = t_ref + spread - tagger.sync_offset_ns
     if any(concrete(d.jitter_fwhm_ps) != 0.0 for d in detectors):
         sigmas = jnp.stack([d.jitter_sigma_ns for d in detectors])

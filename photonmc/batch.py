@@ -42,9 +42,13 @@ class Batch:
     T1 or GAUSS intensity FWHM. nu_ghz: centre-frequency offset from the nominal line.
     weight: probability that this wavepacket exists here. origin: index into ORIGINS.
     path: which optical path of the link the wavepacket is on (0: the trunk from the
-    source; each beam splitter opens two more, see `Link.paths`).
+    source; each beam splitter opens two more, see `Link.paths`). law: -1 for the closed
+    form of its kind, else the index of its tabulated detection-time law in the
+    context (`photonmc.laws`), with law_u, law_v its fractional position on that law's
+    grid; `kind` and `width_ns` still describe the photon's line (its spectrum), which
+    filters and memories need.
 
-    `kind`, `origin` and `path` are numpy arrays: they follow from the link's structure, not
+    `kind`, `origin`, `path` and `law` are numpy arrays: they follow from the link's structure, not
     from random draws or parameters, so stages may branch on them before tracing (the
     detector integrates exponential and Gaussian wavepackets separately, the memory
     skips the overlap formula of a kind that is absent).
@@ -58,6 +62,9 @@ class Batch:
     weight: jax.Array
     origin: np.ndarray
     path: np.ndarray
+    law: np.ndarray
+    law_u: jax.Array
+    law_v: jax.Array
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -134,4 +141,7 @@ def wavepackets(
         weight=full(weight, dtype),
         origin=np.full(shape, origin, np.int8),
         path=np.full(shape, path, np.int16),
+        law=np.full(shape, -1, np.int16),
+        law_u=jnp.zeros(shape, dtype),
+        law_v=jnp.zeros(shape, dtype),
     )

@@ -8,6 +8,7 @@ the output is exact up to quadrature error and smooth in every continuous parame
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from functools import partial
 from typing import Any, NamedTuple
@@ -20,11 +21,15 @@ from photonmc import parameters as P
 from photonmc import units
 from photonmc.batch import DARK, EXP, GAUSS, ORIGINS
 from photonmc.kernels import bin_integrals
+from photonmc.laws import bin_probs as law_bin_probs
 from photonmc.link import Link, propagate
 from photonmc.stages import Context
 from photonmc.stages._base import positive, probability
 from photonmc.stages.detector import TimeTagger
 from photonmc.stages.memory import MEMORY_STATS
+
+#: Loop keys of integrate_detectors past EXP and GAUSS: law j is _LAW + j
+_LAW = 16
 
 #: Quadrature nodes in the feeding delay and in the spectral diffusion
 DEFAULT_NODES = (32, 16)
@@ -83,22 +88,42 @@ def expected_context(link: Link, n_feeding: int, n_nu: int) -> Context:
         latent=tuple(jnp.asarray(a, dtype) for a in (e, z, w)),
         paths=link.path_of,
         dephasing_time_ns=link.source.dephasing_time_ns,
+        reshaping=link.reshaping,
     )
+
+
+def prepare_tables(link: Link, nodes: tuple[int, int] = DEFAULT_NODES) -> dict | None:
+    """The tables of the link's reshaping stages (and of a memory's mixed-state overlap)
+    for its parameters, by stage name, as expected mode builds them from its quadrature
+    nodes (`photonmc.laws.tables`); None when the link needs none. An analog run builds
+    them once and maps its sampled wavepackets onto their grids. Traceable."""
+    if not link.reshaping and link.source.dephasing_time_ns is None:
+        return None
+    ctx = dataclasses.replace(expected_context(link, *nodes), collected={})
+    propagate(link, jax.random.key(0), len(ctx.latent[2]), ctx)
+    return ctx.collected or None
 
 
 def expected_counts_all(link: Link, key=None, *, nodes: tuple[int, int] = DEFAULT_NODES):
     """Expected clicks per shot of every detector: counts (n_detectors, n_origins,
     n_bins), totals (n_detectors, n_origins), info; see `expected_counts`."""
     del key
-    # Without a memory no weight depends on the feeding delay: the detector integrates
-    # it exactly (hypoexponential law); with one, the overlap needs its quadrature.
-    analytic_feeding = not link.memories
+    # Without a memory or a reshaping stage no weight or shape depends on the feeding
+    # delay: the detector integrates it exactly (hypoexponential law); otherwise the
+    # overlap or the tabulated shape needs its quadrature.
+    analytic_feeding = not link.memories and not link.reshaping
     n_feeding = 1 if analytic_feeding else nodes[0]
     ctx = expected_context(link, n_feeding, nodes[1])
     batch, info, _ = propagate(link, jax.random.key(0), len(ctx.latent[2]), ctx)
     feeding = link.source.feeding_time_ns if analytic_feeding else None
     counts, totals = integrate_detectors(
-        link.detectors, batch, link.tagger, ctx.paths, ctx.period_ns, feeding_ns=feeding
+        link.detectors,
+        batch,
+        link.tagger,
+        ctx.paths,
+        ctx.period_ns,
+        feeding_ns=feeding,
+        laws=ctx.laws,
     )
     return counts, totals, info
 
@@ -141,7 +166,7 @@ def efficiency_curve(
         raise ValueError("efficiency_curve needs a LadderMemory in the link")
     mem = memory or link.memories[0].name
     with jax.enable_x64(True):
-        base = P.as_float64(Link(link.stages, one_bin(link.tagger)))
+        base = P.as_float64(link.with_tagger(one_bin(link.tagger)))
 
         def one(v):
             return internal_efficiency(P.set_values(base, {p.name: v}), mem, tuple(nodes))
@@ -191,7 +216,9 @@ def run_expected(link: Link, shots: int, nodes=DEFAULT_NODES, on_compile=None):
 
 
 # ---------------------------------------------------- detection, in expectation
-def integrate_detectors(detectors, batch, tagger: TimeTagger, paths, period_ns, feeding_ns=None):
+def integrate_detectors(
+    detectors, batch, tagger: TimeTagger, paths, period_ns, feeding_ns=None, laws=()
+):
     """Expected clicks per shot of every detector, from the wavepackets on its path.
 
     Returns counts (n_detectors, n_origins, n_bins) in the window and totals
@@ -206,6 +233,7 @@ def integrate_detectors(detectors, batch, tagger: TimeTagger, paths, period_ns, 
     dtype = batch.weight.dtype
     edges = jnp.asarray(tagger.bin_edges_ns, dtype) + tagger.sync_offset_ns
     kind, origin, path = batch.kind.ravel(), batch.origin.ravel(), batch.path.ravel()
+    law = batch.law.ravel()
     fields = [x.ravel() for x in (batch.weight, batch.t_ref_ns, batch.width_ns)]
     all_counts, all_totals = [], []
     for det in detectors:
@@ -214,13 +242,17 @@ def integrate_detectors(detectors, batch, tagger: TimeTagger, paths, period_ns, 
         totals = jnp.zeros(len(ORIGINS), dtype)
         # Exponential and Gaussian wavepackets are told apart before tracing (kinds and
         # paths are static), so each bin integral runs only where it is needed.
-        for k in (EXP, GAUSS):
-            idx = np.nonzero((kind == k) & (path == paths[det.name]))[0]
+        for k in (EXP, GAUSS, *range(_LAW, _LAW + len(laws))):
+            mine = (kind == k) & (law == -1) if k < _LAW else law == k - _LAW
+            idx = np.nonzero(mine & (path == paths[det.name]))[0]
             if idx.size == 0:
                 continue
             w_k, t_k, width_k = (x[idx] for x in fields)
             w_k = w_k * probability(det.efficiency)
-            if k == EXP and feeding_ns is not None:
+            if k >= _LAW:
+                u_k, v_k = batch.law_u.ravel()[idx], batch.law_v.ravel()[idx]
+                probs = law_bin_probs(laws[k - _LAW], u_k, v_k, t_k, edges, sigma_j)
+            elif k == EXP and feeding_ns is not None:
                 probs = hypoexp_bin_probs(edges, t_k, feeding_ns, width_k, sigma_j)
             elif k == EXP:
                 probs = bin_integrals.emg_bin_probs(edges, t_k, width_k, sigma_j)

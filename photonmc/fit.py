@@ -421,14 +421,14 @@ class FitProblem:
             else:
                 base = P.set_values(link, d.overrides)
                 # The tagger does not enter eta_int: one bin keeps the trace small.
-                base = Link(base.stages, one_bin(link.tagger))
+                base = base.with_tagger(one_bin(link.tagger))
                 memory = d.memory or link.memories[0].name
                 curves.append(_Curve(P.as_float64(base), d.parameter, memory, i))
         out = []
         for (detector, _, names), members in groups.items():
             first = datasets[members[0]]
             tagger = _tagger_of(first, link.tagger)
-            base = P.as_float64(Link(link.stages, tagger))
+            base = P.as_float64(link.with_tagger(tagger))
             values = np.array(
                 [[datasets[i].overrides[n] for n in names] for i in members], np.float64
             ).reshape(len(members), len(names))
@@ -860,7 +860,7 @@ def _corr_of(link: Link, d: CorrelationData, member: int) -> _Corr:
         window_stop_ns=t.window_start_ns + n * w_ns,
         sync_offset_ns=t.sync_offset_ns,
     )
-    base = P.set_values(Link(link.stages, tagger), d.overrides)
+    base = P.set_values(link.with_tagger(tagger), d.overrides)
     names = [det.name for det in link.detectors]
     pair = tuple(d.detectors or names[:2])
     geometry = coincidence_geometry(link, *pair)

@@ -37,11 +37,32 @@ class Link:
 
     stages: tuple
     tagger: TimeTagger
+    reshaping: tuple = ()
 
-    def __init__(self, stages: Sequence, tagger: TimeTagger):
+    def __init__(self, stages: Sequence, tagger: TimeTagger, reshaping: tuple | None = None):
         object.__setattr__(self, "stages", tuple(stages))
         object.__setattr__(self, "tagger", tagger)
         self._validate()
+        if reshaping is None:
+            reshaping = self._reshaping()
+        object.__setattr__(self, "reshaping", tuple(reshaping))
+
+    def with_tagger(self, tagger: TimeTagger) -> Link:
+        """The same stages (and reshaping choices) read by another tagger."""
+        return Link(self.stages, tagger, self.reshaping)
+
+    def _reshaping(self) -> tuple:
+        """((stage name, choice), ...): which stages give the wavepacket a tabulated
+        shape, and on what grid (`photonmc.laws`), decided once from the parameters the
+        link was built with (static: a trace keeps the choice of the link it came from).
+        A stage decides with its `reshaping(source)`; a traced parameter counts as on."""
+        out = []
+        for s in self.stages[1:]:
+            choose = getattr(s, "reshaping", None)
+            choice = choose(self.source) if choose is not None else None
+            if choice is not None:
+                out.append((s.name, choice))
+        return tuple(out)
 
     def _validate(self):
         if not self.stages or not isinstance(self.stages[0], QuantumDot):
@@ -200,10 +221,12 @@ class Link:
         tagger = self.tagger
         if "tagger" in by_stage:
             tagger = dataclasses.replace(tagger, **by_stage["tagger"])
-        return Link(stages, tagger)
+        traced = any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(list(values.values())))
+        # Traced values (a fit's trial step) keep the choices made from plain numbers.
+        return Link(stages, tagger, self.reshaping if traced else None)
 
 
-register_pytree(Link, ["stages", "tagger"], [])
+register_pytree(Link, ["stages", "tagger"], ["reshaping"])
 
 
 def _split(qualified: str) -> tuple[str, str]:

@@ -132,12 +132,12 @@ def figures(
         sync_offset_ns=link.tagger.sync_offset_ns,
     )
     if not window:
-        _, totals, _ = detector_counts(Link(link.stages, tagger), det.name, nodes)
+        _, totals, _ = detector_counts(link.with_tagger(tagger), det.name, nodes)
         return {"retrieved": totals[RETRIEVED]}
 
     def after(t0):
         # counts in [t0, t0 + L] of detector time: the tagger's edges plus its offset
-        lk = Link(link.stages, dataclasses.replace(tagger, sync_offset_ns=t0))
+        lk = link.with_tagger(dataclasses.replace(tagger, sync_offset_ns=t0))
         counts, totals, _ = detector_counts(lk, det.name, nodes)
         return counts[:, 0], totals
 

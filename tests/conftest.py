@@ -89,6 +89,7 @@ def fiber_link(**overrides) -> pmc.Link:
         start=-1.0,
         stop=9.0,
         length=10.0,
+        filter_ghz=20.0,
     )
     p.update(overrides)
     return pmc.Link(
@@ -103,7 +104,7 @@ def fiber_link(**overrides) -> pmc.Link:
             ),
             pmc.Fiber(length_km=p["length"], insertion_loss_db=0.5),
             pmc.Attenuator(loss_db=3.0),
-            pmc.BandpassFilter(fwhm_ghz=20.0, peak_transmission=0.9),
+            pmc.BandpassFilter(fwhm_ghz=p["filter_ghz"], peak_transmission=0.9),
             pmc.Detector(
                 efficiency=0.85,
                 dark_count_rate_hz=p["dark"],

@@ -25,7 +25,10 @@ def straight_link_click_probability(link: pmc.Link) -> float:
     from the parameters (float64)."""
     qd, fiber, att, filt, det = link.stages
     loss_db = fiber.loss_db_per_km * fiber.length_km + fiber.insertion_loss_db + att.loss_db
-    t_filter = filt.peak_transmission  # detuning 0, no spectral diffusion: L = 1
+    # detuning 0, no spectral diffusion: the Lorentzian filter passes the overlap with
+    # the photon's Lorentzian line, F / (F + g), g = 1 / (2 pi T1)
+    g = 1.0 / (2.0 * math.pi * qd.lifetime_ns)
+    t_filter = filt.peak_transmission * filt.fwhm_ghz / (filt.fwhm_ghz + g)
     return qd.mean_photon_number * 10 ** (-loss_db / 10) * t_filter * det.efficiency
 
 
@@ -68,14 +71,16 @@ def _ks_distance(link, res, cdf):
 
 
 def test_detection_times_exponential_without_feeding_or_jitter():
-    link = fiber_link(length=0.0, bin_ps=10.0, stop=14.0)
+    # a filter far wider than the line: the v1 limit, no reshaping
+    link = fiber_link(length=0.0, bin_ps=10.0, stop=14.0, filter_ghz=1e6)
+    assert link.reshaping == ()
     res = pmc.simulate(link, N, key=11, chunk_shots=CHUNK)
     dist, n = _ks_distance(link, res, lambda x: np.where(x > 0, -np.expm1(-x / 0.6), 0.0))
     assert dist < 1.95 / math.sqrt(n)  # KS 0.1 % critical value
 
 
 def test_detection_times_hypoexponential_with_jitter():
-    link = fiber_link(length=0.0, feeding=0.2, jitter=120.0, bin_ps=10.0, stop=14.0)
+    link = fiber_link(length=0.0, feeding=0.2, jitter=120.0, bin_ps=10.0, stop=14.0, filter_ghz=1e6)
     sigma = units.fwhm_to_sigma(0.120)
     res = pmc.simulate(link, N, key=12, chunk_shots=CHUNK)
     dist, n = _ks_distance(link, res, lambda x: hypoexp_gauss_cdf(x, 0.0, 0.2, 0.6, sigma))

@@ -148,7 +148,12 @@ class Context:
     `simulation.AnalogPlan`). Expected mode: latent, the quadrature nodes (e, z, w).
     paths: the path id each stage acts on, by stage name (`Link.path_of`). chunk_shots:
     the static number of shots of an analog chunk. dephasing_time_ns: the source's T2*
-    (None: no pure dephasing), for two-photon overlaps.
+    (None: no pure dephasing), for two-photon overlaps. laws: the tabulated
+    detection-time laws that stages made while applied (`photonmc.laws`), in the order
+    of their index; reshaping: the link's static choices of which stages reshape the
+    wavepacket (`Link.reshaping`); prepared: tables made once per parameter set, by
+    stage name (`photonmc.laws.tables`), and collected, a dict that receives the tables
+    a preparing pass builds.
     """
 
     mode: str
@@ -160,6 +165,14 @@ class Context:
     paths: Any = None
     chunk_shots: int = 0
     dephasing_time_ns: Any = None
+    laws: list = dataclasses.field(default_factory=list)
+    reshaping: Any = None
+    prepared: Any = None
+    collected: Any = None
+
+    def reshapes(self, stage) -> Any:
+        """The link's static reshaping choice for `stage` (None: none)."""
+        return dict(self.reshaping or ()).get(stage.name)
 
     def on_path(self, stage, batch):
         """Which wavepackets of `batch` a stage acts on: those on the stage's path.

@@ -9,8 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from photonmc import laws
 from photonmc.batch import EXP, GAUSS, MEMORY_NOISE, RETRIEVED, Batch, wavepackets
 from photonmc.kernels import sampling
+from photonmc.kernels.coherence import dip_table_exp, overlap_exp_mixed
 from photonmc.kernels.overlap import (
     TABLE_POINTS,
     overlap_exp,
@@ -29,6 +31,35 @@ from photonmc.stages._base import (
     static,
 )
 
+
+def _interpolate(table, t_ref, nu):
+    """Bilinear interpolation of a (values, t grid, nu grid) table at (t_ref, nu)."""
+    values, (t_lo, t_step), (q_lo, q_step) = table
+    n_t, n_nu = values.shape
+    x = jnp.clip((t_ref - t_lo) / t_step, 0.0, n_t - 1.0)
+    y = jnp.clip((nu - q_lo) / q_step, 0.0, n_nu - 1.0)
+    i = jnp.minimum(jnp.floor(x), n_t - 2.0)
+    j = jnp.minimum(jnp.floor(y), n_nu - 2.0)
+    fx, fy = x - i, y - j
+    flat = values.ravel()
+    k = i.astype(jnp.int32) * n_nu + j.astype(jnp.int32)
+    v0 = flat[k] + fy * (flat[k + 1] - flat[k])
+    v1 = flat[k + n_nu] + fy * (flat[k + n_nu + 1] - flat[k + n_nu])
+    return (v0 + fx * (v1 - v0)).astype(t_ref.dtype)
+
+
+#: Grid (starts, offsets) of the mixed-state overlap table of analog chunks
+MIXED_OVERLAP_GRID = (65, 33)
+
+#: The dip law: grid rows in the photons' starts (with feeding) and offsets (with
+#: spectral diffusion), time nodes, span in lifetimes, and Lorentzian nodes of the
+#: pure-dephasing average
+DIP_STARTS = 9
+DIP_OFFSETS = 17
+DIP_POINTS = 1025
+DIP_LIFETIMES = 24.0
+DIP_DEPHASING_NODES = 64
+
 #: Sums over signal photons kept by the memory for eta_int and the leak-through fraction:
 #: x = P(arrives), y = x P_r, z = x P_t per photon, and their second moments (ratio errors).
 MEMORY_STATS = ("x", "y", "z", "xx", "yy", "zz", "xy", "xz")
@@ -40,11 +71,18 @@ class LadderMemory:
 
     A photon is stored with P_s = eta_w * O, O its overlap with the input mode (a real
     Gaussian of intensity FWHM `input_mode_fwhm_ns` centred at `write_time_ns`, at the
-    memory's resonance nu = 0); it is retrieved after `storage_time_ns` with
-    P_r = P_s * eta_r * D(tau) as a Gaussian wavepacket centred at t_w + tau of FWHM
-    `output_mode_fwhm_ns` and the same frequency offset; otherwise it passes unstored
-    with P_t = (1 - P_s) * transmission, keeping its shape (the dip that the write pulse
-    cuts into the transmitted wavepacket is neglected). The decay D is Gaussian,
+    memory's resonance nu = 0): the mixed-state overlap <phi|rho|phi> of the photon's
+    first-order coherence when the source has pure dephasing, the pure-state one
+    otherwise. It is retrieved after `storage_time_ns` with P_r = P_s * eta_r * D(tau)
+    in the memory's output mode: a Gaussian wavepacket centred at t_w + tau of FWHM
+    `output_mode_fwhm_ns` at the memory's carrier (nu = 0), whatever the input's
+    offset. Otherwise it passes unstored with P_t = (1 - P_s) * transmission, and the
+    write cuts its dip into it: the unstored amplitude is psi - r <phi|psi> phi,
+    r = 1 - sqrt(1 - eta_w) (a beam splitter on the mode), whose norm is 1 - eta_w O
+    exactly; the shape is tabulated per chunk on a grid of the photons' starts and
+    offsets (`reshaping`; docs/physics.md 3.4). The dip is not cut into Gaussian
+    wavepackets (light already retrieved by an earlier memory) nor into light another
+    stage already reshaped. The decay D is Gaussian,
     exp(-(tau/tau_s)^2), or exponential, exp(-tau/tau_s), times the hyperfine beating
     |1 + sum a_k exp(i(2 pi f_k tau + phi_k))|^2 / |1 + sum a_k exp(i phi_k)|^2.
     Read and write noise: Poisson numbers of Gaussian wavepackets in the output mode and
@@ -158,17 +196,29 @@ class LadderMemory:
             d = d * num / den
         return d
 
-    def overlap(self, batch: Batch, interpolate: bool = False):
+    def overlap(self, batch: Batch, interpolate: bool = False, dephasing_time_ns=None, table=None):
         """Overlap O of every wavepacket with the input mode.
 
-        interpolate (static; analog mode): exponential wavepackets from a table of the
-        chunk's own range when that is within its tolerance (`overlap_exp_interpolated`,
-        1e-4 absolute), worth it only when there are many more wavepackets than table
-        points; Gaussian ones always from their closed form.
+        Exponential wavepackets with pure dephasing (the source's T2*, `dephasing_time_ns`)
+        have the mixed-state overlap <phi|rho|phi> of `kernels.coherence`; without it
+        the pure one. interpolate (static; analog mode): exponential wavepackets from a
+        table, worth it only when there are many more wavepackets than table points:
+        without dephasing one of the chunk's own range when that is within its
+        tolerance (`overlap_exp_interpolated`, 1e-4 absolute); with it `table`, the mixed
+        overlap on a grid of starts and offsets (`_overlap_table`), bilinear. Gaussian
+        wavepackets always from their closed form.
         """
         is_exp = batch.kind == EXP  # static: known from the link's structure
         args = (batch.t_ref_ns, batch.width_ns, batch.nu_ghz)
         mode = (self.write_time_ns, self.input_mode_fwhm_ns)
+        if dephasing_time_ns is not None and is_exp.any():
+            if interpolate and table is not None:
+                o_exp = _interpolate(table, batch.t_ref_ns, batch.nu_ghz)
+            else:
+                o_exp = overlap_exp_mixed(*args, *mode, dephasing_time_ns)
+            if is_exp.all():
+                return o_exp
+            return jnp.where(is_exp, o_exp, overlap_gauss(*args, *mode))
         n_exp = int(is_exp.sum())
         # a table of at most a quarter as many points as wavepackets (static choice)
         points = TABLE_POINTS if n_exp >= 8 * math.prod(TABLE_POINTS) else (32, 64)
@@ -187,14 +237,42 @@ class LadderMemory:
             return overlap_gauss(*args, *mode)
         return jnp.where(is_exp, overlap_exp(*args, *mode), overlap_gauss(*args, *mode))
 
-    def fate_probabilities(self, batch: Batch, interpolate: bool = False):
+    def _overlap_table(self, t_ref, t1, nu, alive, deph):
+        """The mixed overlap on a grid of 65 starts (at most 8 mode FWHM) and 33 offsets
+        spanning the given exponential wavepackets: (values, t grid, nu grid)."""
+        n_t, n_nu = MIXED_OVERLAP_GRID
+        g_t = laws.grid(t_ref, alive, n_t, span=8.0 * self.input_mode_fwhm_ns)
+        g_nu = laws.grid(nu, alive, n_nu)
+        values = overlap_exp_mixed(
+            laws.grid_points(g_t)[:, None],
+            t1,
+            laws.grid_points(g_nu)[None, :],
+            self.write_time_ns,
+            self.input_mode_fwhm_ns,
+            deph,
+        )
+        return values, g_t[:2], g_nu[:2]
+
+    def fate_probabilities(
+        self, batch: Batch, interpolate: bool = False, dephasing_time_ns=None, table=None
+    ):
         """(P_r, P_t): retrieved and transmitted-unstored probabilities of each wavepacket."""
-        p_s = probability(self.write_efficiency) * self.overlap(batch, interpolate)
+        overlap = self.overlap(batch, interpolate, dephasing_time_ns, table)
+        p_s = probability(self.write_efficiency) * overlap
         # eta_r D(tau) is a probability: beating terms with phases can push the ratio of
         # docs/physics.md 3.4 above 1 at some tau, which no memory can retrieve more than all of.
         p_r = p_s * probability(probability(self.read_efficiency) * self.decay_factor())
         p_t = (1.0 - p_s) * probability(self.transmission)
         return p_r, p_t
+
+    def reshaping(self, source):
+        """Grid (n_t, n_nu) of starts and offsets of the transmitted light's dip law, or
+        None when no light can be stored or pass (static choice)."""
+        if concrete(self.write_efficiency) == 0.0 or concrete(self.transmission) == 0.0:
+            return None
+        feeding = concrete(source.feeding_time_ns) != 0.0
+        diffusion = concrete(source.spectral_diffusion_fwhm_ghz) != 0.0
+        return (DIP_STARTS if feeding else 2, DIP_OFFSETS if diffusion else 2)
 
     def max_transmission(self) -> float:
         return max(float(self.transmission), float(self.write_efficiency * self.read_efficiency))
@@ -207,21 +285,33 @@ class LadderMemory:
         )
 
     def apply(self, batch: Batch, key, ctx):
-        p_r, p_t = self.fate_probabilities(batch, interpolate=ctx.mode == "analog")
+        tabs = self._tables(batch, ctx)
+        p_r, p_t = self.fate_probabilities(
+            batch,
+            interpolate=ctx.mode == "analog",
+            dephasing_time_ns=ctx.dephasing_time_ns,
+            table=tabs.get("overlap"),
+        )
         on = ctx.on_path(self, batch)
         if on is not None:  # light on other paths passes untouched
             p_r, p_t = jnp.where(on, p_r, 0.0), jnp.where(on, p_t, 1.0)
         t_out = self.retrieval_time_ns
+        dtype = batch.t_ref_ns.dtype
+        # The retrieved photon is in the memory's output mode, at the memory's carrier.
         retrieved = batch.replace(
             kind=np.full_like(batch.kind, GAUSS),
-            t_ref_ns=jnp.broadcast_to(t_out, batch.t_ref_ns.shape).astype(batch.t_ref_ns.dtype),
+            t_ref_ns=jnp.broadcast_to(t_out, batch.t_ref_ns.shape).astype(dtype),
             width_ns=jnp.broadcast_to(self.output_mode_fwhm_ns, batch.width_ns.shape).astype(
                 batch.width_ns.dtype
             ),
+            nu_ghz=jnp.zeros_like(batch.nu_ghz),
             weight=batch.weight * p_r,
             origin=np.where(batch.origin == MEMORY_NOISE, MEMORY_NOISE, RETRIEVED).astype(np.int8),
+            law=np.full_like(batch.law, -1),
         )
         transmitted = batch.replace(weight=batch.weight * p_t)
+        if "dip" in tabs:
+            transmitted = self._dip(transmitted, on, ctx, tabs["dip"])
         out = retrieved.concat_branches(transmitted)
         info = self._stats(batch, p_r, p_t, on)
 
@@ -230,6 +320,64 @@ class LadderMemory:
             out = out.concat_photons(noise)
         info.update(noise_info)
         return out, info
+
+    def _exp_photons(self, batch, on):
+        """Flat indices (static) of the exponential, not yet reshaped wavepackets here."""
+        here = np.ones(batch.kind.shape, bool) if on is None else on
+        return np.flatnonzero((here & (batch.law == -1) & (batch.kind == EXP)).ravel())
+
+    def _tables(self, batch, ctx) -> dict:
+        """The memory's tables for this parameter set (`photonmc.laws.tables`): "dip", the
+        unstored light's law, when the link's reshaping includes it, and "overlap", the
+        mixed-state overlap on a grid, for analog chunks of a source with pure dephasing."""
+        grid = ctx.reshapes(self)
+        deph = ctx.dephasing_time_ns
+        want_overlap = deph is not None and (ctx.mode == "analog" or ctx.collected is not None)
+        where = self._exp_photons(batch, ctx.on_path(self, batch))
+        if where.size == 0 or (grid is None and not want_overlap):
+            return {}
+        t_ref, nu = batch.t_ref_ns.ravel()[where], batch.nu_ghz.ravel()[where]
+        t1 = batch.width_ns.ravel()[where[0]]  # every exponential photon has the source's T1
+        alive = batch.weight.ravel()[where] > 0.0
+
+        def build():
+            out = {}
+            if want_overlap:
+                out["overlap"] = self._overlap_table(t_ref, t1, nu, alive, deph)
+            if grid is not None:
+                out["dip"] = self._dip_law(t_ref, t1, nu, alive, deph, grid)
+            return out
+
+        return laws.tables(self, ctx, build)
+
+    def _dip_law(self, t_ref, t1, nu, alive, deph, grid):
+        """The unstored light's law: the write's dip cut into exponential wavepackets
+        (`kernels.coherence.dip_table_exp`), on a grid of their starts (at most one mode
+        FWHM past the earliest; later starts share the last row) and offsets."""
+        n_t, n_nu = grid
+        g_t = laws.grid(t_ref, alive, n_t, span=self.input_mode_fwhm_ns)
+        g_nu = laws.grid(nu, alive, n_nu)
+        cdf, t0, h = dip_table_exp(
+            laws.grid_points(g_t)[:, None],
+            t1,
+            laws.grid_points(g_nu)[None, :],
+            self.write_time_ns,
+            self.input_mode_fwhm_ns,
+            probability(self.write_efficiency),
+            deph,
+            n=DIP_POINTS,
+            span_lifetimes=DIP_LIFETIMES,
+            n_nodes=DIP_DEPHASING_NODES,
+        )
+        return laws.make(cdf, t0, h, g_t, g_nu)
+
+    def _dip(self, batch, on, ctx, law):
+        """The unstored exponential wavepackets, given the dip law `law`."""
+        where = self._exp_photons(batch, on)
+        if where.size == 0:
+            return batch
+        t_ref, nu = batch.t_ref_ns.ravel()[where], batch.nu_ghz.ravel()[where]
+        return laws.set_law(batch, where, laws.register(ctx, law), law, u=t_ref, v=nu)
 
     def _stats(self, batch, p_r, p_t, on):
         signal = batch.origin != MEMORY_NOISE
