@@ -270,7 +270,9 @@ def analog_chunk(link: Link, key, n_shots, plan: AnalogPlan, tables=None):
     return hist, info, records
 
 
-def _analog_block(link, run_key, first_chunk, n_chunks, last_chunk, last_shots, plan, per_block):
+def _analog_block(
+    link, tables, run_key, first_chunk, n_chunks, last_chunk, last_shots, plan, per_block
+):
     """Chunks first_chunk .. first_chunk + n_chunks - 1 on one device (n_chunks traced).
 
     Returns the summed int32 histogram and integer counters, the float counters of each
@@ -279,8 +281,8 @@ def _analog_block(link, run_key, first_chunk, n_chunks, last_chunk, last_shots, 
     into blocks or spread over devices; and each chunk's click records (or None).
     """
 
-    # Tabulated laws once per parameter set, not per chunk (photonmc.laws).
-    tables = prepare_tables(link)
+    if tables is None:  # tabulated laws once per parameter set, not per chunk
+        tables = prepare_tables(link)
 
     def chunk(c):
         n_valid = jnp.where(c == last_chunk, last_shots, plan.chunk_shots)
@@ -317,12 +319,14 @@ def _analog_block(link, run_key, first_chunk, n_chunks, last_chunk, last_shots, 
 
 
 @partial(jax.jit, static_argnames=("plan", "per_block", "mesh"))
-def _analog_blocks(link, run_key, firsts, counts, last_chunk, last_shots, plan, per_block, mesh):
+def _analog_blocks(
+    link, tables, run_key, firsts, counts, last_chunk, last_shots, plan, per_block, mesh
+):
     """One block per device: device d runs chunks firsts[d] .. firsts[d] + counts[d] - 1."""
 
     def local(firsts, counts):
         out = _analog_block(
-            link, run_key, firsts[0], counts[0], last_chunk, last_shots, plan, per_block
+            link, tables, run_key, firsts[0], counts[0], last_chunk, last_shots, plan, per_block
         )
         return jax.tree.map(lambda x: x[None], out)
 
@@ -334,7 +338,7 @@ def _analog_blocks(link, run_key, firsts, counts, last_chunk, last_shots, plan, 
 _COMPILED: set = set()
 
 
-def _compile_blocks(link, key, n_all, mine, last_shots, plan, per_block, mesh, on_compile):
+def _compile_blocks(link, tables, key, n_all, mine, last_shots, plan, per_block, mesh, on_compile):
     """Compile the blocks of this run, if this process has not yet, in a call that runs
     no chunk (every device's count is 0), timed and announced through on_compile.
 
@@ -359,11 +363,30 @@ def _compile_blocks(link, key, n_all, mine, last_shots, plan, per_block, mesh, o
     start = time.perf_counter()
     zeros = np.zeros(n_all, np.int32)[mine]
     with _rng_mode():
-        out = _analog_blocks(link, key, zeros, zeros, 0, last_shots, plan, per_block, mesh)
+        out = _analog_blocks(link, tables, key, zeros, zeros, 0, last_shots, plan, per_block, mesh)
     jax.block_until_ready(out)
     _COMPILED.add(signature)
     if on_compile is not None:
         on_compile(time.perf_counter() - start)
+
+
+def host_tables(link: Link):
+    """The reshaping stages' tables (`expected.prepare_tables`) computed once, in float64,
+    outside the compiled run, then rounded to float32: analog chunks then use exactly the
+    tables an expected run of the same link uses (the physical memory's solver needs
+    float64). None when the link needs none."""
+    if not link.reshaping and link.source.dephasing_time_ns is None:
+        return None
+    with jax.enable_x64(True):
+        link64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), link)
+        tables = _prepare_jit(link64)
+    return jax.tree.map(
+        lambda x: np.asarray(x, np.float32) if np.issubdtype(x.dtype, np.floating) else x,
+        tables,
+    )
+
+
+_prepare_jit = jax.jit(prepare_tables)
 
 
 def _split_info(info: dict):
@@ -458,7 +481,8 @@ def run_analog(
     if plan.record_capacity:
         # keep each block's records (per_block x capacity per device) to ~2^22 clicks
         per_block = max(1, min(per_block, (1 << 22) // plan.record_capacity))
-    _compile_blocks(link, key, n_all, mine, last_shots, plan, per_block, mesh, on_compile)
+    tables = host_tables(link)
+    _compile_blocks(link, tables, key, n_all, mine, last_shots, plan, per_block, mesh, on_compile)
     float_names = sorted(k for k in _info_names(link, plan) if not _is_int_counter(k))
     state = {
         "next_chunk": 0,
@@ -492,7 +516,16 @@ def run_analog(
             firsts, counts = firsts_all[mine], counts_all[mine]
             with _rng_mode():
                 h, ints, per_chunk, records = _analog_blocks(
-                    link, key, firsts, counts, n_chunks - 1, last_shots, plan, per_block, mesh
+                    link,
+                    tables,
+                    key,
+                    firsts,
+                    counts,
+                    n_chunks - 1,
+                    last_shots,
+                    plan,
+                    per_block,
+                    mesh,
                 )
             h = np.asarray(h, np.int64).sum(axis=0)
             ints = {k: int(np.asarray(v, np.int64).sum()) for k, v in ints.items()}

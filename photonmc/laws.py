@@ -10,8 +10,8 @@ the wavepacket stores its fractional position on that grid (`law_u`, `law_v`), a
 shape is the bilinear mixture of the four nearest rows. The wavepacket's weight keeps
 its exact probability (a closed form), so a table only ever sets a shape.
 
-- Analog: the mixture's row is chosen with one uniform, the delay from that row's
-  quantile table with the wavepacket's delay uniform (`kernels.tabulated.sample_quantiles`).
+- Analog: the mixture's row is chosen with one uniform, the delay by inverting that row's
+  CDF at the wavepacket's delay uniform (`kernels.tabulated.sample_guided`).
 - Expected: the jittered CDF of every row once per detector, then each wavepacket's bins
   from its four rows at its own shift (`bin_probs`).
 
@@ -21,9 +21,9 @@ them as it propagates, and an analog run builds them once before its loop over c
 (`photonmc.expected.prepare_tables`) and maps each sampled wavepacket onto the same grid
 (beyond the nodes' range, onto its edge). So both modes use the same law, and the
 tables follow every parameter, traced or not.
-Accuracy: Simpson's rule per cell for the table (h^4), linear interpolation in the
-quantile's v (dv^2, see `kernels.tabulated`), and the mixture between grid rows, second
-order in the grid step of each coordinate; each stage states its grid.
+Accuracy: Simpson's rule per cell for the table (h^4), the piecewise-linear CDF between
+nodes (both modes draw or integrate that same law), and the mixture between grid rows,
+second order in the grid step of each coordinate; each stage states its grid.
 """
 
 from __future__ import annotations
@@ -36,9 +36,8 @@ import numpy as np
 
 from photonmc.kernels import tabulated
 
-#: Quantile points of an analog law's table, and their step in the logit
-QUANTILE_POINTS = 4097
-_DV = 2.0 * tabulated.QUANTILE_SPAN / (QUANTILE_POINTS - 1)
+#: Points of an analog law's guide table (`kernels.tabulated.sample_guided`)
+GUIDE_POINTS = 4097
 
 
 @jax.tree_util.register_dataclass
@@ -47,14 +46,14 @@ class Law:
     """A family of CDF tables, rows (n_u * n_v, N) normalised to 1, row r on the time
     grid t0[r] + k h[r] relative to the wavepacket's t_ref, for the grid points
     u_lo + i u_step (i < n_u) and v_lo + j v_step (j < n_v) of two coordinates of the
-    wavepacket (either may be a single point); `shape` = (n_u, n_v) (static). quantiles:
-    each row's quantile table for analog draws (`kernels.tabulated.quantile_table`;
-    unused, and so not computed, in expected mode)."""
+    wavepacket (either may be a single point); `shape` = (n_u, n_v) (static). guide:
+    each row's guide table for analog draws (`kernels.tabulated.guide_table`; unused,
+    and so not computed, in expected mode)."""
 
     cdf: jax.Array
     t0: jax.Array
     h: jax.Array
-    quantiles: jax.Array
+    guide: jax.Array
     u_lo: jax.Array
     u_step: jax.Array
     v_lo: jax.Array
@@ -89,8 +88,8 @@ def make(cdf, t0, h, u_grid=None, v_grid=None) -> Law:
     n_rows = rows.shape[:1]
     t0, h = (jnp.broadcast_to(jnp.asarray(x, rows.dtype).reshape(-1), n_rows) for x in (t0, h))
     scal = [jnp.asarray(x, rows.dtype) for x in (u_lo, u_step, v_lo, v_step)]
-    q, _ = tabulated.quantile_table(rows, t0, h, QUANTILE_POINTS)
-    return Law(rows, t0, h, q, *scal, (int(n_u), int(n_v)))
+    guide = tabulated.guide_table(rows, GUIDE_POINTS)
+    return Law(rows, t0, h, guide, *scal, (int(n_u), int(n_v)))
 
 
 def register(ctx, law: Law) -> int:
@@ -111,9 +110,11 @@ def tables(stage, ctx, build):
     return out
 
 
-def grid(values, alive, n: int, span=None):
+def grid(values, alive, n: int, span=None, weights=None, spread: float = 8.0):
     """(lo, step, n): a uniform grid of n points over the range of `values` where
-    `alive`, at most `span` long (None: no limit)."""
+    `alive`, at most `span` long (None: no limit) and, with `weights`, at most `spread`
+    weighted standard deviations of the values (so that a long tail of rare values,
+    such as the feeding delay's quadrature nodes, does not stretch the grid)."""
     dtype = values.dtype
     if n == 1:
         return jnp.zeros((), dtype), jnp.ones((), dtype), 1
@@ -123,6 +124,12 @@ def grid(values, alive, n: int, span=None):
     lo = jnp.where(hi >= lo, lo, 0.0)
     hi = jnp.where(hi >= lo, hi, 0.0)
     width = hi - lo if span is None else jnp.minimum(hi - lo, span)
+    if weights is not None:
+        w = jnp.where(alive, weights, 0.0)
+        total = jnp.maximum(jnp.sum(w), jnp.finfo(dtype).tiny)
+        mean = jnp.sum(w * values) / total
+        sd = jnp.sqrt(jnp.maximum(jnp.sum(w * (values - mean) ** 2) / total, 0.0))
+        width = jnp.minimum(width, jnp.where(sd > 0, spread * sd, width))
     step = jnp.maximum(width / (n - 1), 1e-6 * (jnp.abs(lo) + jnp.abs(hi)) + 1e-12)
     return lo, step, n
 
@@ -160,8 +167,10 @@ def sample_delays(laws, law, u_pos, v_pos, u_row, u_delay):
     for j, lw in enumerate(laws):
         n_u, n_v = lw.shape
         row = _mixture_row(u_pos, v_pos, u_row, n_u, n_v)
-        q = lw.quantiles.reshape(-1)
-        t = tabulated.sample_quantiles(q, row, QUANTILE_POINTS, _DV, u_delay)
+        n = lw.cdf.shape[-1]
+        t0, h = lw.t0[row], lw.h[row]
+        cdf, guide = lw.cdf.reshape(-1), lw.guide.reshape(-1)
+        t = tabulated.sample_guided(cdf, guide, row, n, GUIDE_POINTS, t0, h, u_delay)
         out = jnp.where(law == j, t.astype(out.dtype), out)
     return out
 

@@ -13,6 +13,7 @@ from photonmc.stages import (
     Fiber,
     HOMInterferometer,
     LadderMemory,
+    OrcaMemory,
     QuantumDot,
     TimeTagger,
 )
@@ -151,8 +152,9 @@ class Link:
         return tuple(s for s in self.stages[1:] if not isinstance(s, Detector))
 
     @property
-    def memories(self) -> tuple[LadderMemory, ...]:
-        return tuple(s for s in self.stages if isinstance(s, LadderMemory))
+    def memories(self) -> tuple:
+        """The memories (LadderMemory and OrcaMemory stages) in list order."""
+        return tuple(s for s in self.stages if isinstance(s, LadderMemory | OrcaMemory))
 
     def __getitem__(self, name: str):
         if name == "tagger":

@@ -111,7 +111,6 @@ def simulate(
         chunk_shots = default_chunk_shots()
     if not (isinstance(chunk_shots, int | np.integer) and 1 <= chunk_shots <= 1 << 24):
         raise ValueError(f"chunk_shots must be a whole number in [1, 2^24], got {chunk_shots!r}")
-    refuse_physical_memory(link)
     seed = None
     if isinstance(key, int | np.integer):
         seed = int(key)
@@ -173,18 +172,6 @@ def simulate(
 
         add_photon_statistics(result, link, pairs, key=key, chunk_shots=int(chunk_shots))
     return result
-
-
-def refuse_physical_memory(link: Link) -> None:
-    """ValueError naming the first OrcaMemory of `link`: the engines do not run it yet."""
-    from photonmc.stages.orca import OrcaMemory
-
-    for s in link.stages:
-        if isinstance(s, OrcaMemory):
-            raise ValueError(
-                f"OrcaMemory {s.name!r}: the analog and expected engines do not yet run the "
-                "physical memory; `photonmc memory` (photonmc.memory_report) reports its physics"
-            )
 
 
 def make_result(

@@ -119,18 +119,6 @@ def test_case41_adiabatic_tier_physical_signs(capsys, tmp_path):
     assert err.count("\n") == 1 and "--force" in err
 
 
-def test_simulate_refuses_an_orca_memory_with_one_line(capsys, tmp_path):
-    cfg = load_config(CASE41)
-    for mode in ("analog", "expected"):
-        with pytest.raises(ValueError, match=r"OrcaMemory 'memory'.*photonmc memory") as e:
-            pmc.simulate(cfg.link, 10, 0, mode)
-        assert "engines do not yet run" in str(e.value) and "\n" not in str(e.value)
-    out = tmp_path / "x.h5"
-    assert main(["simulate", CASE41, "--out", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "OrcaMemory 'memory'" in err and not out.exists()
-
-
 @pytest.mark.slow
 def test_source_input_is_the_density_matrix_average():
     """--input source: the total efficiency is Tr(K rho K^dagger) / Tr(rho) with rho the

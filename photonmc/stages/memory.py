@@ -56,7 +56,7 @@ MIXED_OVERLAP_GRID = (65, 33)
 #: pure-dephasing average
 DIP_STARTS = 9
 DIP_OFFSETS = 17
-DIP_POINTS = 1025
+DIP_POINTS = 2049
 DIP_LIFETIMES = 24.0
 DIP_DEPHASING_NODES = 64
 
@@ -237,10 +237,11 @@ class LadderMemory:
             return overlap_gauss(*args, *mode)
         return jnp.where(is_exp, overlap_exp(*args, *mode), overlap_gauss(*args, *mode))
 
-    def _overlap_table(self, t_ref, t1, nu, alive, deph):
+    def _overlap_table(self, t_ref, t1, nu, weight, deph):
         """The mixed overlap on a grid of 65 starts (at most 8 mode FWHM) and 33 offsets
         spanning the given exponential wavepackets: (values, t grid, nu grid)."""
         n_t, n_nu = MIXED_OVERLAP_GRID
+        alive = weight > 0.0
         g_t = laws.grid(t_ref, alive, n_t, span=8.0 * self.input_mode_fwhm_ns)
         g_nu = laws.grid(nu, alive, n_nu)
         values = overlap_exp_mixed(
@@ -338,24 +339,26 @@ class LadderMemory:
             return {}
         t_ref, nu = batch.t_ref_ns.ravel()[where], batch.nu_ghz.ravel()[where]
         t1 = batch.width_ns.ravel()[where[0]]  # every exponential photon has the source's T1
-        alive = batch.weight.ravel()[where] > 0.0
+        weight = batch.weight.ravel()[where]
 
         def build():
             out = {}
             if want_overlap:
-                out["overlap"] = self._overlap_table(t_ref, t1, nu, alive, deph)
+                out["overlap"] = self._overlap_table(t_ref, t1, nu, weight, deph)
             if grid is not None:
-                out["dip"] = self._dip_law(t_ref, t1, nu, alive, deph, grid)
+                out["dip"] = self._dip_law(t_ref, t1, nu, weight, deph, grid)
             return out
 
         return laws.tables(self, ctx, build)
 
-    def _dip_law(self, t_ref, t1, nu, alive, deph, grid):
+    def _dip_law(self, t_ref, t1, nu, weight, deph, grid):
         """The unstored light's law: the write's dip cut into exponential wavepackets
         (`kernels.coherence.dip_table_exp`), on a grid of their starts (at most one mode
-        FWHM past the earliest; later starts share the last row) and offsets."""
+        FWHM and 8 standard deviations of the starts past the earliest; later starts share
+        the last row) and offsets."""
         n_t, n_nu = grid
-        g_t = laws.grid(t_ref, alive, n_t, span=self.input_mode_fwhm_ns)
+        alive = weight > 0.0
+        g_t = laws.grid(t_ref, alive, n_t, span=self.input_mode_fwhm_ns, weights=weight)
         g_nu = laws.grid(nu, alive, n_nu)
         cdf, t0, h = dip_table_exp(
             laws.grid_points(g_t)[:, None],

@@ -3,9 +3,9 @@
 `OrcaMemory` holds what a laboratory sets (species, cell, beams, detunings, control pulses)
 and computes the memory's physics through `photonmc.kernels.orca`: optical depth, critical
 control energy, write, read and total efficiency of a wavepacket, the kernel's singular
-values, the 1/e storage time, the light shift and the validity warnings. The engines
-(analog and expected) do not run it yet; `photonmc.memory_report` and `photonmc memory`
-report its physics.
+values, the 1/e storage time, the light shift and the validity warnings
+(`photonmc.memory_report`, `photonmc memory`). The analog and expected engines run it
+through `photonmc.stages.orca_engine`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 from photonmc.kernels import atomic_data as ad
 from photonmc.kernels import orca
 from photonmc.ranges import Range
+from photonmc.stages import orca_engine
 from photonmc.stages._base import check_choice, concrete, describe, param, stage, static
 
 #: Storage states of each species (ORCA_MODEL 3.2)
@@ -142,6 +143,41 @@ class OrcaMemory:
                 f"{describe(self)}: {field} must be a whole number >= {lo}, got {value!r}"
             )
         object.__setattr__(self, field, int(value))
+
+    # ----------------------------------------------------------------- the engines
+    def reshaping(self, source):
+        """The static plan of the engines (`orca_engine.reshaping`)."""
+        return orca_engine.reshaping(self, source)
+
+    def apply(self, batch, key, ctx):
+        return orca_engine.apply(self, batch, key, ctx)
+
+    def equivalent_ladder(self):
+        """The LadderMemory the analytic tier acts as (`orca_engine.equivalent_ladder`)."""
+        return orca_engine.equivalent_ladder(self)
+
+    @property
+    def input_mode_fwhm_ns(self):
+        """FWHM of the write noise's Gaussian mode: the control's duration."""
+        return self.control_fwhm_ns
+
+    @property
+    def output_mode_fwhm_ns(self):
+        """FWHM of the read noise's Gaussian mode: the control's duration."""
+        return self.control_fwhm_ns
+
+    def retrieval_window_ns(self, offset_ns=0.0):
+        """t_w + T_s +- control_fwhm_ns, minus `offset_ns` (histogram time); traceable."""
+        centre = self.retrieval_time_ns - offset_ns
+        return centre - self.control_fwhm_ns, centre + self.control_fwhm_ns
+
+    def max_transmission(self) -> float:
+        return 1.0
+
+    def noise_capacity(self, n_shots: int) -> tuple[int, int]:
+        from photonmc.stages.memory import LadderMemory
+
+        return LadderMemory.noise_capacity(self, n_shots)
 
     # ---------------------------------------------------------------- the physics
     @property
