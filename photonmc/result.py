@@ -151,6 +151,7 @@ class Result:
         """End-to-end efficiency: in-window detections of the signal per shot, all detectors.
 
         The signal is retrieved light when the link has a memory, source light otherwise.
+        Error: batch means over an analog run's chunks (`_batch_ratio`), else Poisson.
         """
         origin = "retrieved" if self.has_memory else "source"
         counts = sum(d.in_window(origin) for d in self.detectors.values())
@@ -227,7 +228,10 @@ class Result:
         any counts), see `observables.snr`.
 
         The noise is what the detector sees with the signal blocked; leak-through is a
-        fate of the signal photon and is reported separately (`leak_in_window`).
+        fate of the signal photon and is reported separately (`leak_in_window`). Error:
+        batch means over the chunks of an analog run in the default window with all
+        detectors (`_batch_ratio`); else numerator and denominator as independent Poisson
+        counts.
         """
         c = self._window_counts(window_ns, detector)
         retrieved, noise = float(c[RETRIEVED]), float(c[MEMORY_NOISE] + c[DARK])
