@@ -24,7 +24,7 @@ import numpy as np
 
 from photonmc._version import __version__
 from photonmc.analog_detection import detect, register
-from photonmc.batch import ORIGINS
+from photonmc.batch import DARK, MEMORY_NOISE, ORIGINS, RETRIEVED, SOURCE
 from photonmc.expected import prepare_tables
 from photonmc.kernels import histogram, sampling
 from photonmc.link import Link, propagate
@@ -260,6 +260,7 @@ def analog_chunk(link: Link, key, n_shots, plan: AnalogPlan, tables=None):
     rows = channel * len(ORIGINS) + origin.astype(jnp.int32)
     hist = jnp.zeros((len(detectors) * len(ORIGINS), plan.n_bins + 2), jnp.int32)
     hist = histogram.accumulate(hist, column, rows, valid)
+    info.update(batch_counts(link, hist, n_shots))
     records = None
     if plan.record_capacity:
         cap = plan.record_capacity
@@ -268,6 +269,54 @@ def analog_chunk(link: Link, key, n_shots, plan: AnalogPlan, tables=None):
         info["records_truncated"] = jnp.maximum(count - cap, 0)
         records = (shot[index], t[index], channel[index], origin[index], jnp.minimum(count, cap))
     return hist, info, records
+
+
+#: Prefix of the per-chunk click counts from which the results' batch-means errors come
+BATCH = "batch."
+
+
+def batch_counts(link: Link, hist, n_shots) -> dict:
+    """A chunk's click counts, all detectors together, for batch-means errors.
+
+    batch.shots: live shots; batch.clicks: every click; batch.signal: in-window clicks of
+    the signal (retrieved light with a memory, source light without); with a memory, in
+    its default retrieval window (bins whose centre lies in it): batch.retrieved,
+    batch.noise (memory noise and dark counts) and batch.leak (source light). Chunks
+    start with live detectors, so their counts are independent (`batch_moments`).
+    """
+    h = hist.reshape(len(link.detectors), len(ORIGINS), -1).sum(axis=0)
+    signal = RETRIEVED if link.memories else SOURCE
+    out = {
+        f"{BATCH}shots": n_shots,
+        f"{BATCH}clicks": jnp.sum(h),
+        f"{BATCH}signal": jnp.sum(h[signal, 1:-1]),
+    }
+    if link.memories:
+        tagger = link.tagger
+        a, b = link.memories[0].retrieval_window_ns(tagger.sync_offset_ns)
+        centres = tagger.window_start_ns + tagger.bin_width_ns * (jnp.arange(h.shape[1] - 2) + 0.5)
+        inside = (centres >= a) & (centres <= b)
+        window = jnp.sum(jnp.where(inside, h[:, 1:-1], 0), axis=1)
+        out[f"{BATCH}retrieved"] = window[RETRIEVED]
+        out[f"{BATCH}noise"] = window[MEMORY_NOISE] + window[DARK]
+        out[f"{BATCH}leak"] = window[SOURCE]
+    return out
+
+
+def batch_moments(table: np.ndarray, names: list[str]) -> dict:
+    """Sums of products of the per-chunk batch counts (rows of `table`, columns `names`):
+    `batch.a*b` = sum over chunks of a b, for every pair, and `batch.n`, the chunks (rows
+    with live shots; rows of zeros pad distributed runs)."""
+    cols = [j for j, k in enumerate(names) if k.startswith(BATCH)]
+    short = {j: names[j][len(BATCH) :] for j in cols}
+    shots = next((j for j in cols if short[j] == "shots"), None)
+    if shots is None:
+        return {}
+    out = {f"{BATCH}n": float(np.count_nonzero(table[:, shots] > 0))}
+    for i, a in enumerate(cols):
+        for b in cols[i:]:
+            out[f"{BATCH}{short[a]}*{short[b]}"] = math.fsum(table[:, a] * table[:, b])
+    return out
 
 
 def _analog_block(
@@ -553,6 +602,7 @@ def run_analog(
     counters: dict[str, float] = dict(state["ints"])
     for j, k in enumerate(float_names):
         counters[k] = math.fsum(table[:, j])
+    counters.update(batch_moments(table, float_names))
     if checkpoint is not None:
         Path(checkpoint.path).unlink(missing_ok=True)
     return state["hist"], counters

@@ -330,7 +330,10 @@ def expected_coincidences(
     the peak at k != 0 periods is the cross-correlation of the two single-shot
     histograms h_a, h_b; at k = 0 the source's photon pairs give g2 S_a * S_b (S the
     source-photon clicks, whatever their fate; a pair's photons are independent) and
-    noise and dark counts, Poisson and independent of the signal, the rest. Delays of
+    noise and dark counts, independent of the signal, the rest: dark counts and Poisson
+    memory noise as independent clicks, thermal memory noise (`noise_statistics =
+    "thermal"`) with the factor g2 = 2 on the pairs of one noise mode (a memory's read
+    or write noise; different modes are independent), `thermal_noise_counts`. Delays of
     two bins are spread over the delay bins by the triangle of their difference (exact
     for densities linear within a bin). Neglects dead time (one click per detector per
     shot at most) and assumes no interference between shots (not for HOM links).
@@ -356,6 +359,9 @@ def expected_coincidences(
     g2 = link.source.g2
     other = xcorr(t_a, t_b)
     same = g2 * xcorr(s_a, s_b) + xcorr(s_a, n_b) + xcorr(n_a, s_b) + xcorr(n_a, n_b)
+    # two photons of one thermal mode: g2 = 2, so twice the independent product
+    for mode_counts, _ in thermal_noise_counts(link, nodes):
+        same = same + xcorr(mode_counts[ia][MEMORY_NOISE], mode_counts[ib][MEMORY_NOISE])
     w = float(link.tagger.bin_width_ps) * 1e-3
     if geometry is None:
         geometry = coincidence_geometry(link, detector_a, detector_b)
@@ -386,20 +392,65 @@ def expected_peak_areas(link: Link, detector_a: str, detector_b: str, side_peaks
     """Expected pairs per shot in each peak k = -K .. K (+- period / 2 around k T), HBT.
 
     From the detectors' totals (every click, in the window or not): C_k = N_a N_b for
-    k != 0, C_0 = g2 S_a S_b + S_a n_b + n_a S_b + n_a n_b, with S the clicks of source
-    photons and n of noise and dark counts (`expected_coincidences`' assumptions).
+    k != 0, C_0 = g2 S_a S_b + S_a n_b + n_a S_b + n_a n_b + sum_m m_a m_b, with S the
+    clicks of source photons, n of memory noise and dark counts, and m those of each
+    thermal noise mode m, whose pairs count twice (`expected_coincidences`' assumptions).
     """
     from photonmc.batch import MEMORY_NOISE, RETRIEVED, SOURCE
 
     names = [d.name for d in link.detectors]
+    ia, ib = names.index(detector_a), names.index(detector_b)
     _, totals, _ = expected_counts_all(link)
-    ta, tb = totals[names.index(detector_a)], totals[names.index(detector_b)]
+    ta, tb = totals[ia], totals[ib]
     s_a, s_b = ta[SOURCE] + ta[RETRIEVED], tb[SOURCE] + tb[RETRIEVED]
     n_a, n_b = ta[MEMORY_NOISE] + ta[DARK], tb[MEMORY_NOISE] + tb[DARK]
     centre = link.source.g2 * s_a * s_b + s_a * n_b + n_a * s_b + n_a * n_b
+    for _, mode_totals in thermal_noise_counts(link, DEFAULT_NODES):
+        centre = centre + mode_totals[ia][MEMORY_NOISE] * mode_totals[ib][MEMORY_NOISE]
     side = (s_a + n_a) * (s_b + n_b)
     k = np.arange(-side_peaks, side_peaks + 1)
     return jnp.where(jnp.asarray(k) == 0, centre, side)
+
+
+def thermal_noise_counts(link: Link, nodes: tuple[int, int] = DEFAULT_NODES) -> list:
+    """(counts, totals) per shot, as `expected_counts_all` gives them, of each thermal noise
+    mode of the link alone: the write and the read noise of every memory with
+    `noise_statistics = "thermal"` (a mean that is a plain 0 is left out).
+
+    Each is the link with that noise alone on: no source light, no dark counts, the other
+    noise means 0. Noise photons of one single-mode thermal field are pairwise
+    correlated with g2 = 2 (Bose-Einstein numbers); those of different modes, of Poisson
+    memory noise and dark counts are independent, so only these need their own counts.
+    Traceable (the zeros are plain numbers, the kept mean may be traced).
+    """
+    from photonmc.stages._base import concrete
+
+    noise_fields = ("write_noise_photons", "read_noise_photons")
+    memories = link.memories
+    modes = [
+        (m.name, f)
+        for m in memories
+        if m.noise_statistics == "thermal"
+        for f in noise_fields
+        if concrete(getattr(m, f)) != 0.0
+    ]
+    if not modes:
+        return []
+    dark = {f"{d.name}.dark_count_rate_hz": 0.0 for d in link.detectors}
+    out = []
+    for name, field in modes:
+        values = {f"{link.source.name}.mean_photon_number": 0.0, **dark}
+        values.update(
+            {
+                f"{m.name}.{f}": 0.0
+                for m in memories
+                for f in noise_fields
+                if (m.name, f) != (name, field)
+            }
+        )
+        counts, totals, _ = expected_counts_all(link.replace(values), nodes=nodes)
+        out.append((counts, totals))
+    return out
 
 
 def mean_pair_overlap(source) -> float:

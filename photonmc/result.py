@@ -12,6 +12,9 @@ from photonmc import observables
 from photonmc.batch import DARK, MEMORY_NOISE, ORIGINS, RETRIEVED, SOURCE
 from photonmc.observables import Estimate
 
+#: Fewest chunks for a batch-means error; a run of fewer chunks gets the Poisson error
+MIN_BATCHES = 10
+
 
 @dataclasses.dataclass
 class DetectorCounts:
@@ -148,16 +151,51 @@ class Result:
         """End-to-end efficiency: in-window detections of the signal per shot, all detectors.
 
         The signal is retrieved light when the link has a memory, source light otherwise.
+        Error: batch means over an analog run's chunks (`_batch_ratio`), else Poisson.
         """
         origin = "retrieved" if self.has_memory else "source"
         counts = sum(d.in_window(origin) for d in self.detectors.values())
-        return observables.rate_per_shot(counts, self.shots)
+        return self._batch_ratio("signal", counts) or observables.rate_per_shot(counts, self.shots)
 
     @property
     def clicks_per_shot(self) -> Estimate:
-        """Every click of every detector (all origins, in the window or not) per shot."""
+        """Every click of every detector (all origins, in the window or not) per shot.
+
+        Analog runs of at least MIN_BATCHES chunks give the batch-means error (see
+        `_batch_ratio`), which holds with dead time; others the Poisson error."""
         counts = sum(d.total() for d in self.detectors.values())
-        return observables.rate_per_shot(counts, self.shots)
+        return self._batch_ratio("clicks", counts) or observables.rate_per_shot(counts, self.shots)
+
+    def _batch_ratio(self, num: str, count: float, den: str = "shots", den_count=None):
+        """num / den from the per-chunk counts of an analog run (`analog.batch_counts`),
+        with the batch-means error of a ratio estimator over the chunks,
+
+            var = B / (B - 1) * sum_j (num_j - R den_j)^2 / (sum_j den_j)^2,
+
+        B the chunks, which are independent (each starts with live detectors), so the
+        error holds whatever correlates the shots within a chunk (dead time, bunched
+        noise). None (the caller's Poisson error applies) for expected runs, runs of fewer
+        than MIN_BATCHES chunks, and counts that the batches do not hold: the figure's
+        count must equal the batches' (another window or one detector of several)."""
+        c = self.counters
+        b = c.get("batch.n", 0.0)
+        if not self.analog or b < MIN_BATCHES or c.get(f"batch.{num}") != count:
+            return None
+        sd = float(self.shots) if den == "shots" else den_count
+        if den != "shots" and c.get(f"batch.{den}") != den_count:
+            return None
+        if sd is None or sd <= 0:
+            return None
+
+        def moment(x, y):
+            return c.get(f"batch.{x}*{y}", c.get(f"batch.{y}*{x}"))
+
+        terms = (moment(num, num), moment(num, den), moment(den, den))
+        if any(t is None for t in terms):
+            return None
+        r = count / sd
+        ss = terms[0] - 2.0 * r * terms[1] + r * r * terms[2]
+        return Estimate(r, math.sqrt(max(ss, 0.0) * b / (b - 1.0)) / sd)
 
     def _memory_ratio(self, num: str, memory: str | None) -> Estimate:
         if not self.memory_sums:
@@ -190,15 +228,25 @@ class Result:
         any counts), see `observables.snr`.
 
         The noise is what the detector sees with the signal blocked; leak-through is a
-        fate of the signal photon and is reported separately (`leak_in_window`).
+        fate of the signal photon and is reported separately (`leak_in_window`). Error:
+        batch means over the chunks of an analog run in the default window with all
+        detectors (`_batch_ratio`); else numerator and denominator as independent Poisson
+        counts.
         """
         c = self._window_counts(window_ns, detector)
-        return observables.snr(c[RETRIEVED], c[MEMORY_NOISE] + c[DARK])
+        retrieved, noise = float(c[RETRIEVED]), float(c[MEMORY_NOISE] + c[DARK])
+        if noise > 0:
+            batch = self._batch_ratio("retrieved", retrieved, "noise", noise)
+            if batch is not None:
+                return batch
+        return observables.snr(retrieved, noise)
 
     def leak_in_window(self, window_ns=None, detector: str | None = None) -> Estimate:
         """Unstored source light detected in the retrieval window, per shot."""
         c = self._window_counts(window_ns, detector)
-        return observables.rate_per_shot(c[SOURCE], self.shots)
+        return self._batch_ratio("leak", float(c[SOURCE])) or observables.rate_per_shot(
+            c[SOURCE], self.shots
+        )
 
     # ---------------------------------------------------------- presentation
     def _figure_rows(self) -> list[tuple[str, str]]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from photonmc import laws
 from photonmc.batch import EXP, GAUSS, MEMORY_NOISE, RETRIEVED, Batch, wavepackets
-from photonmc.kernels import sampling
+from photonmc.kernels import sampling, thermal
 from photonmc.kernels.coherence import dip_table_exp, overlap_exp_mixed
 from photonmc.kernels.overlap import (
     TABLE_POINTS,
@@ -63,6 +63,8 @@ DIP_DEPHASING_NODES = 64
 #: Sums over signal photons kept by the memory for eta_int and the leak-through fraction:
 #: x = P(arrives), y = x P_r, z = x P_t per photon, and their second moments (ratio errors).
 MEMORY_STATS = ("x", "y", "z", "xx", "yy", "zz", "xy", "xz")
+#: Photon-number laws of memory noise per shot and mode: Poisson, or Bose-Einstein (thermal)
+NOISE_STATISTICS = ("poisson", "thermal")
 
 
 @stage
@@ -85,8 +87,9 @@ class LadderMemory:
     stage already reshaped. The decay D is Gaussian,
     exp(-(tau/tau_s)^2), or exponential, exp(-tau/tau_s), times the hyperfine beating
     |1 + sum a_k exp(i(2 pi f_k tau + phi_k))|^2 / |1 + sum a_k exp(i phi_k)|^2.
-    Read and write noise: Poisson numbers of Gaussian wavepackets in the output mode and
-    in the input mode, at nu = 0.
+    Read and write noise: Gaussian wavepackets in the output mode and in the input mode,
+    at nu = 0, their number per shot Poisson or, with `noise_statistics = "thermal"`,
+    Bose-Einstein (the four-wave-mixing noise of one mode; docs/physics.md 3.4).
     """
 
     write_time_ns: float = param(
@@ -125,11 +128,13 @@ class LadderMemory:
         0.0, lo=0.0, doc="mean noise photons per shot in the input mode"
     )
     decay: str = static("gaussian")
+    noise_statistics: str = static("poisson")
     name: str = static("memory")
     branch: str = static("")
 
     def __post_init__(self):
         check_choice(self, "decay", ("gaussian", "exponential"))
+        check_choice(self, "noise_statistics", NOISE_STATISTICS)
         self._check_beat_terms()
 
     def _check_beat_terms(self):
@@ -280,10 +285,12 @@ class LadderMemory:
 
     def noise_capacity(self, n_shots: int) -> tuple[int, int]:
         """Room for the (write, read) noise photons of `n_shots` shots in analog mode."""
-        return (
-            sampling.poisson_capacity(n_shots * (concrete(self.write_noise_photons) or 0.0)),
-            sampling.poisson_capacity(n_shots * (concrete(self.read_noise_photons) or 0.0)),
-        )
+        means = (concrete(self.write_noise_photons), concrete(self.read_noise_photons))
+        if self.noise_statistics == "thermal":
+            return tuple(
+                sampling.round_capacity(thermal.thermal_capacity(m or 0.0, n_shots)) for m in means
+            )
+        return tuple(sampling.poisson_capacity(n_shots * (m or 0.0)) for m in means)
 
     def apply(self, batch: Batch, key, ctx):
         tabs = self._tables(batch, ctx)
@@ -394,7 +401,9 @@ class LadderMemory:
         return {f"{self.name}.{k}": jnp.sum(values[k]) for k in MEMORY_STATS}
 
     def _noise(self, key, n_branches, ctx, t_out, dtype):
-        """Write- and read-noise photons: Poisson events (analog) or their means (expected)."""
+        """Write- and read-noise photons: Poisson or thermal (Bose-Einstein) numbers per shot
+        and mode (analog), or their means (expected: the single-detector histograms depend
+        on the means alone; the coincidences of thermal noise are `expected_coincidences`')."""
         modes = (
             # (mean per shot, centre, FWHM) of write noise, then read noise
             (self.write_noise_photons, self.write_time_ns, self.input_mode_fwhm_ns),
@@ -411,7 +420,14 @@ class LadderMemory:
                 continue
             shot = 0
             if ctx.mode == "analog":
-                exists, shot, dropped = sampling.poisson_events(keys[i], mean, ctx.n_shots, size)
+                if self.noise_statistics == "thermal":
+                    exists, shot, dropped = thermal.thermal_events(
+                        keys[i], mean, ctx.n_shots, ctx.chunk_shots, size
+                    )
+                else:
+                    exists, shot, dropped = sampling.poisson_events(
+                        keys[i], mean, ctx.n_shots, size
+                    )
                 weight = exists.astype(dtype)
                 truncated = truncated + dropped
             else:

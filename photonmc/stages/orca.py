@@ -102,6 +102,7 @@ class OrcaMemory:
     storage_state: str = static("4D5/2")
     geometry: str = static("counter")
     control_shape: str = static("gaussian")
+    noise_statistics: str = static("poisson")
     tier: str = static("adiabatic")
     doppler_classes: int = static(9)
     grid_nz: int = static(0)
@@ -114,6 +115,7 @@ class OrcaMemory:
         check_choice(self, "storage_state", STORAGE_STATES[self.species])
         check_choice(self, "geometry", ("counter", "co"))
         check_choice(self, "control_shape", ("gaussian", "square"))
+        check_choice(self, "noise_statistics", ("poisson", "thermal"))
         check_choice(self, "tier", TIERS)
         for field, lo in (("doppler_classes", 1), ("grid_nz", 0), ("grid_nt", 0)):
             self._whole(field, lo)
