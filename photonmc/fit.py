@@ -429,7 +429,9 @@ class FitProblem:
                 for i, d in enumerate(datasets)
                 if isinstance(d, CorrelationData)
             ]
-            self.homs = [_hom_of(link, d, i) for i, d in enumerate(datasets) if isinstance(d, HOMData)]
+            self.homs = [
+                _hom_of(link, d, i) for i, d in enumerate(datasets) if isinstance(d, HOMData)
+            ]
         self.minimiser = Minimiser(self.objective)
         self.predict = jax.jit(self._predict)
 

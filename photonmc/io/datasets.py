@@ -642,7 +642,11 @@ def load_correlation(
 
 
 # ------------------------------------------------------------ HOM coincidences
-HOM_DELAY, HOM_PARALLEL, HOM_ORTHOGONAL = "delay_ns", "coincidences_parallel", "coincidences_orthogonal"
+HOM_DELAY, HOM_PARALLEL, HOM_ORTHOGONAL = (
+    "delay_ns",
+    "coincidences_parallel",
+    "coincidences_orthogonal",
+)
 
 
 @dataclasses.dataclass(frozen=True)
