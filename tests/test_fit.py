@@ -611,8 +611,8 @@ def test_hom_datasets_are_checked(tmp_path):
         [
             pmc.QuantumDot(rep_rate_mhz=80.0, lifetime_ns=0.6),
             pmc.BeamSplitter(),
-            pmc.Detector(name="a", branch="bs.transmitted"),
-            pmc.Detector(name="b", branch="bs.reflected"),
+            pmc.Detector(efficiency=0.8, name="a", branch="bs.transmitted"),
+            pmc.Detector(efficiency=0.8, name="b", branch="bs.reflected"),
         ],
         link.tagger,
     )
