@@ -104,6 +104,8 @@ def plot_fit(result, title: str = ""):
                         d.x[part][order],
                         d.model[part][order],
                         color=colour,
+                        marker="_",
+                        ms=14,
                         label=f"model, {label}",
                     )
                     bottom.plot(d.x[part][order], d.residuals[part][order], "o", ms=3, color=colour)
