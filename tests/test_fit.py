@@ -45,6 +45,7 @@ STAGE_ARGS = {
     ),
     "OrcaMemory": dict(write_time_ns=0.0),
     "BeamSplitter": {},
+    "HOMInterferometer": {},
     "Detector": dict(efficiency=0.5),
     "TimeTagger": dict(bin_width_ps=10.0, window_start_ns=0.0, window_stop_ns=1.0),
 }
