@@ -453,32 +453,112 @@ def thermal_noise_counts(link: Link, nodes: tuple[int, int] = DEFAULT_NODES) -> 
     return out
 
 
-def mean_pair_overlap(source) -> float:
-    """Indistinguishability M = E[|<psi_i|psi_j>|^2] of two photons of the source
-    (docs/physics.md 6.4), in closed form.
+def pair_overlap(source, gap_shots: int = 1, delay_ns=0.0):
+    """Mean overlap M = E[|<psi_i|psi_j>|^2] of two photons of the source `gap_shots` shots
+    apart, the second delayed by `delay_ns` (docs/physics.md 6.4); traceable (jnp).
 
-    The feeding delays differ by tau_f (E_1 - E_2), a Laplace variable: E[exp(-|dt|/T1)]
-    = 1 / (1 + tau_f / T1). The frequency offsets differ by a Gaussian of variance
-    2 sigma_sd^2: E[1 / (1 + (pi dnu T2)^2)] = sqrt(pi / 2) (g / s) erfcx(g / (s sqrt 2)),
-    g = 1 / (pi T2), s = sqrt(2) sigma_sd (a Voigt profile at its centre). The factor
-    T2 / (2 T1), 1/T2 = 1/(2 T1) + 1/T2*, is the pure-dephasing loss.
+    M = F(delay) * V * T2 / (2 T1). The feeding delays differ by tau_f (E_1 - E_2), a
+    Laplace variable: F(d) = E[exp(-|d + tau_f (E_1 - E_2)| / T1)], in closed form
+    (F(0) = 1 / (1 + tau_f / T1)). The frequency offsets differ by a Gaussian of variance
+    s^2 = 2 sigma_sd^2 (1 - a^g), a = exp(-T_rep / tau_c) the shot-to-shot correlation of
+    the wandering (a = 0 without a correlation time): V = E[1 / (1 + (pi dnu T2)^2)] =
+    sqrt(pi) y erfcx(y), y = 1 / (pi T2 s sqrt 2) (a Voigt profile at its centre). The
+    factor T2 / (2 T1), 1/T2 = 1/(2 T1) + 1/T2*, is the pure-dephasing loss.
     """
-    import math
-
-    t1 = float(source.lifetime_ns)
-    tau_f = float(source.feeding_time_ns)
+    t1 = positive(jnp.asarray(source.lifetime_ns))
+    dtype = t1.dtype
+    tau_f = jnp.maximum(jnp.asarray(source.feeding_time_ns, dtype), 0.0)
     t2_star = source.dephasing_time_ns
-    t2 = 2.0 * t1 if t2_star is None else 1.0 / (1.0 / (2.0 * t1) + 1.0 / float(t2_star))
-    time_part = 1.0 / (1.0 + tau_f / t1)
-    s = math.sqrt(2.0) * units.fwhm_to_sigma(float(source.spectral_diffusion_fwhm_ghz))
-    if s > 0:
-        g = 1.0 / (math.pi * t2)
-        y = g / (s * math.sqrt(2.0))
-        if y < 20.0:
-            erfcx = math.exp(y * y) * math.erfc(y)
-        else:  # asymptotic series, relative error < 1e-9
-            erfcx = (1 - 1 / (2 * y * y) + 3 / (4 * y**4)) / (y * math.sqrt(math.pi))
-        freq_part = math.sqrt(math.pi / 2.0) * (g / s) * erfcx
+    t2 = 2.0 * t1 if t2_star is None else 1.0 / (1.0 / (2.0 * t1) + 1.0 / positive(t2_star))
+    time_part = laplace_decay_mean(jnp.abs(jnp.asarray(delay_ns, dtype)), tau_f, t1)
+    sigma = units.fwhm_to_sigma(jnp.maximum(jnp.asarray(source.spectral_diffusion_fwhm_ghz), 0.0))
+    if source.spectral_diffusion_time_ns is None:
+        decorrelated = 1.0
     else:
-        freq_part = 1.0
+        x = gap_shots * source.period_ns / positive(source.spectral_diffusion_time_ns)
+        decorrelated = -jnp.expm1(-x)
+    s = jnp.sqrt(2.0 * decorrelated) * sigma
+    spread = s > 0
+    y = 1.0 / (jnp.pi * t2 * jnp.sqrt(2.0) * jnp.where(spread, s, 1.0))
+    freq_part = jnp.where(spread, jnp.sqrt(jnp.pi) * y * jax.scipy.special.erfcx(y), 1.0)
     return time_part * freq_part * t2 / (2.0 * t1)
+
+
+def laplace_decay_mean(d, tau_f, t1):
+    """E[exp(-|d + tau_f (E_1 - E_2)| / T1)] for d >= 0, E_i ~ Exp(1) independent.
+
+    = (1/2) [T1 (e^(-d/T1) + e^(-d/tau_f)) / (T1 + tau_f) + e^(-d/T1) (d / tau_f) q(d k)],
+    k = 1/tau_f - 1/T1, q(x) = (1 - e^(-x)) / x (q(0) = 1), regular at tau_f = T1; tau_f =
+    0 gives e^(-d/T1).
+    """
+    tau = jnp.maximum(tau_f, 1e-12 * t1)
+    x = d * (1.0 / tau - 1.0 / t1)
+    small = jnp.abs(x) < 1e-8
+    q = jnp.where(small, 1.0 - 0.5 * x, -jnp.expm1(-x) / jnp.where(small, 1.0, x))
+    e1 = jnp.exp(-d / t1)
+    mean = 0.5 * (t1 * (e1 + jnp.exp(-d / tau)) / (t1 + tau) + e1 * (d / tau) * q)
+    return jnp.where(tau_f > 0, mean, e1)
+
+
+def mean_pair_overlap(source) -> float:
+    """Indistinguishability M of two photons of consecutive shots of the source
+    (`pair_overlap` with gap 1, no delay), as a float64 number (docs/physics.md 6.4)."""
+    with jax.enable_x64(True):
+        src = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), source)
+        return float(pair_overlap(src))
+
+
+def the_interferometer(link: Link):
+    """The link's HOMInterferometer (ValueError if it has none)."""
+    from photonmc.stages.interferometer import HOMInterferometer
+
+    for s in link.stages:
+        if isinstance(s, HOMInterferometer):
+            return s
+    raise ValueError("the link has no HOMInterferometer")
+
+
+def hom_coincidences(
+    link: Link,
+    detector_a: str | None = None,
+    detector_b: str | None = None,
+    *,
+    nodes: tuple[int, int] = DEFAULT_NODES,
+):
+    """Expected centre-peak coincidences per shot (C0 parallel, C0 orthogonal) of two
+    detectors behind the link's HOMInterferometer (default: its first two); traceable.
+
+    From the detectors' totals: S (clicks of source photons) and n (memory noise and dark
+    counts, Poisson and independent). A slot holds the short-arm photons of one shot and
+    the long-arm photons of the previous one; its expected pairs on different outputs
+    (docs/physics.md 6.4) give
+
+        C0 = S_a S_b (1 + g2 - M) / 2 + S_a n_b + n_a S_b + n_a n_b,
+
+    M = `pair_overlap` of consecutive shots at the interferometer's delay (0 for the
+    orthogonal setting): (1 - M) / 2 from photons of different arms, g2 / 2 from the two
+    photons of a shot on one arm. Assumes the source's photons reach the interferometer
+    with a transmission that does not depend on their latent variables (no frequency
+    filter or memory before it), wavepackets well inside +- T_rep / 2, and no dead time.
+    """
+    from photonmc.batch import MEMORY_NOISE, RETRIEVED, SOURCE
+
+    hom = the_interferometer(link)
+    names = [d.name for d in link.detectors]
+    detector_a = names[0] if detector_a is None else detector_a
+    detector_b = names[1] if detector_b is None else detector_b
+    for n in (detector_a, detector_b):
+        if n not in names:
+            raise ValueError(f"no detector {n!r} in the link (detectors: {', '.join(names)})")
+    _, totals, _ = expected_counts_all(link, nodes=nodes)
+    ta, tb = totals[names.index(detector_a)], totals[names.index(detector_b)]
+    s_a, s_b = ta[SOURCE] + ta[RETRIEVED], tb[SOURCE] + tb[RETRIEVED]
+    n_a, n_b = ta[MEMORY_NOISE] + ta[DARK], tb[MEMORY_NOISE] + tb[DARK]
+    _, p1, p2 = link.source.photon_probabilities()
+    mu = p1 + 2.0 * p2
+    g2 = 2.0 * p2 / jnp.maximum(mu, 1e-300) ** 2
+    m = pair_overlap(link.source, 1, hom.delay_ns)
+    noise = s_a * n_b + n_a * s_b + n_a * n_b
+    parallel = 0.5 * s_a * s_b * (1.0 + g2 - m) + noise
+    orthogonal = 0.5 * s_a * s_b * (1.0 + g2) + noise
+    return parallel, orthogonal

@@ -16,6 +16,13 @@ Models.
   its g2 in the centre peak), in bins of the data's width; times shots, or, without
   shots, scaled to the data's total (a shape fit). So g2, the lifetime T1 and the
   detectors' jitter come out of a measured g2 histogram. Likelihood: Poisson deviance.
+- HOM coincidences (`HOMData`, kind "hom": centre-peak coincidences of the parallel and,
+  optionally, the orthogonal setting, at one or several long-arm delays) are modelled by
+  `expected.hom_coincidences` with the interferometer's `delay_ns` set to each row's
+  delay (vmapped), times shots or scaled to the data's total. So T2*, the spectral
+  diffusion, its correlation time, the feeding time and g2 enter through the mean pair
+  overlap of consecutive shots, and T1 and the feeding time also through a dip's shape.
+  Likelihood: Poisson deviance over both settings.
 - An efficiency curve (`EfficiencyCurve`) is modelled by the memory's internal
   efficiency eta_int = E[P_r] / arrivals (docs/physics.md 3.4), from the expected-mode sums of
   the memory, at each x (vectorised with `jax.vmap`). Likelihood: Gaussian,
@@ -62,10 +69,18 @@ from photonmc.expected import (
     detector_counts,
     expected_coincidences,
     has_interference,
+    hom_coincidences,
     internal_efficiency,
     one_bin,
+    the_interferometer,
 )
-from photonmc.io.datasets import CorrelationData, DatasetError, EfficiencyCurve, HistogramData
+from photonmc.io.datasets import (
+    CorrelationData,
+    DatasetError,
+    EfficiencyCurve,
+    HistogramData,
+    HOMData,
+)
 from photonmc.link import Link
 from photonmc.simulation import DEAD_TIME_WARNING, DEFAULT_NODES
 from photonmc.solver import Minimiser, ProblemCache, uncertainties, whitening
@@ -375,6 +390,15 @@ class _Corr:
 
 
 @dataclasses.dataclass(frozen=True)
+class _Hom:
+    link: Link
+    detectors: tuple[str, str]
+    delay_name: str
+    member: int
+    with_orthogonal: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class _Curve:
     link: Link
     x_param: str
@@ -405,6 +429,9 @@ class FitProblem:
                 for i, d in enumerate(datasets)
                 if isinstance(d, CorrelationData)
             ]
+            self.homs = [
+                _hom_of(link, d, i) for i, d in enumerate(datasets) if isinstance(d, HOMData)
+            ]
         self.minimiser = Minimiser(self.objective)
         self.predict = jax.jit(self._predict)
 
@@ -416,7 +443,7 @@ class FitProblem:
             if isinstance(d, HistogramData):
                 key = (d.detector, _bins_key(d), tuple(sorted(d.overrides)))
                 groups.setdefault(key, []).append(i)
-            elif isinstance(d, CorrelationData):
+            elif isinstance(d, CorrelationData | HOMData):
                 continue
             else:
                 base = P.set_values(link, d.overrides)
@@ -474,7 +501,22 @@ class FitProblem:
         ]
         curves = [self._curve(x, c, data["x"][i]) for i, c in enumerate(self.curves)]
         corrs = [self._coincidences(x, c, data, j) for j, c in enumerate(self.corrs)]
-        return hists, curves, corrs
+        homs = [self._hom(x, h, data, j) for j, h in enumerate(self.homs)]
+        return hists, curves, corrs, homs
+
+    def _hom(self, x, hom: _Hom, data, j):
+        free = self._free_values(x)
+
+        def one(delay):
+            lk = P.set_values(hom.link, {hom.delay_name: delay, **free})
+            return hom_coincidences(lk, *hom.detectors, nodes=self.nodes)
+
+        parallel, orthogonal = jax.vmap(one)(data["hom_delay"][j])
+        model = jnp.concatenate([parallel, orthogonal]) if hom.with_orthogonal else parallel
+        shots = data["hom_shots"][j]
+        n = data["hom_counts"][j]
+        scale = jnp.where(shots > 0, shots, jnp.sum(n) / jnp.maximum(jnp.sum(model), 1e-300))
+        return model * scale
 
     def _coincidences(self, x, corr: _Corr, data, j):
         lk = P.set_values(corr.link, self._free_values(x))
@@ -489,8 +531,10 @@ class FitProblem:
 
     def objective(self, z, data):
         """-2 ln L up to a constant: Poisson deviances plus chi-squares."""
-        hists, curves, corrs = self._predict(z, data)
+        hists, curves, corrs, homs = self._predict(z, data)
         total = jnp.zeros((), z.dtype)
+        for j, mu in enumerate(homs):
+            total = total + jnp.sum(deviance_terms(data["hom_counts"][j], mu))
         for j, mu in enumerate(corrs):
             total = total + jnp.sum(deviance_terms(data["g2_counts"][j], mu))
         for g, mu in enumerate(hists):
@@ -517,6 +561,9 @@ class FitProblem:
             "sigma": [f64(s_) for s_ in sigmas],
             "g2_counts": [f64(datasets[c.member].counts) for c in self.corrs],
             "g2_shots": [f64(datasets[c.member].shots or 0) for c in self.corrs],
+            "hom_delay": [f64(datasets[h.member].delay_ns) for h in self.homs],
+            "hom_counts": [f64(_hom_counts(datasets[h.member])) for h in self.homs],
+            "hom_shots": [f64(datasets[h.member].shots or 0) for h in self.homs],
         }
 
     def run(self, x0: np.ndarray, datasets, start_link: Link, max_iterations: int) -> FitResult:
@@ -536,7 +583,7 @@ class FitProblem:
         data = self.data(datasets, u0, np.eye(n_free), sigmas)
         zeros = np.zeros(n_free)
         if any(estimated):
-            _, curves0, _ = self.predict(jnp.asarray(zeros), data)
+            _, curves0, _, _ = self.predict(jnp.asarray(zeros), data)
             sigmas = self._estimate_sigmas(datasets, curves0, sigmas, estimated, n_points, 0)
             data = self.data(datasets, u0, np.eye(n_free), sigmas)
 
@@ -557,7 +604,7 @@ class FitProblem:
             z, iterations = minimum.z, iterations + minimum.iterations
             if not any(estimated):
                 break
-            _, curves, _ = self.predict(jnp.asarray(z), data)
+            _, curves, _, _ = self.predict(jnp.asarray(z), data)
             new = self._estimate_sigmas(datasets, curves, sigmas, estimated, n_points, n_free)
             change = max(
                 abs(float(a[0]) / float(b[0]) - 1.0)
@@ -588,13 +635,16 @@ class FitProblem:
         errors = uncertainties(self.free, h_z, grad, s, jac)
         warnings += errors.warnings
 
-        hists, curves, corrs = self.predict(jnp.asarray(z), data)
+        hists, curves, corrs, homs = self.predict(jnp.asarray(z), data)
         fits = self._dataset_fits(datasets, hists, curves, sigmas, estimated)
         for j, c in enumerate(self.corrs):
             fits[c.member] = _corr_fit(datasets[c.member], np.asarray(corrs[j], np.float64))
-        deviance = sum(f.contribution for f in fits if f.kind in ("histogram", "g2"))
+        for j, h in enumerate(self.homs):
+            fits[h.member] = _hom_fit(datasets[h.member], np.asarray(homs[j], np.float64), h)
+        counted = ("histogram", "g2", "hom")
+        deviance = sum(f.contribution for f in fits if f.kind in counted)
         chi2 = sum(f.contribution for f in fits if f.kind == "efficiency_curve")
-        has_h = any(f.kind in ("histogram", "g2") for f in fits)
+        has_h = any(f.kind in counted for f in fits)
         has_c = any(f.kind == "efficiency_curve" for f in fits)
         objective = float(deviance + chi2)
         ndf = n_points - n_free
@@ -770,10 +820,10 @@ def _check_datasets(link: Link, datasets: list, params: list[P.Parameter]) -> No
     free = {p.name for p in params}
     names = [getattr(d, "name", "?") for d in datasets]
     for d in datasets:
-        if not isinstance(d, HistogramData | EfficiencyCurve | CorrelationData):
+        if not isinstance(d, HistogramData | EfficiencyCurve | CorrelationData | HOMData):
             raise FitError(
-                "datasets must be HistogramData, EfficiencyCurve or CorrelationData, got "
-                f"{type(d).__name__}"
+                "datasets must be HistogramData, EfficiencyCurve, CorrelationData or HOMData, "
+                f"got {type(d).__name__}"
             )
         where = f"dataset {d.name!r}"
         if names.count(d.name) > 1:
@@ -787,6 +837,9 @@ def _check_datasets(link: Link, datasets: list, params: list[P.Parameter]) -> No
                 raise FitError(
                     str(e) if str(e).startswith(where) else f"{where}: set: {e}"
                 ) from None
+        if isinstance(d, HOMData):
+            _check_hom(link, d, where, free)
+            continue
         if isinstance(d, CorrelationData):
             detectors = [det.name for det in link.detectors]
             pair = d.detectors or tuple(detectors[:2])
@@ -884,8 +937,62 @@ def _corr_fit(d: CorrelationData, mu: np.ndarray) -> DatasetFit:
     )
 
 
+def _check_hom(link: Link, d: HOMData, where: str, free: set) -> None:
+    try:
+        hom = the_interferometer(link)
+    except ValueError:
+        raise FitError(f"{where}: a hom dataset needs a HOMInterferometer in the link") from None
+    detectors = [det.name for det in link.detectors]
+    pair = d.detectors or tuple(detectors[:2])
+    if len(detectors) < 2 or any(n not in detectors for n in pair):
+        raise FitError(
+            f"{where}: a hom dataset needs two detectors of the link (detectors: "
+            f"{', '.join(detectors)}; asked for {', '.join(pair)})"
+        )
+    delay = f"{hom.name}.delay_ns"
+    if delay in free or delay in d.overrides:
+        raise FitError(f"{where}: {delay} is the data's delay_ns column; it cannot be free or set")
+    p = P.parameter(link, delay)
+    for v in d.delay_ns:
+        p.check(v, f"{where}: delay_ns")
+
+
+def _hom_of(link: Link, d: HOMData, member: int) -> _Hom:
+    """The model of a hom dataset: the link with its overrides, one bin (totals only)."""
+    base = P.set_values(link, d.overrides)
+    base = Link(base.stages, one_bin(link.tagger))
+    names = [det.name for det in link.detectors]
+    pair = tuple(d.detectors or names[:2])
+    delay = f"{the_interferometer(link).name}.delay_ns"
+    return _Hom(P.as_float64(base), pair, delay, member, d.orthogonal is not None)
+
+
+def _hom_counts(d: HOMData) -> np.ndarray:
+    return d.parallel if d.orthogonal is None else np.concatenate([d.parallel, d.orthogonal])
+
+
+def _hom_fit(d: HOMData, mu: np.ndarray, hom: _Hom) -> DatasetFit:
+    """Data and model of a hom dataset: the parallel rows, then the orthogonal ones."""
+    n = _hom_counts(d)
+    terms = np.asarray(deviance_terms(jnp.asarray(n), jnp.asarray(mu)))
+    x = d.delay_ns if d.orthogonal is None else np.concatenate([d.delay_ns, d.delay_ns])
+    return DatasetFit(
+        name=d.name,
+        kind="hom",
+        x=x,
+        data=n,
+        model=mu,
+        residuals=np.sign(n - mu) * np.sqrt(np.maximum(terms, 0.0)),
+        contribution=float(np.sum(terms)),
+        x_name=hom.delay_name,
+        shots=d.shots,
+    )
+
+
 def _dataset_key(d) -> tuple:
     overrides = tuple(sorted(d.overrides.items()))
+    if isinstance(d, HOMData):
+        return ("hom", d.detectors, d.parallel.size, d.orthogonal is not None, overrides)
     if isinstance(d, CorrelationData):
         return ("g2", d.detectors, d.n_points, round(float(d.bin_edges_ns[-1]), 6), overrides)
     if isinstance(d, HistogramData):

@@ -10,7 +10,9 @@ one-line `ConfigError`). Layout::
     file = "run_tau1.csv"           # relative to this file
     kind = "histogram"              # or "efficiency_curve", or "g2" (a coincidence
                                     # histogram: CSV delay_ns,counts or correlate .h5;
-                                    # detectors = ["a", "b"], shots optional)
+                                    # detectors = ["a", "b"], shots optional), or
+                                    # "hom" (CSV delay_ns,coincidences_parallel
+                                    # [,coincidences_orthogonal]; as g2)
     shots = 10000000                # histograms: shots behind the counts (not for .h5)
     detector = "detector"           # histograms: the detector (default: the link's first)
     set = { "memory.storage_time_ns" = 1.0 }   # overrides for this dataset only
@@ -35,6 +37,7 @@ from photonmc.io.datasets import (
     load_correlation,
     load_efficiency_curve,
     load_histogram,
+    load_hom,
 )
 
 TOP_KEYS = ("config", "free", "dataset")
@@ -42,6 +45,7 @@ DATASET_KEYS = {
     "histogram": ("file", "kind", "shots", "detector", "set", "name", "bin_ps", "window_ns"),
     "efficiency_curve": ("file", "kind", "set", "name", "memory"),
     "g2": ("file", "kind", "shots", "detectors", "set", "name"),
+    "hom": ("file", "kind", "shots", "detectors", "set", "name"),
 }
 
 
@@ -106,7 +110,9 @@ def _dataset(error, base: Path, index: int, table: dict) -> Dataset:
     where = f"dataset #{index + 1}"
     kind = table.get("kind")
     if kind not in DATASET_KEYS:
-        raise error(f"{where}: kind must be 'histogram', 'efficiency_curve' or 'g2', got {kind!r}")
+        raise error(
+            f"{where}: kind must be 'histogram', 'efficiency_curve', 'g2' or 'hom', got {kind!r}"
+        )
     _check_keys(error, f"{where} ({kind})", table, DATASET_KEYS[kind])
     if "file" not in table or not isinstance(table["file"], str):
         raise error(f"{where}: missing file (a string, relative to the fit spec)")
@@ -120,7 +126,7 @@ def _dataset(error, base: Path, index: int, table: dict) -> Dataset:
             raise error(f"{where}: {key} must be a non-empty string, got {value!r}")
     file = base / table["file"]
     try:
-        if kind == "g2":
+        if kind in ("g2", "hom"):
             shots, detectors = table.get("shots"), table.get("detectors")
             if shots is not None and not (
                 isinstance(shots, int) and not isinstance(shots, bool) and shots >= 1
@@ -132,7 +138,8 @@ def _dataset(error, base: Path, index: int, table: dict) -> Dataset:
                 and all(isinstance(n, str) for n in detectors)
             ):
                 raise error(f'{where}: detectors must be two names, e.g. ["det_t", "det_r"]')
-            return load_correlation(
+            load = load_correlation if kind == "g2" else load_hom
+            return load(
                 file, shots=shots, detectors=detectors, overrides=overrides, name=table.get("name")
             )
         if kind == "histogram":

@@ -32,6 +32,7 @@ import numpy as np
 from photonmc.expected import (
     expected_coincidences,
     has_interference,
+    hom_coincidences,
     mean_pair_overlap,
 )
 from photonmc.link import Link
@@ -158,11 +159,25 @@ def add_photon_statistics(
                 "orthogonal, same shots and seed, made by this run"
             )
         else:
-            stats["hom_visibility"] = Estimate(m, 0.0)
-            notes["hom_visibility"] = "closed form for single-photon pairs: V = M"
+            stats["hom_visibility"] = _expected_visibility(link, result.shots)
+            notes["hom_visibility"] = (
+                "1 - C0(parallel) / C0(orthogonal) of the expected centre-peak coincidences "
+                "(docs/physics.md 6.4; Poisson error of as many shots)"
+            )
     if stats:
         stats["notes"] = notes
     result.photon_statistics = stats
+
+
+def _expected_visibility(link: Link, shots: int) -> Estimate:
+    import jax
+    import jax.numpy as jnp
+
+    with jax.enable_x64(True):
+        link64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), link)
+        parallel, orthogonal = (float(c) * shots for c in hom_coincidences(link64))
+    r = ratio_of_counts(parallel, orthogonal)
+    return Estimate(1.0 - r.value, r.stderr)
 
 
 def _centre(c: PairCorrelation) -> float:

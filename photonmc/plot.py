@@ -78,6 +78,40 @@ def plot_fit(result, title: str = ""):
             bottom.stairs(d.residuals, d.bin_edges_ns, color="0.3")
             bottom.set_ylabel("deviance resid.")
             bottom.set_xlabel("delay t_b - t_a (ns)" if d.kind == "g2" else "time since sync (ns)")
+        elif d.kind == "hom":  # parallel rows, then orthogonal ones (if any)
+            n = (
+                d.data.size // 2
+                if d.data.size > 1
+                and d.x[: d.data.size // 2].tolist() == d.x[d.data.size // 2 :].tolist()
+                else d.data.size
+            )
+            for label, part, colour in (
+                ("parallel", slice(0, n), "C0"),
+                ("orthogonal", slice(n, None), "C1"),
+            ):
+                if d.data[part].size:
+                    order = np.argsort(d.x[part])
+                    top.errorbar(
+                        d.x[part][order],
+                        d.data[part][order],
+                        yerr=np.sqrt(d.data[part][order]),
+                        fmt="o",
+                        ms=3,
+                        color=colour,
+                        label=f"data, {label}",
+                    )
+                    top.plot(
+                        d.x[part][order],
+                        d.model[part][order],
+                        color=colour,
+                        marker="_",
+                        ms=14,
+                        label=f"model, {label}",
+                    )
+                    bottom.plot(d.x[part][order], d.residuals[part][order], "o", ms=3, color=colour)
+            top.set_ylabel("centre-peak coincidences")
+            bottom.set_ylabel("deviance resid.")
+            bottom.set_xlabel("long-arm delay (ns)")
         else:
             top.errorbar(d.x, d.data, yerr=d.sigma, fmt="o", ms=3, color="0.3", label="data")
             dense = np.linspace(float(np.min(d.x)), float(np.max(d.x)), 400)
@@ -94,7 +128,7 @@ def plot_fit(result, title: str = ""):
             bottom.set_xlabel(d.x_name)
         bottom.axhline(0.0, color="C3", lw=0.8)
         note = " (sigma estimated)" if d.sigma_estimated else ""
-        what = "deviance" if d.kind in ("histogram", "g2") else "chi2"
+        what = "deviance" if d.kind in ("histogram", "g2", "hom") else "chi2"
         top.set_title(
             f"{d.name}: {what} {d.contribution:.4g} over {d.data.size} points{note}",
             fontsize="small",

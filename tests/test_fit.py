@@ -45,6 +45,7 @@ STAGE_ARGS = {
     ),
     "OrcaMemory": dict(write_time_ns=0.0),
     "BeamSplitter": {},
+    "HOMInterferometer": {},
     "Detector": dict(efficiency=0.5),
     "TimeTagger": dict(bin_width_ps=10.0, window_start_ns=0.0, window_stop_ns=1.0),
 }
@@ -532,3 +533,135 @@ def test_shipped_g2_fit_spec_loads():
     (d,) = spec.datasets
     assert d.kind == "g2" and d.detectors == ("det_t", "det_r") and d.shots is None
     assert d.bin_width_ns == pytest.approx(0.025) and d.bin_edges_ns[0] == pytest.approx(-20.0)
+
+
+# ------------------------------------------------------------------ HOM data
+def hom_fit_link(t2_star=3.0, sd=0.3, t1=0.6):
+    return pmc.Link(
+        [
+            pmc.QuantumDot(
+                rep_rate_mhz=80.0, lifetime_ns=t1, feeding_time_ns=0.05, mean_photon_number=0.8,
+                g2=0.02, spectral_diffusion_fwhm_ghz=sd, spectral_diffusion_time_ns=200.0,
+                dephasing_time_ns=t2_star,
+            ),
+            pmc.HOMInterferometer(),
+            *(
+                pmc.Detector(efficiency=0.85, dark_count_rate_hz=1e2, name=n, branch=f"hom.{b}")
+                for n, b in (("c", "transmitted"), ("d", "reflected"))
+            ),
+        ],
+        pmc.TimeTagger(bin_width_ps=100.0, window_start_ns=-1.0, window_stop_ns=24.0),
+    )  # fmt: skip
+
+
+def expected_hom_data(link, delays, shots, name, overrides=None):
+    from photonmc.expected import hom_coincidences
+    from photonmc.io.datasets import HOMData
+
+    rows = []
+    with jax.enable_x64(True):
+        for d in delays:
+            lk = P.as_float64(P.set_values(link, {"hom.delay_ns": d, **(overrides or {})}))
+            rows.append([float(c) * shots for c in hom_coincidences(lk)])
+    par, orth = np.asarray(rows).T
+    return HOMData(np.asarray(delays), par, orth, ("c", "d"), shots, overrides or {}, name)
+
+
+@pytest.mark.slow  # compiles the vmapped coincidences of two datasets
+def test_hom_fit_recovers_t2_star_and_spectral_diffusion():
+    """Expected coincidences of a dip at 80 MHz and of zero delay at 1 MHz (where the slow
+    wandering has decorrelated) are fitted back to T1, T2* and the spectral diffusion."""
+    truth = hom_fit_link()
+    dip = expected_hom_data(truth, [-0.8, -0.3, 0.0, 0.3, 0.8], 200_000, "dip")
+    slow = expected_hom_data(truth, [0.0], 400_000, "slow", {"qd.rep_rate_mhz": 1.0})
+    free = ["qd.lifetime_ns", "qd.dephasing_time_ns", "qd.spectral_diffusion_fwhm_ghz"]
+    res = pmc.fit(hom_fit_link(2.0, 0.5, 0.5), [dip, slow], free)
+    assert res.converged, res.warnings
+    for name, want in zip(free, (0.6, 3.0, 0.3), strict=True):
+        assert res.values[name] == pytest.approx(want, rel=1e-4), name
+        assert res.stderr[name] is not None and 0 < res.stderr[name] < 0.5 * want
+    assert [d.kind for d in res.datasets] == ["hom", "hom"]
+    assert res.deviance == pytest.approx(0.0, abs=1e-6) and res.ndf == 12 - 3
+
+
+def test_hom_datasets_are_checked(tmp_path):
+    from photonmc.config import ConfigError
+    from photonmc.fit import FitError
+    from photonmc.fitspec import load_fit_spec
+    from photonmc.io.datasets import DatasetError, load_hom
+
+    good = tmp_path / "hom.csv"
+    good.write_text(
+        "# zero delay\ndelay_ns,coincidences_parallel,coincidences_orthogonal\n0,10,20\n"
+    )
+    d = load_hom(good, shots=100)
+    assert d.kind == "hom" and d.n_points == 2 and d.orthogonal[0] == 20.0
+    for text, what in [
+        ("delay_ns,counts\n0,1\n", "missing coincidences_parallel"),
+        ("delay_ns,coincidences_parallel\n0,-1\n", "must be >= 0"),
+        ("delay_ns,coincidences_parallel\n0,1\n0,2\n", "same delay_ns"),
+    ]:
+        bad = tmp_path / "bad.csv"
+        bad.write_text(text)
+        with pytest.raises(DatasetError, match=what):
+            load_hom(bad)
+    link = hom_fit_link()
+    with pytest.raises(FitError, match="hom.delay_ns is the data's delay_ns column"):
+        pmc.fit(link, [d], ["hom.delay_ns"])
+    hbt = pmc.Link(
+        [
+            pmc.QuantumDot(rep_rate_mhz=80.0, lifetime_ns=0.6),
+            pmc.BeamSplitter(),
+            pmc.Detector(efficiency=0.8, name="a", branch="bs.transmitted"),
+            pmc.Detector(efficiency=0.8, name="b", branch="bs.reflected"),
+        ],
+        link.tagger,
+    )
+    with pytest.raises(FitError, match="needs a HOMInterferometer"):
+        pmc.fit(hbt, [d], ["qd.lifetime_ns"])
+    spec = tmp_path / "fit.toml"
+    (tmp_path / "link.toml").write_text("")
+    spec.write_text(
+        'config = "link.toml"\nfree = ["qd.dephasing_time_ns"]\n'
+        '[[dataset]]\nfile = "hom.csv"\nkind = "hom"\nshots = 100\nbins = 3\n'
+    )
+    with pytest.raises(ConfigError, match="unknown key 'bins'"):
+        load_fit_spec(spec)
+
+
+def test_shipped_hom_fit_spec_loads():
+    from photonmc.fitspec import load_fit_spec
+
+    spec = load_fit_spec(Path(__file__).parent.parent / "configs" / "hom_fit.toml")
+    dip, slow = spec.datasets
+    assert dip.kind == slow.kind == "hom" and dip.detectors == ("det_c", "det_d")
+    assert dip.delay_ns.size >= 5 and 0.0 in dip.delay_ns and dip.orthogonal is not None
+    assert slow.overrides == {"qd.rep_rate_mhz": 1.0}
+
+
+@pytest.mark.slow  # a fit of the shipped example (compilation and about 20 iterations)
+def test_shipped_hom_fit_recovers_the_values_behind_its_data():
+    """configs/hom_fit.toml on its photonmc-generated data (analog runs, configs/data/
+    hom_fit_data.py): T1, T2* and the spectral diffusion within 4 standard errors of the
+    values the data were made with."""
+    from photonmc.config import load_config
+    from photonmc.fitspec import load_fit_spec
+
+    spec = load_fit_spec(Path(__file__).parent.parent / "configs" / "hom_fit.toml")
+    link = load_config(spec.config).link
+    start = {
+        "qd.lifetime_ns": 0.5,
+        "qd.dephasing_time_ns": 2.0,
+        "qd.spectral_diffusion_fwhm_ghz": 0.5,
+    }
+    res = pmc.fit(link, spec.datasets, spec.free, start=start)
+    assert res.converged, res.warnings
+    truth = {
+        "qd.lifetime_ns": 0.6,
+        "qd.dephasing_time_ns": 3.0,
+        "qd.spectral_diffusion_fwhm_ghz": 0.3,
+    }
+    for name, want in truth.items():
+        err = res.stderr[name]
+        assert err is not None and abs(res.values[name] - want) < 4 * err, (name, res.values, err)
+    assert res.p_value is not None and res.p_value > 1e-4

@@ -137,10 +137,17 @@ window_stop_ns = 9.0
 """
 
 
+#: A HOM link (the interferometer's outputs on two detectors)
+HOM = SPLIT.replace(
+    'type = "BeamSplitter"\nname = "bs"\nreflectivity = 0.5',
+    'type = "HOMInterferometer"\nname = "bs"',
+)
+
+
 def stage_names() -> dict[str, tuple[str, str]]:
-    """(config, stage name) of every stage type, read from the two configs above."""
+    """(config, stage name) of every stage type, read from the configs above."""
     out = {}
-    for key, text in (("chain", CHAIN), ("split", SPLIT)):
+    for key, text in (("chain", CHAIN), ("split", SPLIT), ("hom", HOM)):
         for table in tomllib.loads(text)["stage"]:
             out.setdefault(table["type"], (key, table["name"]))
     out["TimeTagger"] = ("chain", "tagger")
@@ -158,6 +165,7 @@ def work(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("properties")
     (root / "chain.toml").write_text(CHAIN)
     (root / "split.toml").write_text(SPLIT)
+    (root / "hom.toml").write_text(HOM)
     (root / "orca.toml").write_text((CONFIGS / "orca_case41.toml").read_text())
     tags = pulsed_tags(3000, 0.3, 0.03, seed=61)
     write_ptu(root / "good.ptu", tags)

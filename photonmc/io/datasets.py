@@ -639,3 +639,121 @@ def load_correlation(
         )  # fmt: skip
     except DatasetError as e:
         raise DatasetError(f"{path}: {str(e).removeprefix(name + ': ')}") from None
+
+
+# ------------------------------------------------------------ HOM coincidences
+HOM_DELAY, HOM_PARALLEL, HOM_ORTHOGONAL = (
+    "delay_ns",
+    "coincidences_parallel",
+    "coincidences_orthogonal",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class HOMData:
+    """Centre-peak coincidences of a HOM measurement (kind "hom").
+
+    delay_ns: (n,) the long arm's extra delay of each row (the interferometer's
+    `delay_ns`; one row at 0 for a zero-delay measurement, several for a HOM dip).
+    parallel: (n,) coincidences in the centre peak (delays within +- T_rep / 2) with the
+    arms' photons in one polarisation; orthogonal: (n,) the same with orthogonal
+    polarisations (the distinguishable reference), or None. detectors: the stage names
+    of the two detectors (None: the link's first two). shots: the shots behind each count
+    (each row and setting), or None to fit the shape only (the model is scaled to the
+    data's total). overrides, name: as for `HistogramData`.
+    """
+
+    delay_ns: np.ndarray
+    parallel: np.ndarray
+    orthogonal: np.ndarray | None = None
+    detectors: tuple[str, str] | None = None
+    shots: int | None = None
+    overrides: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    name: str = "hom"
+
+    kind = "hom"
+
+    def __post_init__(self):
+        label = self.name
+        delay = _float_array(self.delay_ns, label, HOM_DELAY)
+        par = _float_array(self.parallel, label, HOM_PARALLEL)
+        columns = [(HOM_DELAY, delay), (HOM_PARALLEL, par)]
+        orth = None
+        if self.orthogonal is not None:
+            orth = _float_array(self.orthogonal, label, HOM_ORTHOGONAL)
+            columns.append((HOM_ORTHOGONAL, orth))
+        if delay.ndim != 1 or delay.size < 1 or any(a.shape != delay.shape for _, a in columns):
+            raise DatasetError(
+                f"{label}: {', '.join(n for n, _ in columns)} must be 1-D of one length >= 1, "
+                f"got shapes {', '.join(str(a.shape) for _, a in columns)}"
+            )
+        for name, a in columns:
+            bad = ~np.isfinite(a)
+            if np.any(bad):
+                i = int(np.flatnonzero(bad)[0])
+                raise DatasetError(f"{label}: {name} is not a finite number in row {i + 1}")
+        for name, a in columns[1:]:
+            if np.any(a < 0):
+                i = int(np.flatnonzero(a < 0)[0])
+                raise DatasetError(f"{label}: {name} must be >= 0, got {a[i]:g} in row {i + 1}")
+        if np.unique(delay).size != delay.size:
+            raise DatasetError(f"{label}: two rows have the same {HOM_DELAY}; merge them")
+        if self.shots is not None and not (
+            isinstance(self.shots, int | np.integer)
+            and not isinstance(self.shots, bool)
+            and self.shots >= 1
+        ):
+            raise DatasetError(f"{label}: shots must be a whole number >= 1, got {self.shots!r}")
+        if self.detectors is not None and len(self.detectors) != 2:
+            raise DatasetError(f"{label}: detectors must name two detectors, got {self.detectors}")
+        if self.shots is None and np.sum(par) + (0.0 if orth is None else np.sum(orth)) <= 0:
+            raise DatasetError(f"{label}: no coincidences to fit a shape to (give shots)")
+        object.__setattr__(self, "delay_ns", delay)
+        object.__setattr__(self, "parallel", par)
+        object.__setattr__(self, "orthogonal", orth)
+        object.__setattr__(self, "overrides", _overrides(self.overrides, label))
+
+    @property
+    def n_points(self) -> int:
+        return int(self.parallel.size * (1 if self.orthogonal is None else 2))
+
+
+def load_hom(
+    path: str | os.PathLike,
+    *,
+    shots: int | None = None,
+    detectors: tuple[str, str] | None = None,
+    overrides: Mapping[str, float] | None = None,
+    name: str | None = None,
+) -> HOMData:
+    """HOM coincidences from a CSV `delay_ns,coincidences_parallel[,coincidences_orthogonal]`
+    (one row per delay of the long arm; `#` comment lines allowed)."""
+    path = Path(path)
+    _check_file(path)
+    if path.suffix.lower() != ".csv":
+        raise DatasetError(f"{path}: a hom dataset is a .csv file, got {path.suffix!r}")
+    header, rows = read_csv(path)
+    allowed = (HOM_DELAY, HOM_PARALLEL, HOM_ORTHOGONAL)
+    missing = [c for c in (HOM_DELAY, HOM_PARALLEL) if c not in header]
+    extra = [c for c in header if c not in allowed]
+    if missing or extra:
+        what = [f"missing {', '.join(missing)}"] if missing else []
+        what += [f"unexpected {', '.join(extra)}"] if extra else []
+        raise DatasetError(
+            f"{path}: {'; '.join(what)}; a hom CSV has the header "
+            f"{HOM_DELAY},{HOM_PARALLEL}[,{HOM_ORTHOGONAL}]"
+        )
+    orth = rows[:, header.index(HOM_ORTHOGONAL)] if HOM_ORTHOGONAL in header else None
+    name = name or path.stem
+    try:
+        return HOMData(
+            rows[:, header.index(HOM_DELAY)],
+            rows[:, header.index(HOM_PARALLEL)],
+            orth,
+            tuple(detectors) if detectors else None,
+            shots,
+            dict(overrides or {}),
+            name,
+        )
+    except DatasetError as e:
+        raise DatasetError(f"{path}: {str(e).removeprefix(name + ': ')}") from None

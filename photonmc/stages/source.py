@@ -12,7 +12,15 @@ from photonmc import units
 from photonmc.batch import EXP, SOURCE, Batch, wavepackets
 from photonmc.kernels import sampling
 from photonmc.ranges import fmt
-from photonmc.stages._base import concrete, describe, param, probability, stage, static
+from photonmc.stages._base import (
+    concrete,
+    describe,
+    param,
+    positive,
+    probability,
+    stage,
+    static,
+)
 
 
 @stage
@@ -24,6 +32,16 @@ class QuantumDot:
     lifetime T1 starting after a feeding delay tau_f * Exp(1), at a frequency offset
     detuning + Gaussian spectral diffusion. Pure dephasing (T2*) only enters
     indistinguishability, not the memory overlap.
+
+    Spectral diffusion without `spectral_diffusion_time_ns` draws a fresh offset for
+    every photon. With a correlation time tau_c the offset is an Ornstein-Uhlenbeck
+    process from shot to shot, nu_{s+1} = a nu_s + sqrt(1 - a^2) sigma z, a = exp(-T_rep /
+    tau_c), shared by the photons of one shot (docs/physics.md 3.1). Analog mode draws it
+    over the emitting shots with their actual gaps (a^gap per step, exact), each chunk
+    starting from the stationary law: the correlation restarts at chunk boundaries, for
+    1 / chunk_shots of the consecutive pairs. The marginal law of nu is the same Gaussian,
+    so single-detector histograms do not depend on tau_c; two-photon overlaps of photons
+    g shots apart do (their offset difference has variance 2 sigma^2 (1 - a^g)).
     """
 
     rep_rate_mhz: float = param(lo=0.0, lo_open=True, limit=1e6, unit="MHz", doc="repetition rate")
@@ -48,6 +66,13 @@ class QuantumDot:
         lo_open=True,
         unit="ns",
         doc="pure-dephasing time T2* (absent: none)",
+    )
+    spectral_diffusion_time_ns: float | None = param(
+        None,
+        lo=0.0,
+        lo_open=True,
+        unit="ns",
+        doc="correlation time tau_c of the spectral wandering (absent: a new offset every shot)",
     )
     name: str = static("qd")
 
@@ -130,7 +155,13 @@ class QuantumDot:
             t_ref = self.feeding_time_ns * -jnp.log(u[:, 0])
         if diffusion:
             sigma_sd = units.fwhm_to_sigma(self.spectral_diffusion_fwhm_ghz)
-            nu = nu + sigma_sd * sampling.normal_from_uniform(u[:, 1])
+            z = sampling.normal_from_uniform(u[:, 1])
+            if self.spectral_diffusion_time_ns is not None:
+                # One offset per emitting shot, correlated along the shots; a shot's
+                # second photon takes its shot's offset.
+                z_shot = self._wandering(shot[:first], z[:first], ctx.period_ns)
+                z = z_shot if not second else jnp.concatenate([z_shot, z_shot[slot]])
+            nu = nu + sigma_sd * z
         batch = wavepackets(
             size,
             shot=jnp.minimum(shot, n_shots_static - 1),
@@ -143,6 +174,33 @@ class QuantumDot:
         )
         info = {"photons_emitted": jnp.sum(exists), f"{self.name}.emitting_truncated": short}
         return batch, info
+
+    def _wandering(self, shot, z, period_ns):
+        """Standardised Ornstein-Uhlenbeck offsets at increasing shot indices `shot`.
+
+        x_0 = z_0 (stationary), x_i = a_i x_{i-1} + sqrt(1 - a_i^2) z_i with a_i =
+        exp(-gap_i T_rep / tau_c): the linear recurrence runs as an associative scan.
+        """
+        tau_c = positive(self.spectral_diffusion_time_ns)
+        gap = jnp.diff(shot).astype(z.dtype)
+        x = gap * (period_ns / tau_c)
+        a = jnp.concatenate([jnp.zeros(1, z.dtype), jnp.exp(-x)])
+        b = jnp.concatenate([z[:1], jnp.sqrt(-jnp.expm1(-2.0 * x)) * z[1:]])
+
+        def combine(first, then):
+            a1, b1 = first
+            a2, b2 = then
+            return a1 * a2, a2 * b1 + b2
+
+        return jax.lax.associative_scan(combine, (a, b))[1]
+
+    def shot_correlation(self, gap_shots=1):
+        """Correlation a^g of the frequency offsets of photons `gap_shots` shots apart (0
+        without a correlation time: independent offsets)."""
+        if self.spectral_diffusion_time_ns is None:
+            return 0.0
+        tau_c = positive(self.spectral_diffusion_time_ns)
+        return jnp.exp(-gap_shots * self.period_ns / tau_c)
 
     def _emit_expected(self, ctx):
         # One photon per quadrature node of (feeding delay, spectral diffusion), of
