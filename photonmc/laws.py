@@ -161,18 +161,27 @@ def sample_delays(laws, law, u_pos, v_pos, u_row, u_delay):
     """Delays after t_ref of wavepackets of tabulated laws (analog).
 
     law: (n,) int law index per wavepacket (-1: none; its delay is returned as 0);
-    u_pos, v_pos: fractional grid positions; u_row, u_delay: uniforms in (0, 1).
+    u_pos, v_pos: fractional grid positions; u_row, u_delay: uniforms in (0, 1). Every
+    law's rows are stacked into one table (shorter rows padded with their total), so a
+    draw costs the same whatever the number of laws.
     """
-    out = jnp.zeros_like(u_delay)
+    n = max(lw.cdf.shape[-1] for lw in laws)
+    cdf = jnp.concatenate(
+        [jnp.pad(lw.cdf, ((0, 0), (0, n - lw.cdf.shape[-1])), constant_values=1.0) for lw in laws]
+    )
+    guide = jnp.concatenate([lw.guide for lw in laws])
+    t0 = jnp.concatenate([lw.t0 for lw in laws])
+    h = jnp.concatenate([lw.h for lw in laws])
+    row = jnp.zeros(law.shape, jnp.int32)
+    offset = 0
     for j, lw in enumerate(laws):
         n_u, n_v = lw.shape
-        row = _mixture_row(u_pos, v_pos, u_row, n_u, n_v)
-        n = lw.cdf.shape[-1]
-        t0, h = lw.t0[row], lw.h[row]
-        cdf, guide = lw.cdf.reshape(-1), lw.guide.reshape(-1)
-        t = tabulated.sample_guided(cdf, guide, row, n, GUIDE_POINTS, t0, h, u_delay)
-        out = jnp.where(law == j, t.astype(out.dtype), out)
-    return out
+        row = jnp.where(law == j, offset + _mixture_row(u_pos, v_pos, u_row, n_u, n_v), row)
+        offset += n_u * n_v
+    t = tabulated.sample_guided(
+        cdf.reshape(-1), guide.reshape(-1), row, n, GUIDE_POINTS, t0[row], h[row], u_delay
+    )
+    return jnp.where(law >= 0, t.astype(u_delay.dtype), 0.0)
 
 
 def _mixture_row(u_pos, v_pos, u, n_u: int, n_v: int):

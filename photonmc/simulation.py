@@ -244,6 +244,20 @@ def run_warnings(link: Link, mode: str, counters: dict, clicks_per_shot: dict) -
     for name, value in counters.items():
         if name.endswith("_truncated") and value > 0:
             notes.append(f"{name} = {value:g}: Poisson events beyond their room were dropped")
+    notes += physical_memory_warnings(link)
+    return notes
+
+
+def physical_memory_warnings(link: Link) -> list[str]:
+    """The grid and validity warnings of every OrcaMemory of a kernel tier at the grid its
+    run used (`OrcaMemory.warnings`), each naming the memory."""
+    from photonmc.stages.orca import OrcaMemory
+
+    notes = []
+    for name, plan in link.reshaping:
+        m = link[name]
+        if isinstance(m, OrcaMemory) and plan[0] == "kernel":
+            notes += [f"OrcaMemory {name!r}: {w}" for w in m.warnings(plan[1])]
     return notes
 
 

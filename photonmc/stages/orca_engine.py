@@ -50,8 +50,10 @@ OFFSETS = 17
 #: Carrier nodes of the pure-dephasing average
 DEPHASING_NODES = 16
 
-#: Refinement of the solver's time grid for the tabulated laws (even)
+#: Refinement of the solver's time grid for the tabulated laws (even), at most 16 and
+#: at most about LAW_POINTS nodes per row
 UPSAMPLE = 16
+LAW_POINTS = 4096
 
 #: Span of the source's photon given to the grid rules: the feeding delay's 1 - 1e-11
 #: quantile plus this many lifetimes
@@ -240,9 +242,11 @@ def _tables(m, cfg, t_ref, t1, nu, weight, n_t, n_nu, deph):
 
     def law(intensity, times):
         # The solver's step (L / (nz - 1) / rho, tens of ps) is coarse for a detection-time
-        # law read through ps jitter: the intensity is refined UPSAMPLE times (linearly).
-        rows = _upsample(jnp.maximum(jnp.moveaxis(intensity, 0, -1), 0.0), UPSAMPLE)
-        h = dt / UPSAMPLE
+        # law read through ps jitter: the intensity is refined (linearly) to about
+        # LAW_POINTS nodes, at most UPSAMPLE times.
+        factor = max(2, min(UPSAMPLE, 2 * (LAW_POINTS // (2 * intensity.shape[0]))))
+        rows = _upsample(jnp.maximum(jnp.moveaxis(intensity, 0, -1), 0.0), factor)
+        h = dt / factor
         cdf = tabulated.cdf_from_density(rows[..., 0::2], rows[..., 1::2], 2.0 * h)
         return laws.make(cdf, times[0], 2.0 * h, g_t, g_nu)
 
