@@ -300,22 +300,22 @@ def fit(
     callable receiving (iteration, objective) at every L-BFGS step.
     """
     started = time.perf_counter()
-    if nodes is None:
-        _check_datasets(link, list(datasets), _check_free(link, free))  # errors first
-    problem = build_problem(link, datasets, free, nodes=nodes or DEFAULT_NODES)
+    params = _check_free(link, free)
+    _check_datasets(link, list(datasets), params)
     start_link = link
     if start:
-        unknown = [n for n in start if n not in problem.free]
+        names = tuple(p.name for p in params)
+        unknown = [n for n in start if n not in names]
         if unknown:
             raise FitError(
-                f"start value for {unknown[0]}, which is not free (free: {', '.join(problem.free)})"
+                f"start value for {unknown[0]}, which is not free (free: {', '.join(names)})"
             )
         try:
             start_link = P.set_values(link, {n: float(v) for n, v in start.items()})
         except ValueError as e:
             raise FitError(f"start value: {e}") from None
     x0 = []
-    for p in problem.params:
+    for p in params:
         x = float(p.get(start_link))
         if not p.range.interior(x):
             u = f" {p.unit}" if p.unit else ""
@@ -326,7 +326,7 @@ def fit(
         x0.append(x)
     if nodes is None:
         nodes, _ = choose_nodes(start_link, datasets, free)
-        problem = build_problem(link, datasets, free, nodes=nodes)
+    problem = build_problem(link, datasets, free, nodes=nodes)
     problem.minimiser.on_iteration = progress
     try:
         with jax.enable_x64(True):
@@ -417,15 +417,18 @@ def build_problem(
     datasets: Sequence[HistogramData | EfficiencyCurve],
     free: Sequence[str],
     *,
-    nodes: tuple[int, int] = DEFAULT_NODES,
+    nodes: tuple[int, int] | None = None,
 ) -> FitProblem:
     """The compiled fit problem of (link, datasets, free): from the cache when it has one.
 
-    Checks every name and dataset against the link first (FitError).
+    Checks every name and dataset against the link first (FitError). nodes: as `fit`
+    takes them (None: `choose_nodes` at the link's values).
     """
     params = _check_free(link, free)
     datasets = list(datasets)
     _check_datasets(link, datasets, params)
+    if nodes is None:
+        nodes, _ = choose_nodes(link, datasets, free)
     key = (
         P.link_key(link, params),
         tuple(p.name for p in params),
