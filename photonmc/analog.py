@@ -11,8 +11,10 @@ records (time tags) stream out block by block (`click_records`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import pickle
 import time
 from collections.abc import Callable
 from functools import partial
@@ -22,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from photonmc import compile_cache
 from photonmc._version import __version__
 from photonmc.analog_detection import detect, register
 from photonmc.batch import DARK, MEMORY_NOISE, ORIGINS, RETRIEVED, SOURCE
@@ -367,11 +370,13 @@ def _analog_block(
     return jax.lax.fori_loop(0, n_chunks, body, init)
 
 
-@partial(jax.jit, static_argnames=("plan", "per_block", "mesh"))
-def _analog_blocks(
-    link, tables, run_key, firsts, counts, last_chunk, last_shots, plan, per_block, mesh
+def _analog_blocks_impl(
+    link_tables, run_key, firsts, counts, last_chunk, last_shots, plan, per_block, mesh
 ):
-    """One block per device: device d runs chunks firsts[d] .. firsts[d] + counts[d] - 1."""
+    """One block per device: device d runs chunks firsts[d] .. firsts[d] + counts[d] - 1.
+
+    link_tables: (link, the reshaping stages' tables of `host_tables`, or None)."""
+    link, tables = link_tables
 
     def local(firsts, counts):
         out = _analog_block(
@@ -383,19 +388,44 @@ def _analog_blocks(
     return jax.shard_map(local, mesh=mesh, in_specs=(spec, spec), out_specs=spec)(firsts, counts)
 
 
-#: signatures of the analog blocks that this process has compiled (see _compile_blocks)
-_COMPILED: set = set()
+#: compiled analog blocks of this process by signature (see _compile_blocks): each a
+#: function of (link, key, firsts, counts, last_chunk, last_shots)
+_KERNELS: dict = {}
+
+
+class _Blocks:
+    """The jitted analog blocks, counting the programs this process compiled of them
+    (`_cache_size`), whether through this jit or through a stored kernel."""
+
+    def __init__(self, fn):
+        self._fn = fn
+
+    def __call__(self, *args, **kwargs):
+        return self._fn(*args, **kwargs)
+
+    def _cache_size(self) -> int:
+        return self._fn._cache_size() + len(_KERNELS)
+
+
+_analog_blocks = _Blocks(
+    jax.jit(_analog_blocks_impl, static_argnames=("plan", "per_block", "mesh"))
+)
 
 
 def _compile_blocks(link, tables, key, n_all, mine, last_shots, plan, per_block, mesh, on_compile):
-    """Compile the blocks of this run, if this process has not yet, in a call that runs
-    no chunk (every device's count is 0), timed and announced through on_compile.
+    """The compiled blocks of this run: compiled (or loaded) in a call that runs no
+    chunk (every device's count is 0), timed and announced through on_compile, unless
+    this process has them already.
 
     The signature is what the compiled function depends on: the link's structure and
     leaf types, the key type, the static arguments and the x64 flag. Every process of
     a distributed run computes the same signature, so all make the same calls.
+    A single-device run lowers the blocks once with `jax.export` and keeps the
+    lowered module beside the persistent compilation cache (`compile_cache.load_kernel`),
+    so a later process skips tracing and lowering as well as XLA's compilation; the
+    program is the same, and so are the results.
     """
-    leaves, treedef = jax.tree.flatten(link)
+    leaves, treedef = jax.tree.flatten((link, tables))
     signature = (
         treedef,
         tuple(jax.typeof(x) for x in leaves),
@@ -405,18 +435,122 @@ def _compile_blocks(link, tables, key, n_all, mine, last_shots, plan, per_block,
         mesh,
         bool(jax.config.jax_enable_x64),
     )
-    if signature in _COMPILED:
-        return
+    kernel = _KERNELS.get(signature)
+    if kernel is not None:
+        return kernel
     if on_compile is not None:
         on_compile(None)
     start = time.perf_counter()
     zeros = np.zeros(n_all, np.int32)[mine]
+    args = ((link, tables), key, zeros, zeros, 0, last_shots)
     with _rng_mode():
-        out = _analog_blocks(link, tables, key, zeros, zeros, 0, last_shots, plan, per_block, mesh)
-    jax.block_until_ready(out)
-    _COMPILED.add(signature)
+        kernel = _exported_blocks(signature, args, plan, per_block, mesh)
+        if kernel is None:
+            kernel = partial(_analog_blocks, plan=plan, per_block=per_block, mesh=mesh)
+        jax.block_until_ready(kernel(*args))
+    _KERNELS[signature] = kernel
     if on_compile is not None:
         on_compile(time.perf_counter() - start)
+    return kernel
+
+
+def _exported_blocks(signature, args, plan, per_block, mesh):
+    """The blocks as a jitted call of their `jax.export` lowering, loaded from the
+    kernel store or lowered now (and stored); None for a multi-process run or where
+    the lowering cannot be exported (the caller then jits the blocks directly).
+    Runs over several devices are jitted directly too (an exported call would need
+    its arguments placed on the mesh)."""
+    if jax.process_count() > 1 or mesh.size > 1:
+        return None
+    treedef = signature[0]
+    try:
+        structure = _structure_bytes(treedef)
+    except Exception:
+        structure = None
+    name = None
+    if structure is not None:
+        avals = [repr(a) for a in signature[1:3]]
+        name = compile_cache.kernel_name(
+            "analog blocks", repr(treedef), structure, avals, repr(plan), per_block, repr(mesh)
+        )
+    stored = compile_cache.load_kernel(name) if name is not None else None
+    if stored is not None:
+        exported, meta = stored
+        _INFO_NAMES[(treedef.children()[0], plan)] = tuple(meta["info_names"])
+    else:
+
+        def flat(leaves, key, firsts, counts, last_chunk, last_shots):
+            link = jax.tree.unflatten(treedef, leaves)
+            return _analog_blocks_impl(
+                link, key, firsts, counts, last_chunk, last_shots, plan, per_block, mesh
+            )
+
+        link, *rest = args
+        try:
+            exported = jax.export.export(jax.jit(flat))(jax.tree.leaves(link), *rest)
+        except Exception:
+            return None
+        meta = {"lapack": "lapack" in exported.mlir_module()}
+        if name is not None:
+            info = _INFO_NAMES.get((treedef.children()[0], plan))
+            if info is not None:
+                compile_cache.store_kernel(name, exported, dict(meta, info_names=list(info)))
+    call = jax.jit(exported.call)
+    lowered = []
+
+    def kernel(link, key, firsts, counts, last_chunk, last_shots):
+        leaves = jax.tree.leaves(link)
+        if lowered:
+            return call(leaves, key, firsts, counts, last_chunk, last_shots)
+        # the first call lowers; a module without LAPACK calls needs no LAPACK set-up
+        with _without_lapack_setup(meta.get("lapack", True) is False):
+            out = call(leaves, key, firsts, counts, last_chunk, last_shots)
+        lowered.append(True)
+        return out
+
+    return kernel
+
+
+@contextlib.contextmanager
+def _without_lapack_setup(skip: bool):
+    """While lowering a call of an exported module on CPU, jax sets up its LAPACK
+    handlers, which imports scipy.linalg (about a second on 2 cores). A module with no
+    LAPACK call does not need them: skip that set-up (a speed measure only; where jax's
+    internals differ, nothing is skipped)."""
+    try:
+        from jax._src.export import _export
+
+        original = _export._ensure_backends_initialized
+    except (ImportError, AttributeError):
+        skip = False
+    if not skip:
+        yield
+        return
+    _export._ensure_backends_initialized = lambda platforms: None
+    try:
+        yield
+    finally:
+        _export._ensure_backends_initialized = original
+
+
+def _structure_bytes(treedef) -> bytes:
+    """The link structure's static data (each node's type and aux data) as bytes:
+    exact where a repr could abbreviate (a long array, say)."""
+    parts = []
+
+    def walk(t):
+        node = t.node_data()
+        if node is None:
+            parts.append(b"*")
+            return
+        kind, aux = node
+        parts.append(f"{kind.__module__}.{kind.__qualname__}".encode())
+        parts.append(pickle.dumps(aux, protocol=4))
+        for child in t.children():
+            walk(child)
+
+    walk(treedef)
+    return b"\0".join(parts)
 
 
 def host_tables(link: Link):
@@ -531,7 +665,9 @@ def run_analog(
         # keep each block's records (per_block x capacity per device) to ~2^22 clicks
         per_block = max(1, min(per_block, (1 << 22) // plan.record_capacity))
     tables = host_tables(link)
-    _compile_blocks(link, tables, key, n_all, mine, last_shots, plan, per_block, mesh, on_compile)
+    kernel = _compile_blocks(
+        link, tables, key, n_all, mine, last_shots, plan, per_block, mesh, on_compile
+    )
     float_names = sorted(k for k in _info_names(link, plan) if not _is_int_counter(k))
     state = {
         "next_chunk": 0,
@@ -564,17 +700,8 @@ def run_analog(
             counts_all = np.clip(n_chunks - firsts_all, 0, share).astype(np.int32)
             firsts, counts = firsts_all[mine], counts_all[mine]
             with _rng_mode():
-                h, ints, per_chunk, records = _analog_blocks(
-                    link,
-                    tables,
-                    key,
-                    firsts,
-                    counts,
-                    n_chunks - 1,
-                    last_shots,
-                    plan,
-                    per_block,
-                    mesh,
+                h, ints, per_chunk, records = kernel(
+                    (link, tables), key, firsts, counts, n_chunks - 1, last_shots
                 )
             h = np.asarray(h, np.int64).sum(axis=0)
             ints = {k: int(np.asarray(v, np.int64).sum()) for k, v in ints.items()}

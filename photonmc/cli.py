@@ -908,10 +908,6 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 # -------------------------------------------------------------------- memory
 def cmd_memory(args: argparse.Namespace) -> int:
     from photonmc.memory_report import memory_report
@@ -930,3 +926,7 @@ def cmd_memory(args: argparse.Namespace) -> int:
         if args.plot is not None:
             print(f"  figure: {args.plot}")
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

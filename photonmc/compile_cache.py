@@ -17,6 +17,15 @@ and compiled again: a shared cache can cost a compilation, never give a wrong pr
 The directory grows with each new program (one per link structure and chunk size, a
 few MB each); delete it at any time.
 
+Beside XLA's programs, photonmc keeps its analog kernel lowered (`jax.export`, in the
+subdirectory `photonmc-kernels`), so a later process neither traces nor lowers it in
+Python: a warm run only loads. An entry is named by a digest of the link's static
+structure, the plan's shapes, photonmc's sources, the jax, jaxlib and numpy versions,
+the backend and jax's configuration (`kernel_name`); it is written atomically and
+checked (sha256) when read, so a damaged or foreign file is a miss. It needs the
+`flatbuffers` package (a dependency); without it only XLA's programs are kept. Like
+JAX's own cache, the directory holds programs this process will run: keep it private.
+
 Enabling the cache sets JAX's process-wide thresholds so that every program is kept
 (`jax_persistent_cache_min_compile_time_secs = 0`,
 `jax_persistent_cache_min_entry_size_bytes = 0`): photonmc's small helper programs
@@ -25,7 +34,11 @@ compile in tens of ms each, and together they are a good part of a warm run's st
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import os
+import tempfile
 from pathlib import Path
 
 import jax
@@ -125,3 +138,116 @@ def _set(target: str | None) -> None:
         from jax.experimental.compilation_cache import compilation_cache
 
         compilation_cache.reset_cache()
+
+
+# ------------------------------------------------------------------ stored kernels
+#: subdirectory of the cache directory that holds photonmc's lowered kernels
+KERNEL_DIR = "photonmc-kernels"
+_MAGIC = b"photonmc-kernel 1\n"
+
+
+def kernel_dir() -> Path | None:
+    """Where lowered kernels are kept (a subdirectory of the active cache directory),
+    or None when the cache is off or `jax.export` cannot serialize (no flatbuffers)."""
+    active = active_dir()
+    if active is None:
+        return None
+    try:
+        import flatbuffers  # noqa: F401  (jax.export's serialization needs it)
+    except ImportError:
+        return None
+    return active / KERNEL_DIR
+
+
+@functools.cache
+def source_digest() -> str:
+    """sha256 of photonmc's Python sources (the package and its kernels): a stored
+    kernel is only reused by the code that traced it."""
+    import photonmc
+    import photonmc.kernels
+
+    digest = hashlib.sha256()
+    roots = [Path(photonmc.__file__).parent, *(Path(p) for p in photonmc.kernels.__path__)]
+    for root in roots:
+        for path in sorted(root.rglob("*.py")):
+            digest.update(os.fspath(path.relative_to(root)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def kernel_name(*parts) -> str:
+    """The file name of a stored kernel: a digest of `parts` (the program's own static
+    structure, as text or bytes) and of everything else a trace depends on: photonmc's
+    sources, the jax, jaxlib and numpy versions, the backend and its devices, jax's
+    configuration (its cache settings aside) and XLA_FLAGS."""
+    import jaxlib
+    import numpy
+
+    digest = hashlib.sha256()
+    backend = jax.devices()[0].client
+    context = [
+        source_digest(),
+        jax.__version__,
+        jaxlib.__version__,
+        numpy.__version__,
+        backend.platform,
+        backend.platform_version,
+        os.environ.get("XLA_FLAGS", ""),
+        sorted((k, v) for k, v in os.environ.items() if k.startswith("PHOTONMC_") and k != ENV_VAR),
+        sorted((k, repr(v)) for k, v in jax.config.values.items() if "cache" not in k),
+        # context managers (jax.threefry_partitionable, ...) are not in config.values
+        jax.config.jax_threefry_partitionable,
+        jax.config.jax_enable_x64,
+    ]
+    for part in [*context, *parts]:
+        data = part if isinstance(part, bytes) else repr(part).encode()
+        digest.update(len(data).to_bytes(8, "little"))
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def load_kernel(name: str):
+    """The stored `jax.export.Exported` of `name` and its metadata dict, or None when
+    there is none or it cannot be read (then the caller traces it again)."""
+    where = kernel_dir()
+    if where is None:
+        return None
+    try:
+        data = (where / name).read_bytes()
+        if not data.startswith(_MAGIC):
+            return None
+        n = int.from_bytes(data[len(_MAGIC) : len(_MAGIC) + 8], "little")
+        start = len(_MAGIC) + 8
+        meta = json.loads(data[start : start + n])
+        payload = data[start + n :]
+        if meta.get("name") != name or meta.get("sha256") != hashlib.sha256(payload).hexdigest():
+            return None
+        exported = jax.export.deserialize(bytearray(payload))
+    except Exception:  # a missing, partial or foreign file is a miss
+        return None
+    return exported, meta
+
+
+def store_kernel(name: str, exported, meta: dict) -> bool:
+    """Keep `exported` (a `jax.export.Exported`) under `name`, written atomically
+    (a temporary file renamed into place), so a reader in another process sees the
+    whole file or none. Returns whether it was stored; failures are silent (the
+    store only saves time)."""
+    where = kernel_dir()
+    if where is None:
+        return False
+    tmp = None
+    try:
+        payload = bytes(exported.serialize())
+        meta = dict(meta, name=name, sha256=hashlib.sha256(payload).hexdigest())
+        head = json.dumps(meta, sort_keys=True).encode()
+        where.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=where, prefix=f".{name[:16]}-", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(_MAGIC + len(head).to_bytes(8, "little") + head + payload)
+        os.replace(tmp, where / name)
+        return True
+    except Exception:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        return False

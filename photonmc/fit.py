@@ -58,6 +58,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Mapping, Sequence
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -160,6 +161,8 @@ class FitResult:
     datasets: list[DatasetFit]
     link: Link
     elapsed_s: float = math.nan
+    #: the quadrature nodes (feeding, spectral diffusion) the fit used
+    nodes: tuple[int, int] = DEFAULT_NODES
 
     def as_dict(self) -> dict:
         """The JSON object of `photonmc fit --json` (plain, JSON-ready values)."""
@@ -298,7 +301,7 @@ def fit(
     *,
     start: Mapping[str, float] | None = None,
     max_iterations: int = DEFAULT_MAX_ITERATIONS,
-    nodes: tuple[int, int] = DEFAULT_NODES,
+    nodes: tuple[int, int] | None = None,
     progress=None,
 ) -> FitResult:
     """Fit the `free` parameters of `link` to `datasets` (module docstring).
@@ -306,25 +309,28 @@ def fit(
     free: qualified names, e.g. ["qd.lifetime_ns", "memory.beat_terms[0].a"]. start:
     starting values by name (default: the link's values), strictly inside each valid
     range. max_iterations: L-BFGS iterations (each with a line search). nodes: expected-
-    mode quadrature nodes (feeding, spectral diffusion). Raises FitError for unknown
+    mode quadrature nodes (feeding, spectral diffusion); default: the fewest of
+    FIT_NODE_LADDER that the data's bins allow (`choose_nodes`). Raises FitError for unknown
     names, values out of range, and datasets that do not match the link. progress: a
     callable receiving (iteration, objective) at every L-BFGS step.
     """
     started = time.perf_counter()
-    problem = build_problem(link, datasets, free, nodes=nodes)
+    params = _check_free(link, free)
+    _check_datasets(link, list(datasets), params)
     start_link = link
     if start:
-        unknown = [n for n in start if n not in problem.free]
+        names = tuple(p.name for p in params)
+        unknown = [n for n in start if n not in names]
         if unknown:
             raise FitError(
-                f"start value for {unknown[0]}, which is not free (free: {', '.join(problem.free)})"
+                f"start value for {unknown[0]}, which is not free (free: {', '.join(names)})"
             )
         try:
             start_link = P.set_values(link, {n: float(v) for n, v in start.items()})
         except ValueError as e:
             raise FitError(f"start value: {e}") from None
     x0 = []
-    for p in problem.params:
+    for p in params:
         x = float(p.get(start_link))
         if not p.range.interior(x):
             u = f" {p.unit}" if p.unit else ""
@@ -333,6 +339,9 @@ def fit(
                 f"({p.describe_range()}); give a start inside it (--start {p.name}=VALUE)"
             )
         x0.append(x)
+    if nodes is None:
+        nodes, _ = choose_nodes(start_link, datasets, free)
+    problem = build_problem(link, datasets, free, nodes=nodes)
     problem.minimiser.on_iteration = progress
     try:
         with jax.enable_x64(True):
@@ -340,7 +349,82 @@ def fit(
     finally:
         problem.minimiser.on_iteration = None
     result.elapsed_s = time.perf_counter() - started
+    result.nodes = tuple(problem.nodes)
     return result
+
+
+#: quadrature node counts (feeding x spectral diffusion) a fit may use, fewest first
+FIT_NODE_LADDER = ((8, 4), (16, 8), DEFAULT_NODES)
+#: the largest shift of a fitted value, in its standard errors, that a fit's quadrature
+#: error may cause (`choose_nodes`)
+NODE_SHIFT_TOLERANCE = 0.05
+
+
+def choose_nodes(
+    link: Link, datasets: Sequence, free: Sequence[str]
+) -> tuple[tuple[int, int], float]:
+    """The fewest quadrature nodes of FIT_NODE_LADDER that the data's bins allow, and
+    the shift they cause, in standard errors.
+
+    At the link's values, each candidate's histograms differ from those of
+    DEFAULT_NODES by r (per bin, in Poisson standard deviations sqrt(mu)); to first
+    order that moves the fitted values by (J^T J)^-1 J^T r, J the model's derivatives
+    in the same units, whose standard errors are sqrt(diag (J^T J)^-1). The first
+    candidate that moves no free parameter by more than NODE_SHIFT_TOLERANCE of its
+    standard error is chosen (where J is degenerate, the bound |r| is used). Where the
+    latents are off the quadrature is exact and the fewest nodes are taken unchecked;
+    fits with efficiency curves or coincidence histograms keep DEFAULT_NODES.
+    """
+    datasets = list(datasets)
+    if not datasets or any(not isinstance(d, HistogramData) for d in datasets):
+        return DEFAULT_NODES, 0.0
+    if len({_effective_nodes(link, n) for n in FIT_NODE_LADDER}) == 1:
+        return tuple(FIT_NODE_LADDER[0]), 0.0  # the latents are off: every count is exact
+    params = _check_free(link, free)
+    n_free = len(params)
+    u0 = np.array([P.Transform.of(p.range).to_u(float(p.get(link))) for p in params])
+    zeros = np.zeros(n_free)
+
+    def histograms(problem, z):
+        hists, _, _ = problem.predict(z, problem.data(datasets, u0, np.eye(n_free), []))
+        return jnp.concatenate([jnp.ravel(h) for h in hists])
+
+    with jax.enable_x64(True):
+        reference = build_problem(link, datasets, free, nodes=DEFAULT_NODES)
+        mu = np.asarray(histograms(reference, jnp.asarray(zeros)))
+        sigma = np.sqrt(np.maximum(mu, 1e-12))
+        for nodes in FIT_NODE_LADDER:
+            if tuple(nodes) == tuple(DEFAULT_NODES):
+                break
+            problem = build_problem(link, datasets, free, nodes=nodes)
+            z = jnp.asarray(zeros)
+            m = np.asarray(histograms(problem, z))
+            jac = np.asarray(jax.jacfwd(partial(histograms, problem))(z)) / sigma[:, None]
+            r = (m - mu) / sigma
+            shift = _quadrature_shift(jac, r)
+            if shift <= NODE_SHIFT_TOLERANCE:
+                return tuple(nodes), shift
+    return DEFAULT_NODES, 0.0
+
+
+def _effective_nodes(link: Link, nodes) -> tuple[int, int]:
+    """The nodes expected mode really uses: one per latent that is off, and one in
+    the feeding delay without a memory (it is integrated exactly there)."""
+    source = link.source
+    feeding = float(source.feeding_time_ns) != 0.0 and bool(link.memories)
+    diffusion = float(source.spectral_diffusion_fwhm_ghz) != 0.0
+    return (nodes[0] if feeding else 1, nodes[1] if diffusion else 1)
+
+
+def _quadrature_shift(jac: np.ndarray, r: np.ndarray) -> float:
+    """The largest first-order shift of a fitted value, in its standard errors, that a
+    model error r (in data standard deviations) causes, J the model's derivatives."""
+    info = jac.T @ jac
+    if not np.all(np.isfinite(info)) or np.linalg.cond(info) > 1e10:
+        return float(np.sqrt(np.sum(r**2)))  # degenerate: the bound |shift| <= |r|
+    cov = np.linalg.inv(info)
+    shift = cov @ (jac.T @ r)
+    return float(np.max(np.abs(shift) / np.sqrt(np.diag(cov))))
 
 
 def build_problem(
@@ -348,15 +432,18 @@ def build_problem(
     datasets: Sequence[HistogramData | EfficiencyCurve],
     free: Sequence[str],
     *,
-    nodes: tuple[int, int] = DEFAULT_NODES,
+    nodes: tuple[int, int] | None = None,
 ) -> FitProblem:
     """The compiled fit problem of (link, datasets, free): from the cache when it has one.
 
-    Checks every name and dataset against the link first (FitError).
+    Checks every name and dataset against the link first (FitError). nodes: as `fit`
+    takes them (None: `choose_nodes` at the link's values).
     """
     params = _check_free(link, free)
     datasets = list(datasets)
     _check_datasets(link, datasets, params)
+    if nodes is None:
+        nodes, _ = choose_nodes(link, datasets, free)
     key = (
         P.link_key(link, params),
         tuple(p.name for p in params),

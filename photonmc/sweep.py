@@ -21,9 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from photonmc.analog import (
-    DEFAULT_CHUNK_SHOTS,
     analog_plan,
     check_shots,
+    default_chunk_shots,
     merge_plans,
     run_analog,
     seed_key,
@@ -114,7 +114,7 @@ def sweep(
     key=0,
     mode: str = "analog",
     *,
-    chunk_shots: int = DEFAULT_CHUNK_SHOTS,
+    chunk_shots: int | None = None,
     retrieval_window_ns: tuple[float, float] | None = None,
     nodes: tuple[int, int] = DEFAULT_NODES,
     progress: Callable[[int], None] | None = None,
@@ -125,10 +125,13 @@ def sweep(
     Parameters are qualified names (`"memory.storage_time_ns"`); each value is checked
     like a construction. The retrieval window of each point follows its own write and
     storage times unless `retrieval_window_ns` fixes it. progress: called with the
-    number of points done.
+    number of points done. chunk_shots: shots per compiled chunk (analog results depend
+    on it); default `default_chunk_shots()`, by backend as in `simulate`.
     """
     if mode not in ("analog", "expected"):
         raise ValueError(f"mode must be 'analog' or 'expected', got {mode!r}")
+    if chunk_shots is None:
+        chunk_shots = default_chunk_shots()
     if not params:
         raise ValueError("a sweep needs at least one parameter")
     names = tuple(params)

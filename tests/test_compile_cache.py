@@ -93,3 +93,75 @@ def test_second_run_with_another_shot_count_compiles_nothing(capsys):
     assert second.compile_s == 0 and third.compile_s == 0
     assert "compiling" not in capsys.readouterr().err
     assert second.photons_emitted > 0 and np.isfinite(second.elapsed_s)
+
+
+def _kernel_files(where):
+    folder = where / compile_cache.KERNEL_DIR
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def test_a_stored_kernel_is_loaded_without_tracing_and_gives_the_same_result(
+    tmp_path, restore_cache, monkeypatch
+):
+    pytest.importorskip("flatbuffers")
+    import photonmc.analog as analog
+
+    where = compile_cache.configure(tmp_path / "cache")
+    link = fiber_link(dark=3e4, dead=15.0)
+    chunk = 2999  # a chunk size no other test uses
+    monkeypatch.setattr(analog, "_KERNELS", {})
+    first = pmc.simulate(link, 9_000, key=5, chunk_shots=chunk)
+    files = _kernel_files(where)
+    assert len(files) == 1 and not files[0].name.startswith(".")
+
+    # A new process, as far as photonmc knows: nothing compiled, nothing traced.
+    monkeypatch.setattr(analog, "_KERNELS", {})
+    monkeypatch.setattr(analog, "_INFO_NAMES", {})
+
+    def no_trace(*args, **kwargs):
+        raise AssertionError("the stored kernel was traced again")
+
+    with monkeypatch.context() as m:
+        m.setattr(analog, "analog_chunk", no_trace)
+        second = pmc.simulate(link, 9_000, key=5, chunk_shots=chunk)
+    np.testing.assert_array_equal(first.detector().counts, second.detector().counts)
+    np.testing.assert_array_equal(first.detector().totals, second.detector().totals)
+    assert first.summary()["detectors"] == second.summary()["detectors"]
+
+    # The blocks jitted directly (no export): the same integers and float sums.
+    monkeypatch.setattr(analog, "_KERNELS", {})
+    monkeypatch.setattr(analog, "_exported_blocks", lambda *args, **kwargs: None)
+    direct = pmc.simulate(link, 9_000, key=5, chunk_shots=chunk)
+    np.testing.assert_array_equal(first.detector().counts, direct.detector().counts)
+    assert first.memory_sums == direct.memory_sums
+    assert first.summary()["detectors"] == direct.summary()["detectors"]
+
+
+def test_a_damaged_stored_kernel_is_a_miss_and_is_replaced(tmp_path, restore_cache, monkeypatch):
+    pytest.importorskip("flatbuffers")
+    import photonmc.analog as analog
+
+    where = compile_cache.configure(tmp_path / "cache")
+    link = fiber_link(dark=3e4)
+    chunk = 2997
+    monkeypatch.setattr(analog, "_KERNELS", {})
+    first = pmc.simulate(link, 5_000, key=2, chunk_shots=chunk)
+    (path,) = _kernel_files(where)
+    whole = path.read_bytes()
+    for damaged in (whole[: len(whole) // 2], b"not a kernel", whole[:-1] + b"x"):
+        path.write_bytes(damaged)
+        assert compile_cache.load_kernel(path.name) is None
+        monkeypatch.setattr(analog, "_KERNELS", {})
+        again = pmc.simulate(link, 5_000, key=2, chunk_shots=chunk)
+        np.testing.assert_array_equal(first.detector().counts, again.detector().counts)
+        assert compile_cache.load_kernel(path.name) is not None  # written anew
+    assert [p.name for p in _kernel_files(where)] == [path.name]  # no temporary files left
+
+
+def test_kernel_names_depend_on_the_structure_and_the_sources(monkeypatch):
+    a = compile_cache.kernel_name("blocks", "structure a", 4)
+    assert a == compile_cache.kernel_name("blocks", "structure a", 4)
+    assert a != compile_cache.kernel_name("blocks", "structure b", 4)
+    assert a != compile_cache.kernel_name("blocks", "structure a", 8)
+    monkeypatch.setattr(compile_cache, "source_digest", lambda: "other sources")
+    assert a != compile_cache.kernel_name("blocks", "structure a", 4)

@@ -665,3 +665,63 @@ def test_shipped_hom_fit_recovers_the_values_behind_its_data():
         err = res.stderr[name]
         assert err is not None and abs(res.values[name] - want) < 4 * err, (name, res.values, err)
     assert res.p_value is not None and res.p_value > 1e-4
+
+
+def test_quadrature_shift_is_the_linear_fit_of_the_model_error():
+    from photonmc.fit import _quadrature_shift
+
+    # orthonormal derivatives: unit standard errors, shift = J^T r
+    jac = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    assert _quadrature_shift(jac, np.array([0.1, -0.2, 5.0])) == pytest.approx(0.2)
+    # scaled derivatives: the shift in standard errors does not change
+    assert _quadrature_shift(3.0 * jac, np.array([0.1, -0.2, 5.0])) == pytest.approx(0.2)
+    # degenerate derivatives: the bound |r|
+    flat = np.array([[1.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    assert _quadrature_shift(flat, np.array([0.3, 0.0, 0.4])) == pytest.approx(0.5)
+
+
+@pytest.mark.slow
+def test_fit_nodes_follow_the_data():
+    from photonmc.fit import DEFAULT_NODES, FIT_NODE_LADDER, NODE_SHIFT_TOLERANCE, choose_nodes
+    from photonmc.io.datasets import HistogramData
+
+    tagger = TimeTagger(bin_width_ps=200.0, window_start_ns=-1.0, window_stop_ns=7.0)
+    link = pmc.Link(
+        [
+            pmc.QuantumDot(
+                rep_rate_mhz=80.0,
+                lifetime_ns=0.6,
+                feeding_time_ns=0.1,
+                spectral_diffusion_fwhm_ghz=0.5,
+                mean_photon_number=0.5,
+            ),
+            pmc.LadderMemory(
+                write_time_ns=0.9,
+                input_mode_fwhm_ns=1.0,
+                output_mode_fwhm_ns=0.8,
+                write_efficiency=0.6,
+                read_efficiency=0.7,
+                storage_time_ns=1.0,
+                lifetime_ns=1.1,
+            ),
+            pmc.Detector(efficiency=0.8, dark_count_rate_hz=1e4),
+        ],
+        tagger=tagger,
+    )
+    free = ["qd.lifetime_ns", "memory.write_efficiency"]
+
+    def data(shots):
+        res = pmc.simulate(link, 1000, mode="expected")
+        counts = np.round(res.histogram() / 1000 * shots)
+        edges = res.detector().bin_edges_ns
+        return [HistogramData(counts=counts, bin_edges_ns=edges, shots=int(shots))]
+
+    few, shift = choose_nodes(link, data(100), free)
+    assert few == FIT_NODE_LADDER[0] and shift <= NODE_SHIFT_TOLERANCE
+    # far more shots: the data resolve the quadrature error, more nodes are needed
+    many, _ = choose_nodes(link, data(1e15), free)
+    assert FIT_NODE_LADDER.index(many) > FIT_NODE_LADDER.index(few)
+    # latents off: the quadrature is exact, the fewest nodes are taken
+    exact = link.set("qd.spectral_diffusion_fwhm_ghz", 0.0).set("qd.feeding_time_ns", 0.0)
+    assert choose_nodes(exact, data(1e15), free) == (FIT_NODE_LADDER[0], 0.0)
+    assert DEFAULT_NODES == FIT_NODE_LADDER[-1]

@@ -79,3 +79,13 @@ def test_sweep_file_layout(tmp_path):
         assert list(f.attrs["parameters"]) == list(params)
     with pytest.raises(FileExistsError, match="--force"):
         write_sweep(res, path)
+
+
+def test_sweep_chunk_size_defaults_by_backend(monkeypatch):
+    import sys
+
+    sweep_module = sys.modules["photonmc.sweep"]  # photonmc.sweep the name is the function
+    monkeypatch.setattr(sweep_module, "default_chunk_shots", lambda backend=None: 3072)
+    link = memory_link(sd=0.0, feeding=0.0)
+    res = pmc.sweep(link, {"memory.write_time_ns": [0.5, 0.9]}, 5_000, key=1)
+    assert [r.chunk_shots for r in res.results.ravel()] == [3072, 3072]
