@@ -560,16 +560,27 @@ def host_tables(link: Link):
     float64). None when the link needs none."""
     if not link.reshaping and link.source.dephasing_time_ns is None:
         return None
+    leaves, treedef = jax.tree.flatten(link)
+    key = (treedef, tuple(np.asarray(x).tobytes() for x in leaves))
+    if key in _TABLES:
+        return _TABLES[key]
     with jax.enable_x64(True):
         link64 = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), link)
         tables = _prepare_jit(link64)
-    return jax.tree.map(
+    tables = jax.tree.map(
         lambda x: np.asarray(x, np.float32) if np.issubdtype(x.dtype, np.floating) else x,
         tables,
     )
+    if len(_TABLES) >= 8:
+        _TABLES.pop(next(iter(_TABLES)))
+    _TABLES[key] = tables
+    return tables
 
 
 _prepare_jit = jax.jit(prepare_tables)
+
+#: host_tables of recent parameter sets (a second run of the same link reuses them)
+_TABLES: dict = {}
 
 
 def _split_info(info: dict):
