@@ -7,9 +7,10 @@ compiled first and timed apart from compilation, in one process, alternating.
 
     python benchmarks/orca_engine.py [--shots 100000000] [--repeats 2]
 
-Prints shots/s and emitted photons/s of each and the ratio (LadderMemory time / OrcaMemory
-time: the physical memory may cost at most a factor 2). Also the time to build the
-memory's tables (the float64 solve on the grid of starts and offsets), which a run pays once.
+Prints shots/s and emitted photons/s of each and the ratio of run times (the physical
+memory may cost at most a factor 2), without and with the time to build the memory's
+tables (the float64 solve on the grid of starts and offsets), which a run of a new
+parameter set pays once (a later run of the same parameters in the process reuses them).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import jax
 
 import photonmc as pmc
+from photonmc import analog
 from photonmc.analog import host_tables
 from photonmc.config import load_config
 from photonmc.stages import OrcaMemory
@@ -46,10 +48,13 @@ def main(argv=None):
     args = ap.parse_args(argv)
     print(f"backend {jax.default_backend()}, {len(jax.devices())} device(s)")
     runs = links()
+    tables = {}
     for name, link in runs.items():
+        jax.block_until_ready(host_tables(link))  # compiles the solve
+        analog._TABLES.clear()
         start = time.perf_counter()
         jax.block_until_ready(host_tables(link))
-        tables = time.perf_counter() - start
+        tables[name] = time.perf_counter() - start
         r = pmc.simulate(link, 1 << 18, 1)
         print(
             f"{name}: tables {tables:.2f} s (first call, with their compilation); "
@@ -68,7 +73,13 @@ def main(argv=None):
             f"{photons[name] / best[name]:.3g} emitted photons/s ({best[name]:.2f} s)"
         )
     ratio = best["OrcaMemory"] / best["LadderMemory"]
-    print(f"OrcaMemory / LadderMemory time: {ratio:.2f} (target <= 2)")
+    fresh = (best["OrcaMemory"] + tables["OrcaMemory"]) / (
+        best["LadderMemory"] + tables["LadderMemory"]
+    )
+    print(
+        f"OrcaMemory / LadderMemory time: {ratio:.2f} with the tables built, "
+        f"{fresh:.2f} with their build (target <= 2)"
+    )
 
 
 if __name__ == "__main__":
