@@ -57,7 +57,7 @@ def main(argv=None):
         tables[name] = time.perf_counter() - start
         r = pmc.simulate(link, 1 << 18, 1)
         print(
-            f"{name}: tables {tables:.2f} s (first call, with their compilation); "
+            f"{name}: tables {tables[name]:.2f} s; "
             f"kernel compile {r.compile_s:.1f} s; eta_int {r.internal_efficiency()}"
         )
     best = {name: float("inf") for name in runs}
