@@ -159,3 +159,22 @@ def test_table_control_beats_the_gaussian_at_the_same_energy():
     assert r.objective_value >= eta_gauss
     assert r.objective_value <= r.optical_depth_bound
     assert float(r.link["memory"].write_energy_nj) == pytest.approx(e)
+
+
+def test_cli_optimize_memory_efficiency_json(capsys, tmp_path):
+    import json
+
+    from photonmc.cli import main
+
+    text = CASE41.read_text(encoding="utf-8").replace('tier = "adiabatic"', 'tier = "analytic"')
+    text = text.replace("storage_time_ns = 2.4285714285714284", "storage_time_ns = 0.0")
+    cfg = tmp_path / "case41_analytic.toml"
+    cfg.write_text(text, encoding="utf-8")
+    argv = ["optimize", str(cfg), "--objective", "memory_efficiency", "--input",
+            "gaussian:0.6", "--free", "memory.write_energy_nj", "--bounds",
+            "memory.write_energy_nj=1:15", "--json"]  # fmt: skip
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    out = json.loads(captured.out)
+    assert 0.0 < out["objective_value"] <= out["optical_depth_bound"] <= 1.0
