@@ -14,6 +14,7 @@ import pytest
 from photonmc import parameters as P
 from photonmc.config import load_config
 from photonmc.fit import FitError, fit
+from photonmc.fitspec import load_fit_spec
 from photonmc.io.datasets import DatasetError, EfficiencyCurve
 
 mr = importlib.import_module("photonmc.memory_report")
@@ -108,3 +109,28 @@ def test_bad_curves_are_refused():
     curve = EfficiencyCurve("memory.storage_time_ns", xs, ys, quantity="write")
     with pytest.raises(FitError, match="physical memory"):
         fit(ladder, [curve], ["memory.read_efficiency"])
+
+
+# The calibration the README states (photonmc fit configs/cs_orca_control_energy_fit.toml)
+CS_FIT = {
+    "memory.signal_dipole_ea0": (0.979168, 0.04524),
+    "memory.control_dipole_ea0": (4.52303, 0.1835),
+    "memory.write_time_ns": (-0.321537, 0.01542),
+    "memory.dephasing_time_ns": (4.35593, 0.1035),
+}
+CS_CHI2 = 454.719
+
+
+@pytest.mark.slow
+def test_cs_control_energy_fit_reproduces_the_readme():
+    """The shipped calibration converges and gives the README's values, errors and
+    chi-square (the start values are the fitted ones, so to well within the errors)."""
+    spec = load_fit_spec(CONFIGS / "cs_orca_control_energy_fit.toml")
+    link = load_config(spec.config).link
+    r = fit(link, spec.datasets, spec.free)
+    assert r.converged, r.warnings
+    for name, (value, err) in CS_FIT.items():
+        assert r.values[name] == pytest.approx(value, abs=0.02 * err), name
+        assert r.stderr[name] == pytest.approx(err, rel=0.02), name
+    assert r.chi2 == pytest.approx(CS_CHI2, rel=1e-3)
+    assert r.ndf == 8
