@@ -24,6 +24,8 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from photonmc.kernels import atomic_data as ad
+from photonmc.kernels import orca_adiabatic as ob
 from photonmc.link import Link
 from photonmc.ranges import concrete
 from photonmc.stages.orca import OrcaMemory
@@ -246,8 +248,8 @@ def memory_grid(links, stage: str | None, inp: MemoryInput):
             return None
         _, _, extent, fwhm = inp.wavepacket(lk, m)
         cfg = m.grid(extent, fwhm)
-        length = float(m.cell_length_cm) * 1e-2
-        r = 0.5 * 0.299792458 if cfg.geometry == "counter" else 0.299792458
+        length = float(m.cell_length_cm) * ad.CM
+        r = ob.rho(cfg)
         cfgs.append(cfg)
         spans.append((cfg.nt * length / (cfg.nz - 1) / r, length, r))
     best = max(cfgs, key=lambda c: c.nz)
