@@ -120,6 +120,8 @@ def parameter(link: Link, name: str) -> Parameter:
             + ", ".join(BEAT_COMPONENTS)
             + ")"
         )
+    if stage is not None and _entry_field(stage, field):
+        raise ParameterError(f"{name}: address one entry, e.g. {stage_name}.{field}[0]")
     if stage is not None and hasattr(stage, field) and not _is_leaf(stage, field):
         raise ParameterError(f"{name} is a structural setting of {stage_name!r}, not a parameter")
     if stage is None or not _is_leaf(stage, field):

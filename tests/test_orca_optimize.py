@@ -118,6 +118,8 @@ def test_table_amplitudes_are_parameters():
     assert "memory.control_table[1]" in P.fittable_names(link)
     moved = P.set_values(link, {"memory.control_table[1]": 0.8})
     assert moved["memory"].control_table.tolist() == [0.5, 0.8, 0.5]
+    with pytest.raises(P.ParameterError, match=r"address one entry.*control_table\[0\]"):
+        P.parameter(link, "memory.control_table")
     with pytest.raises(P.ParameterError, match="3 control_table entries"):
         P.parameter(link, "memory.control_table[3]")
     with pytest.raises(ValueError, match="control_table.*>= 0"):

@@ -10,6 +10,7 @@ report its physics.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -86,11 +87,17 @@ class OrcaMemory:
     dephasing_time_ns: float | None = param(
         None, lo=0.0, lo_open=True, unit="ns", doc="extra Gaussian spin-wave dephasing time"
     )
-    control_table: np.ndarray = param(
-        (),
-        doc="control_shape 'table': N envelope amplitudes (>= 0) on a uniform grid inside "
-        "control_fwhm_ns, interpolated by raised-cosine bumps",
-        components={"entry": ("", Range(0.0))},
+    # a 1-D array parameter: each entry is a parameter (`memory.control_table[k]`, the
+    # "entry" component) with the range declared for the field
+    control_table: np.ndarray = dataclasses.field(
+        default=(),
+        metadata={
+            "unit": "",
+            "doc": "control_shape 'table': N envelope amplitudes (>= 0) on a uniform grid "
+            "inside control_fwhm_ns, interpolated by raised-cosine bumps",
+            "range": Range(0.0),
+            "components": {"entry": ("", Range(0.0))},
+        },
     )
     beat_terms: np.ndarray = param(
         (),
