@@ -27,8 +27,8 @@ Models.
   Likelihood: Gaussian, chi2 = sum((y - eta) / sigma)^2. Without `efficiency_err`, one
   common sigma per curve is estimated from the residuals, sigma^2 = (SSR / n) N / (N - p)
   (N points in all, p free parameters; for a lone curve SSR / (n - p)), iterated with the
-  fit; the result
-  says so and gives no p-value, since chi2 / ndf = 1 then holds by construction.
+  fit; the result says so and gives no p-value, since chi2 / ndf = 1 then holds by
+  construction.
 
 The objective is -2 ln L up to a constant: the sum of the deviances and chi-squares. The
 latent variables of the expected mode are integrated by quadrature (docs/physics.md 5: one node
