@@ -33,22 +33,7 @@ L41 = 2 * (1.6 * 2) * TAU_W * (C / 2) / 1.05
 
 
 def case41_params():
-    p = orca.OrcaParams(
-        temperature_c=115.0,
-        cell_length_cm=L41 * 100,
-        control_waist_um=131.0,
-        signal_waist_um=131.0,
-        detuning_ghz=9.0,
-        control_fwhm_ns=TAU_W,
-        signal_dipole_ea0=1.58167299508e-10 * 0.2556521 / ad.A0,
-        control_dipole_ea0=4.47619298768e-11 * 0.72474758 / ad.A0,
-        intermediate_lifetime_ns=1e9 / 38107518.888,
-        storage_lifetime_ns=1e9 / 3102649.47106,
-        isotope_fraction=1.0,
-    )
-    e = orca.physics(SP, p).critical_energy_nj
-    t_half = 1.5 * TAU_W + 2 * L41 / C
-    return p._replace(write_energy_nj=e, read_energy_nj=e, storage_time_ns=t_half + TAU_W / 2)
+    return orca.case41_params()
 
 
 def signal(p, xi0, a_s):

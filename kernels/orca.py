@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 from . import atomic_data as ad
@@ -59,6 +60,7 @@ class OrcaParams(NamedTuple):
     dephasing_time_ns: object = None  # None: no extra dephasing
     optical_pumping: object = 0.0
     isotope_fraction: object = 1.0
+    control_table: object = None  # shape "table": the N envelope amplitudes (>= 0)
 
 
 class Physics(NamedTuple):
@@ -98,14 +100,24 @@ def physics(sp: ad.Species, p: OrcaParams, geometry: str = "counter", shape: str
     depth = ad.optical_depth(kappa2, length_m, gamma_s / ad.NS)
     waist = p.control_waist_um * ad.UM
     fwhm_s = p.control_fwhm_ns * ad.NS
-    rabi = [
-        ad.rabi_frequency(ad.peak_power_w(shape, e * ad.NJ, fwhm_s), d_c, waist) * ad.NS
-        for e in (p.write_energy_nj, p.read_energy_nj)
-    ]
+    if shape == "table":
+        # P(t) = (E / T) A(t)^2 / <A^2>: the Rabi frequency at the mean power E / T, per unit
+        # amplitude, times the largest amplitude (the peak); tau_eff = T <A>^2 / <A^2>
+        m1, m2 = ob.table_moments(p.control_table)
+        peak = jnp.max(jnp.asarray(p.control_table)) / jnp.sqrt(m2)
+        rabi = [
+            ad.rabi_frequency(e * ad.NJ / fwhm_s, d_c, waist) * ad.NS * peak
+            for e in (p.write_energy_nj, p.read_energy_nj)
+        ]
+        tau_eff = fwhm_s * m1**2 / m2
+    else:
+        rabi = [
+            ad.rabi_frequency(ad.peak_power_w(shape, e * ad.NJ, fwhm_s), d_c, waist) * ad.NS
+            for e in (p.write_energy_nj, p.read_energy_nj)
+        ]
+        tau_eff = ad.effective_duration(shape, fwhm_s)
     delta = 2.0 * math.pi * p.detuning_ghz  # rad/ns
-    e_crit = ad.critical_energy(
-        kappa2, d_c, waist, delta / ad.NS, ad.effective_duration(shape, fwhm_s)
-    )
+    e_crit = ad.critical_energy(kappa2, d_c, waist, delta / ad.NS, tau_eff)
     sign = 1.0 if sp.inverted else -1.0
     shift = sign * rabi[0] ** 2 / (4.0 * delta)  # rad/ns
     k_a, k_b = ad.wavevectors(sp, geometry)
@@ -136,6 +148,48 @@ def physics(sp: ad.Species, p: OrcaParams, geometry: str = "counter", shape: str
     )
 
 
+# ---- the regression case of ORCA_MODEL 4.1 ----------------------------------------------------
+#: Case 4.1: square control of 300 ps, Gaussian signal of 600 ps (f = 2), Rb87 5D5/2
+CASE41_CONTROL_NS = 0.3
+CASE41_SIGNAL_NS = 0.6
+#: L = 2 (1.6 f) tau_w (c / 2) / 1.05, cm
+CASE41_LENGTH_CM = 2 * (1.6 * 2) * CASE41_CONTROL_NS * (ob.C_M_PER_NS / 2) / 1.05 * 100
+
+
+def case41_params(at_critical_energy: bool = True) -> OrcaParams:
+    """The inputs of ORCA_MODEL case 4.1 (OM21 README, 2021 conventions) as `OrcaParams`.
+
+    Rb87 5S-5P3/2-5D5/2, 115 C, L = 27.41 cm, 131 um waists, Delta = 9 GHz, 300 ps square
+    control, OM21's fitted dipoles and decay rates. at_critical_energy: both controls at
+    E_crit (6.031 nJ) and storage_time_ns = T + tau_w / 2 with T = 3 tau_w / 2 + 2 L / c
+    (the 4.1 protocol); otherwise the energies and storage time keep their defaults.
+    The two-photon detuning stays 0 (the bare resonance; `matched_two_photon_detuning_mhz`
+    gives the phase-matched one).
+    """
+    p = OrcaParams(
+        temperature_c=115.0,
+        cell_length_cm=CASE41_LENGTH_CM,
+        control_waist_um=131.0,
+        signal_waist_um=131.0,
+        detuning_ghz=9.0,
+        control_fwhm_ns=CASE41_CONTROL_NS,
+        signal_dipole_ea0=1.58167299508e-10 * 0.2556521 / ad.A0,
+        control_dipole_ea0=4.47619298768e-11 * 0.72474758 / ad.A0,
+        intermediate_lifetime_ns=1e9 / 38107518.888,
+        storage_lifetime_ns=1e9 / 3102649.47106,
+        isotope_fraction=1.0,
+    )
+    if not at_critical_energy:
+        return p
+    sp = ad.species_data("Rb87", "5D5/2")
+    e = physics(sp, p, "counter", "square").critical_energy_nj
+    length_m = CASE41_LENGTH_CM * ad.CM
+    t_half = 1.5 * CASE41_CONTROL_NS + 2 * length_m / ob.C_M_PER_NS
+    return p._replace(
+        write_energy_nj=e, read_energy_nj=e, storage_time_ns=t_half + CASE41_CONTROL_NS / 2
+    )
+
+
 # ---- grids -----------------------------------------------------------------------------------
 def choose_grid(
     sp: ad.Species,
@@ -160,6 +214,8 @@ def choose_grid(
     r = ob.rho(cfg0)
     fw = float(p.control_fwhm_ns)
     widths = [fw] + ([float(signal_fwhm_ns)] if signal_fwhm_ns else [])
+    if shape == "table":  # dtau <= h / 4 for the table's node spacing h
+        widths.append(2.5 * fw / (len(p.control_table) + 1))
     rabi = max(float(ph.write_rabi_rad_per_ns), float(ph.read_rabi_rad_per_ns))
     delta = abs(2.0 * math.pi * float(p.detuning_ghz))
     a_s = abs(complex(ob.signal_self_rate(cfg0._replace(nv=1), ph.medium)).imag)
@@ -172,7 +228,7 @@ def choose_grid(
     nz = int(min(max(math.ceil(length / (r * dt)) + 1, nz_min), nz_max))
     dt = length / (nz - 1) / r
     extent = fw if signal_extent_ns is None else float(signal_extent_ns)
-    half_c = 0.5 * fw if shape == "square" else 2.0 * fw
+    half_c = 2.0 * fw if shape == "gaussian" else 0.5 * fw
     half = half_c + max(extent, fw) + (2.0 * length / ad.C / ad.NS if geometry == "counter" else 0)
     nt = int(math.ceil(2.0 * half / dt))
     return cfg0._replace(nz=nz, nt=nt)
@@ -196,6 +252,13 @@ class OrcaResult(NamedTuple):
 
 
 def _controls(ph: Physics, p: OrcaParams):
+    if p.control_table is not None:  # shape "table": Rabi frequency per unit amplitude
+        table = jnp.asarray(p.control_table)
+        top = jnp.max(table)
+        return tuple(
+            ob.Control(r / top, p.control_fwhm_ns, table)
+            for r in (ph.write_rabi_rad_per_ns, ph.read_rabi_rad_per_ns)
+        )
     return (
         ob.Control(ph.write_rabi_rad_per_ns, p.control_fwhm_ns),
         ob.Control(ph.read_rabi_rad_per_ns, p.control_fwhm_ns),
@@ -385,7 +448,9 @@ def grid_warnings(sp: ad.Species, p: OrcaParams, cfg: ob.Config, signal=None) ->
             f"signal waist {float(p.signal_waist_um):.4g} um > control waist "
             f"{float(p.control_waist_um):.4g} um: the on-axis control overestimates the coupling"
         )
-    if float(p.storage_time_ns) < float(p.control_fwhm_ns) * (1.0 if cfg.shape == "square" else 4):
+    if float(p.storage_time_ns) < float(p.control_fwhm_ns) * (
+        4.0 if cfg.shape == "gaussian" else 1
+    ):
         out.append(
             f"storage_time_ns = {float(p.storage_time_ns):.4g} ns: write and read controls overlap"
         )
@@ -398,3 +463,19 @@ def grid_warnings(sp: ad.Species, p: OrcaParams, cfg: ob.Config, signal=None) ->
                 "signal (should be 1 within 1e-3): widen it (signal_extent_ns)"
             )
     return out
+
+
+def optical_depth_bound(optical_depth: float) -> float:
+    """eta_r,max(d)^2, the bound on store-then-retrieve efficiency at optical depth d
+    (ORCA_MODEL 4.4; plain numbers). The kernel's width in x is ~ 2 / sqrt(d), so the
+    Gauss-Legendre order grows as 4 sqrt(d) (128 at least); beyond d = 5e5 (order 2828)
+    the asymptote 1 - 2.9 / d of the top eigenvalue is used."""
+    from . import orca_gorshkov as og
+
+    d = float(optical_depth)
+    if d > 5e5:
+        return (1.0 - 2.9 / d) ** 2
+    n = max(128, int(math.ceil(4.0 * math.sqrt(max(d, 0.0)))))
+    with jax.enable_x64(True):  # the eigenvalue's 1 - eta ~ 3 / d needs double precision
+        eta = float(og.max_retrieval_efficiency(jnp.asarray(d, jnp.float64), n))
+    return min(eta, 1.0) ** 2

@@ -76,10 +76,15 @@ class Medium(NamedTuple):
 
 
 class Control(NamedTuple):
-    """A control pulse: peak Rabi frequency (rad/ns), intensity FWHM or duration (ns)."""
+    """A control pulse: peak Rabi frequency (rad/ns), intensity FWHM or duration (ns).
+
+    Shape "table": `table` holds the N amplitudes of the envelope (`table_envelope`), the
+    pulse lasts `fwhm` and `rabi` is the Rabi frequency per unit amplitude.
+    """
 
     rabi: object
     fwhm: object
+    table: object = None
 
 
 class Config(NamedTuple):
@@ -87,7 +92,7 @@ class Config(NamedTuple):
 
     geometry: str = "counter"
     inverted: bool = False
-    shape: str = "square"  # 'square' | 'gaussian'
+    shape: str = "square"  # 'square' | 'gaussian' | 'table'
     nz: int = 125
     nt: int = 309  # time steps of the window (counter) or of its retarded span (co)
     nv: int = 9
@@ -145,10 +150,44 @@ def _gauss_cumulative(x, sigma):
     return sigma * math.sqrt(0.5 * math.pi) * (1.0 + erf(x / (_SQ2 * sigma)))
 
 
+#: Gauss-Legendre nodes per step interval for the interval means of a table control
+TABLE_QUADRATURE = 4
+
+
+def table_envelope(amplitudes, duration, t):
+    """A(t) = sum_k a_k cos^2(pi (t - t_k) / (2 h)) over |t - t_k| < h, with t_k = -T/2 +
+    (k + 1) h, h = T / (N + 1): N amplitudes on a uniform grid inside the duration T,
+    interpolated by raised-cosine bumps (a partition of unity: A(t_k) = a_k, A is C1 and
+    vanishes at +-T/2 and outside)."""
+    a = jnp.asarray(amplitudes)
+    n = a.shape[0]
+    h = duration / (n + 1)
+    tk = -0.5 * duration + h * jnp.arange(1, n + 1)
+    u = (jnp.asarray(t)[..., None] - tk) / h
+    bump = jnp.where(jnp.abs(u) < 1.0, jnp.cos(0.5 * jnp.pi * jnp.clip(u, -1.0, 1.0)) ** 2, 0.0)
+    return jnp.sum(bump * a, axis=-1)
+
+
+def table_moments(amplitudes):
+    """(int A dt / T, int A^2 dt / T) of `table_envelope` in closed form (bump integrals h,
+    3h/4 and overlaps h/8)."""
+    a = jnp.asarray(amplitudes)
+    n = a.shape[0]
+    m1 = jnp.sum(a) / (n + 1)
+    m2 = (0.75 * jnp.sum(a**2) + 0.25 * jnp.sum(a[1:] * a[:-1])) / (n + 1)
+    return m1, m2
+
+
 def control_interval_means(shape: str, control: Control, edges):
     """Mean Omega and mean |Omega|^2 over [edges[i], edges[i+1]] for a control centred at 0."""
     a, b = edges[:-1], edges[1:]
     width = b - a
+    if shape == "table":
+        x, w = np.polynomial.legendre.leggauss(TABLE_QUADRATURE)
+        t = 0.5 * (a + b)[:, None] + 0.5 * width[:, None] * jnp.asarray(x)
+        env = table_envelope(control.table, control.fwhm, t)
+        w = 0.5 * jnp.asarray(w)
+        return control.rabi * (env @ w), control.rabi**2 * (env**2 @ w)
     if shape == "square":
         half = 0.5 * control.fwhm
         frac = jnp.clip(jnp.minimum(b, half) - jnp.maximum(a, -half), 0.0, None) / width
@@ -174,6 +213,8 @@ def control_energy_integral(shape: str, control: Control, t):
 
 def control_pulse_integral(shape: str, control: Control):
     """int |Omega|^2 dt over the whole pulse, rad^2/ns."""
+    if shape == "table":
+        return control.rabi**2 * control.fwhm * table_moments(control.table)[1]
     if shape == "square":
         return control.rabi**2 * control.fwhm
     s_int = control.fwhm / (2.0 * math.sqrt(math.log(2.0))) / _SQ2
@@ -208,7 +249,12 @@ def _coefficients(cfg: Config, medium: Medium, control: Control, a1_offset=0.0):
     om = om[:, None]
     om2 = om2[:, None]
     if cfg.inverted:
-        energy = control_energy_integral(cfg.shape, control, mid)[:, None] + a1_offset
+        if cfg.shape == "table":  # the cumulative of the interval means, to each middle
+            piece = om2[:, 0] * (edges[1:] - edges[:-1])
+            cum = jnp.cumsum(piece) - 0.5 * piece
+        else:
+            cum = control_energy_integral(cfg.shape, control, mid)
+        energy = cum[:, None] + a1_offset
         a1 = jnp.exp(-energy / (4.0 * gam2[None, :]))
         a_b = jnp.broadcast_to(-gam3[None, :], om2.shape[:1] + gam3.shape)
         c_bs = -g_big * om * a1 / (2.0 * gam2)
@@ -447,6 +493,8 @@ def grid_warnings(
     for name, c in zip(("write", "read"), controls, strict=False):
         fw = float(c.fwhm)
         rabi = float(c.rabi)
+        if cfg.shape == "table":  # the peak: rabi per unit amplitude x the largest amplitude
+            rabi *= float(np.max(np.abs(np.asarray(c.table))))
         if dt > fw / 10:
             out.append(
                 f"{name} control: dtau = {dt * 1e3:.3g} ps > tau_w/10 = {fw * 100:.3g} ps; "
@@ -463,8 +511,15 @@ def grid_warnings(
                 f"{name} control: |Omega_c| = 2pi x {rabi / (2 * math.pi):.3g} GHz > |Delta| = "
                 f"2pi x {delta / (2 * math.pi):.3g} GHz: outside the adiabatic tier"
             )
-        if cfg.shape == "gaussian":
-            t_rise = 0.5 * fw
+        if cfg.shape == "table":
+            h = fw / (np.shape(c.table)[0] + 1)
+            if dt > h / 4:
+                out.append(
+                    f"{name} control: dtau = {dt * 1e3:.3g} ps > h/4 = {h * 250:.3g} ps (table "
+                    f"node spacing h = {h:.4g} ns); increase nz (now {cfg.nz})"
+                )
+        if cfg.shape in ("gaussian", "table"):
+            t_rise = 0.5 * fw if cfg.shape == "gaussian" else fw / (np.shape(c.table)[0] + 1)
             if delta * t_rise < 5:
                 out.append(
                     f"{name} control: |Delta| t_rise = {delta * t_rise:.3g} < 5: "

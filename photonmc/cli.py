@@ -205,15 +205,22 @@ def build_parser() -> argparse.ArgumentParser:
     opt = sub.add_parser(
         "optimize",
         help="maximise an objective over link parameters",
-        description="Maximise retrieved_efficiency, internal_efficiency, snr or "
-        "fidelity_proxy over the free parameters (expected mode, optax L-BFGS).",
+        description="Maximise retrieved_efficiency, internal_efficiency, snr, "
+        "fidelity_proxy or memory_efficiency (a physical memory's total efficiency) over the "
+        "free parameters (expected mode, optax L-BFGS).",
     )
     opt.add_argument("config", metavar="CONFIG.toml", help="TOML config of the link")
     opt.add_argument(
         "--objective",
         required=True,
         metavar="NAME",
-        help="retrieved_efficiency, internal_efficiency, snr or fidelity_proxy",
+        help="retrieved_efficiency, internal_efficiency, snr, fidelity_proxy or memory_efficiency",
+    )
+    opt.add_argument(
+        "--input",
+        default="source",
+        metavar="source|gaussian:FWHM_NS[@T_NS]",
+        help="memory_efficiency: the physical memory's input (default: the source's photon)",
     )
     opt.add_argument(
         "--free", required=True, metavar="P[,P...]", help="parameters to vary, comma-separated"
@@ -900,7 +907,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"--bounds {item}: expected P=lo:hi, e.g. --bounds memory.write_time_ns=0:2"
             ) from None
-    result = optimize(cfg.link, args.objective, free, bounds)
+    result = optimize(cfg.link, args.objective, free, bounds, memory_input=args.input)
     if args.json:
         print(dumps(result.as_dict()))
     else:

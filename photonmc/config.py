@@ -271,6 +271,13 @@ class _Loader:
                     f"e.g. [[0.1, 0.3, 0.0]], got {value!r}"
                 )
             return [[self.to_float(where, field, x) for x in t] for t in value]
+        if kind == "numbers":
+            if not (isinstance(value, list) and all(_is_number(x) for x in value)):
+                raise self.error(
+                    f"{where}: {field.name} must be a list of numbers, e.g. [0.5, 1.0, 0.5], "
+                    f"got {_short(value)}"
+                )
+            return [self.to_float(where, field, x) for x in value]
         if not _is_number(value):
             u = f" ({unit})" if unit else ""
             raise self.error(f"{where}: {field.name} must be a number{u}, got {_short(value)}")
@@ -468,8 +475,10 @@ def _required(f: dataclasses.Field) -> bool:
 
 
 def _kind(f: dataclasses.Field) -> str:
-    """How a config gives the field: "str", "triples" (beat terms) or "number"."""
+    """How a config gives the field: "str", "triples" (beat terms), "numbers" or "number"."""
     annotation = str(f.type)
+    if "entry" in f.metadata.get("components", {}):
+        return "numbers"  # a 1-D array parameter (a table control's amplitudes)
     if "ndarray" in annotation:
         return "triples"
     if annotation.startswith("str"):

@@ -25,11 +25,17 @@ Models.
   Likelihood: Poisson deviance over both settings.
 - An efficiency curve (`EfficiencyCurve`) is modelled by the memory's internal
   efficiency eta_int = E[P_r] / arrivals (docs/physics.md 3.4), from the expected-mode sums of
-  the memory, at each x (vectorised with `jax.vmap`). Likelihood: Gaussian,
-  chi2 = sum((y - eta) / sigma)^2. Without `efficiency_err`, one common sigma per curve
-  is estimated from the residuals, sigma^2 = (SSR / n) N / (N - p) (N points in all,
-  p free parameters; for a lone curve SSR / (n - p)), iterated with the fit; the result
-  says so and gives no p-value, since chi2 / ndf = 1 then holds by construction.
+  the memory, at each x (vectorised with `jax.vmap`). For a physical memory (`OrcaMemory`)
+  the model is the memory's own total (or write, or read: the curve's `quantity`)
+  efficiency for the curve's `input` wavepacket, computed by its kernels
+  (`photonmc.memory_report.memory_efficiencies`) on one static grid chosen at the start
+  values for every x of the curve (`memory_grid`); the grid and validity rules are checked
+  again at the fitted values, for the smallest and largest x, and broken ones are warnings.
+  Likelihood: Gaussian, chi2 = sum((y - eta) / sigma)^2. Without `efficiency_err`, one
+  common sigma per curve is estimated from the residuals, sigma^2 = (SSR / n) N / (N - p)
+  (N points in all, p free parameters; for a lone curve SSR / (n - p)), iterated with the
+  fit; the result says so and gives no p-value, since chi2 / ndf = 1 then holds by
+  construction.
 
 The objective is -2 ln L up to a constant: the sum of the deviances and chi-squares. The
 latent variables of the expected mode are integrated by quadrature (docs/physics.md 5: one node
@@ -83,9 +89,11 @@ from photonmc.io.datasets import (
     HOMData,
 )
 from photonmc.link import Link
+from photonmc.memory_report import MemoryInput, memory_efficiencies, memory_grid
 from photonmc.simulation import DEAD_TIME_WARNING, DEFAULT_NODES
 from photonmc.solver import Minimiser, ProblemCache, uncertainties, whitening
 from photonmc.stages import TimeTagger
+from photonmc.stages.orca import OrcaMemory
 
 #: Stop when max |gradient| of -2 ln L in whitened units (standard deviations) is below
 #: this: the optimum is then within ~GTOL / 2 standard deviations.
@@ -449,6 +457,13 @@ def build_problem(
         tuple(p.name for p in params),
         tuple(_dataset_key(d) for d in datasets),
         tuple(nodes),
+        # a physical memory's static grid is chosen from its curve's x values
+        tuple(
+            np.asarray(d.x, np.float64).tobytes()
+            for d in datasets
+            if isinstance(d, EfficiencyCurve)
+            and isinstance(link[d.memory or _curve_memories(link)[0]], OrcaMemory)
+        ),
     )
     return _PROBLEMS.get(key, lambda: FitProblem(link, datasets, params, tuple(nodes)))
 
@@ -491,6 +506,15 @@ class _Curve:
     x_param: str
     memory: str
     member: int
+    x_also: tuple[str, ...] = ()
+    orca: bool = False  # a physical memory: its kernels give the efficiency
+    quantity: str = "total"
+    input: MemoryInput | None = None
+    grid: object = None  # the static grid of the physical memory (None: analytic tier)
+
+
+#: Index of each efficiency-curve quantity in `memory_efficiencies`' (write, read, total)
+_QUANTITY = {"write": 0, "read": 1, "total": 2}
 
 
 class FitProblem:
@@ -536,8 +560,21 @@ class FitProblem:
                 base = P.set_values(link, d.overrides)
                 # The tagger does not enter eta_int: one bin keeps the trace small.
                 base = base.with_tagger(one_bin(link.tagger))
-                memory = d.memory or link.memories[0].name
-                curves.append(_Curve(P.as_float64(base), d.parameter, memory, i))
+                memory = d.memory or _curve_memories(link)[0]
+                extra: dict = {}
+                if isinstance(base[memory], OrcaMemory):
+                    inp = MemoryInput.parse(d.input or "source")
+                    points = [
+                        P.set_values(base, {d.parameter: v, **{n: v for n in d.x_also}})
+                        for v in d.x
+                    ]
+                    extra = dict(
+                        orca=True,
+                        quantity=d.quantity,
+                        input=inp,
+                        grid=memory_grid(points, memory, inp),
+                    )
+                curves.append(_Curve(P.as_float64(base), d.parameter, memory, i, d.x_also, **extra))
         out = []
         for (detector, _, names), members in groups.items():
             first = datasets[members[0]]
@@ -575,7 +612,11 @@ class FitProblem:
         free = self._free_values(x)
 
         def one(v):
-            lk = P.set_values(curve.link, {curve.x_param: v, **free})
+            values = {curve.x_param: v, **{n: v for n in curve.x_also}, **free}
+            lk = P.set_values(curve.link, values)
+            if curve.orca:
+                eff, _, _ = memory_efficiencies(lk, curve.memory, curve.input, curve.grid)
+                return eff[_QUANTITY[curve.quantity]]
             return internal_efficiency(lk, curve.memory, self.nodes)
 
         return jax.vmap(one)(xs)
@@ -774,6 +815,7 @@ class FitProblem:
             )
         values = {n: float(v) for n, v in zip(self.free, x, strict=True)}
         fitted = P.set_values(start_link, values)
+        warnings += self._memory_warnings(fitted, datasets)
         return FitResult(
             names=self.free,
             values=values,
@@ -853,6 +895,22 @@ class FitProblem:
                 memory=c.memory,
             )
         return fits  # type: ignore[return-value]
+
+    def _memory_warnings(self, link: Link, datasets) -> list[str]:
+        """Grid and validity rules of each physical memory's curve at the fitted values."""
+        out: list[str] = []
+        for c in self.curves:
+            if not c.orca or c.grid is None:
+                continue
+            d = datasets[c.member]
+            base = P.set_values(link, d.overrides)
+            for v in sorted({float(np.min(d.x)), float(np.max(d.x))}):
+                lk = P.set_values(base, {d.parameter: v, **{n: v for n in d.x_also}})
+                for w in lk[c.memory].warnings(c.grid):
+                    text = f"dataset {d.name!r} at {d.parameter} = {v:g}: {w}"
+                    if text not in out:
+                        out.append(text)
+        return out
 
     def _dead_time_warnings(self, link: Link, fits) -> list[str]:
         period = float(link.source.period_ns)
@@ -953,21 +1011,54 @@ def _check_datasets(link: Link, datasets: list, params: list[P.Parameter]) -> No
             except (ValueError, DatasetError) as e:
                 raise FitError(f"{where}: its bins do not make a time tagger: {e}") from None
         else:
-            memories = [m.name for m in link.memories]
+            memories = _curve_memories(link)
             if not memories:
-                raise FitError(f"{where}: an efficiency curve needs a LadderMemory in the link")
+                raise FitError(
+                    f"{where}: an efficiency curve needs a LadderMemory or an OrcaMemory in the "
+                    "link"
+                )
             if d.memory is not None and d.memory not in memories:
                 raise FitError(
                     f"{where}: no memory {d.memory!r} in the link (memories: {', '.join(memories)})"
                 )
-            try:
-                p = P.parameter(link, d.parameter)
-            except P.ParameterError as e:
-                raise FitError(f"{where}: x column: {e}") from None
-            if p.name in free:
-                raise FitError(f"{where}: its x parameter {p.name} cannot also be free")
-            for v in d.x:
-                p.check(v, f"{where}: x")
+            _check_curve_memory(where, link[d.memory or memories[0]], d)
+            for what, name in (("x column", d.parameter), *(("x_also", n) for n in d.x_also)):
+                try:
+                    p = P.parameter(link, name)
+                except P.ParameterError as e:
+                    raise FitError(f"{where}: {what}: {e}") from None
+                if p.name in free:
+                    raise FitError(f"{where}: its x parameter {p.name} cannot also be free")
+                for v in d.x:
+                    try:
+                        p.check(v, f"{where}: x")
+                    except P.ParameterError as e:
+                        raise FitError(str(e)) from None
+
+
+def _curve_memories(link: Link) -> list[str]:
+    """Names of the memories an efficiency curve may describe, in link order."""
+    ladders = {id(m) for m in link.memories}
+    return [s.name for s in link.stages if isinstance(s, OrcaMemory) or id(s) in ladders]
+
+
+def _check_curve_memory(where: str, m, d: EfficiencyCurve) -> None:
+    if not isinstance(m, OrcaMemory):
+        if d.quantity != "total" or d.input is not None:
+            raise FitError(
+                f"{where}: quantity and input describe a physical memory (OrcaMemory); "
+                f"{m.name!r} is a {type(m).__name__}, whose curve is its internal efficiency"
+            )
+        return
+    try:
+        inp = MemoryInput.parse(d.input or "source")
+    except ValueError as e:
+        raise FitError(f"{where}: {e}") from None
+    if m.tier == "analytic" and inp.kind != "gaussian":
+        raise FitError(
+            f"{where}: OrcaMemory {m.name!r} has tier 'analytic', which takes a Gaussian "
+            "input (input = 'gaussian:FWHM_NS'), not the source's photon"
+        )
 
 
 def _tagger_of(d: HistogramData, tagger: TimeTagger) -> TimeTagger:
@@ -1084,7 +1175,7 @@ def _dataset_key(d) -> tuple:
         return ("g2", d.detectors, d.n_points, round(float(d.bin_edges_ns[-1]), 6), overrides)
     if isinstance(d, HistogramData):
         return ("h", d.detector, _bins_key(d), overrides)
-    return ("c", d.parameter, d.n_points, d.memory, overrides)
+    return ("c", d.parameter, d.n_points, d.memory, overrides, d.quantity, d.input, d.x_also)
 
 
 def _json(x: float):

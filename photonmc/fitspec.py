@@ -18,6 +18,10 @@ one-line `ConfigError`). Layout::
     set = { "memory.storage_time_ns" = 1.0 }   # overrides for this dataset only
     # name = "tau1"                 # label in results and plots (default: file stem)
     # memory = "memory"             # efficiency curves: which memory (default: first)
+    # quantity = "write"            # OrcaMemory curves: "total" (default), "write", "read"
+    # input = "gaussian:0.44@0"     # OrcaMemory curves: the input, as `photonmc memory
+                                    # --input` (default "source")
+    # x_also = ["memory.read_energy_nj"]  # parameters that take the x value too
 
 Histogram files: CSV `bin_start_ns,counts`, `.npz` (`bin_edges_ns`, `counts`) or a
 photonmc HDF5 result; efficiency curves: CSV with an x column named by a qualified
@@ -43,7 +47,7 @@ from photonmc.io.datasets import (
 TOP_KEYS = ("config", "free", "dataset")
 DATASET_KEYS = {
     "histogram": ("file", "kind", "shots", "detector", "set", "name", "bin_ps", "window_ns"),
-    "efficiency_curve": ("file", "kind", "set", "name", "memory"),
+    "efficiency_curve": ("file", "kind", "set", "name", "memory", "quantity", "input", "x_also"),
     "g2": ("file", "kind", "shots", "detectors", "set", "name"),
     "hom": ("file", "kind", "shots", "detectors", "set", "name"),
 }
@@ -157,8 +161,22 @@ def _dataset(error, base: Path, index: int, table: dict) -> Dataset:
                 bin_ps=table.get("bin_ps"),
                 window_ns=table.get("window_ns"),
             )
+        x_also = table.get("x_also", [])
+        if isinstance(x_also, str):
+            x_also = [x_also]
+        if not (isinstance(x_also, list) and all(isinstance(n, str) for n in x_also)):
+            raise error(f'{where}: x_also must be a list of names, e.g. ["memory.read_energy_nj"]')
+        for key in ("quantity", "input"):
+            if key in table and not (isinstance(table[key], str) and table[key]):
+                raise error(f"{where}: {key} must be a non-empty string, got {table[key]!r}")
         return load_efficiency_curve(
-            file, memory=table.get("memory"), overrides=overrides, name=table.get("name")
+            file,
+            memory=table.get("memory"),
+            overrides=overrides,
+            name=table.get("name"),
+            quantity=table.get("quantity", "total"),
+            input=table.get("input"),
+            x_also=tuple(x_also),
         )
     except DatasetError as e:
         raise error(f"{where}: {e}") from None

@@ -13,7 +13,15 @@ the sums of one memory (defaults: the link's first):
   retrieval window t_w + tau +- output_mode_fwhm_ns (detector time, i.e. histogram time
   plus the sync offset), the window moving with the parameters (docs/physics.md 6.3);
 - "fidelity_proxy": retrieved / (retrieved + noise + leak) in that window, leak being
-  unstored source light.
+  unstored source light;
+- "memory_efficiency": the total efficiency (retrieved over incident) of the link's
+  physical memory (`OrcaMemory`) for its input (`memory_input`, as `photonmc memory
+  --input` spells it; default the source's photon), from the memory's kernels
+  (`photonmc.memory_report.memory_efficiencies`) on one static grid: the finest that the
+  start values and every finite bound of the free parameters need (`memory_grid`). The grid
+  and validity rules are checked again at the optimum (warnings). The result carries the
+  optical-depth bound eta_r,max(d)^2 (ORCA_MODEL 4.4) at the optimum's optical depth
+  (`optical_depth_bound`): no control shape or timing can beat it.
 
 The window counts are exact integrals over the moving window, [a, b] = counts after a
 minus counts after b, each from a one-bin tagger of static length L starting at a or b
@@ -45,12 +53,22 @@ from photonmc import parameters as P
 from photonmc import units
 from photonmc.batch import MEMORY_NOISE, RETRIEVED, SOURCE
 from photonmc.expected import detector_counts, internal_efficiency
+from photonmc.kernels import orca
 from photonmc.link import Link
+from photonmc.memory_report import MemoryInput, memory_efficiencies, memory_grid, memory_stage
 from photonmc.simulation import DEFAULT_NODES
 from photonmc.solver import Minimiser, ProblemCache, whitening
 from photonmc.stages import TimeTagger
 
-OBJECTIVES = ("retrieved_efficiency", "internal_efficiency", "snr", "fidelity_proxy")
+OBJECTIVES = (
+    "retrieved_efficiency",
+    "internal_efficiency",
+    "snr",
+    "fidelity_proxy",
+    "memory_efficiency",
+)
+#: Objectives of the physical memory (OrcaMemory)
+PHYSICAL_OBJECTIVES = ("memory_efficiency",)
 #: Stop when max |gradient| of -ln(objective) in whitened units is below this
 GTOL = 1e-8
 DEFAULT_MAX_ITERATIONS = 200
@@ -81,16 +99,21 @@ class OptimizeResult:
     link: Link
     warnings: list[str]
     elapsed_s: float = math.nan
+    optical_depth_bound: float | None = None
 
     def as_dict(self) -> dict:
-        """The JSON object of `photonmc optimize --json`."""
-        return {
+        """The JSON object of `photonmc optimize --json` (with `optical_depth_bound` for the
+        physical memory's objective)."""
+        out = {
             "optimum": dict(self.optimum),
             "objective_value": self.objective_value,
             "iterations": self.iterations,
             "converged": self.converged,
             "warnings": list(self.warnings),
         }
+        if self.optical_depth_bound is not None:
+            out["optical_depth_bound"] = self.optical_depth_bound
+        return out
 
     def summary(self) -> str:
         lines = [
@@ -103,6 +126,11 @@ class OptimizeResult:
             lo, hi = self.bounds[n]
             lines.append(f"  {n:<34}{self.start[n]:>14.6g}{v:>16.8g}   [{lo:g}, {hi:g}]")
         lines.append(f"  {self.objective}: {self.start_value:.6g} -> {self.objective_value:.8g}")
+        if self.optical_depth_bound is not None:
+            lines.append(
+                "  optical-depth bound eta_r,max(d)^2 at the optimum: "
+                f"{self.optical_depth_bound:.6g}"
+            )
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
 
@@ -163,6 +191,14 @@ def objective_value(link: Link, objective: str, **kwargs):
     if objective == "internal_efficiency":
         m = kwargs.get("memory") or _first_memory(link)
         return internal_efficiency(link, m, kwargs.get("nodes", DEFAULT_NODES))
+    if objective == "memory_efficiency":
+        inp = MemoryInput.parse(kwargs.get("memory_input") or "source")
+        grid = kwargs.get("grid")
+        if grid is None:  # plain-number parameters only
+            grid = memory_grid([link], kwargs.get("memory"), inp)
+        eff, _, _ = memory_efficiencies(link, kwargs.get("memory"), inp, grid)
+        return eff[2]
+    kwargs = {k: v for k, v in kwargs.items() if k not in ("memory_input", "grid")}
     f = figures(link, window=objective != "retrieved_efficiency", **kwargs)
     if objective == "retrieved_efficiency":
         return f["retrieved"]
@@ -189,17 +225,26 @@ def optimize(
     detector: str | None = None,
     max_iterations: int = DEFAULT_MAX_ITERATIONS,
     nodes: tuple[int, int] = DEFAULT_NODES,
+    memory_input: str = "source",
 ) -> OptimizeResult:
     """Maximise `objective` over the `free` parameters of `link` (module docstring).
 
     bounds: {name: (lo, hi)} inside each parameter's valid range (default: the valid
     range itself). A start value outside its bounds, or on them, is moved inside (by
     1e-3 of the interval) with a warning. Raises OptimizeError for an unknown objective,
-    unknown names, or bounds outside a valid range.
+    unknown names, or bounds outside a valid range. memory_input: the physical memory's
+    input for "memory_efficiency" ("source", "gaussian:FWHM_NS[@T_NS]").
     """
     started = time.perf_counter()
     problem = build_problem(
-        link, objective, free, bounds, memory=memory, detector=detector, nodes=nodes
+        link,
+        objective,
+        free,
+        bounds,
+        memory=memory,
+        detector=detector,
+        nodes=nodes,
+        memory_input=memory_input,
     )
     intervals = problem.intervals
     warnings: list[str] = []
@@ -231,6 +276,7 @@ def scan(
     memory: str | None = None,
     detector: str | None = None,
     nodes: tuple[int, int] = DEFAULT_NODES,
+    memory_input: str = "source",
 ) -> np.ndarray:
     """The objective at each value of one parameter (a brute-force grid), float64.
 
@@ -244,7 +290,13 @@ def scan(
     values = np.asarray(values, np.float64)
     for v in values:
         p.check(v, "scan")
-    length = _window_length(link, memory)
+    physical = objective in PHYSICAL_OBJECTIVES
+    length = 0.0 if physical else _window_length(link, memory)
+    grid = None
+    if physical:
+        inp = _physical_input(link, memory, memory_input)
+        grid = memory_grid([P.set_values(link, {p.name: v}) for v in values], memory, inp)
+    extra = {"memory_input": memory_input, "grid": grid} if physical else {}
     with jax.enable_x64(True):
         base = P.as_float64(link)
 
@@ -252,7 +304,7 @@ def scan(
             lk = P.set_values(base, {p.name: v})
             return objective_value(
                 lk, objective, memory=memory, detector=detector,
-                window_length_ns=length, nodes=tuple(nodes),
+                window_length_ns=length, nodes=tuple(nodes), **extra,
             )  # fmt: skip
 
         return np.asarray(jax.jit(jax.vmap(one))(jnp.asarray(values)), np.float64)
@@ -267,6 +319,7 @@ def build_problem(
     memory: str | None = None,
     detector: str | None = None,
     nodes: tuple[int, int] = DEFAULT_NODES,
+    memory_input: str = "source",
 ) -> OptimizeProblem:
     """The compiled problem (from the cache when it has one); checks names first."""
     _check_objective(objective)
@@ -275,22 +328,72 @@ def build_problem(
     except P.ParameterError as e:
         raise OptimizeError(str(e)) from None
     free = [p.name for p in params]
-    _first_memory(link)
-    for name, kind in ((memory, "memory"), (detector, "detector")):
+    physical = objective in PHYSICAL_OBJECTIVES
+    if physical:
+        _physical_input(link, memory, memory_input)
+    else:
+        _first_memory(link)
+    for name, kind in ((None if physical else memory, "memory"), (detector, "detector")):
         pool = [s.name for s in (link.memories if kind == "memory" else link.detectors)]
         if name is not None and name not in pool:
             raise OptimizeError(f"no {kind} {name!r} in the link ({kind}s: {', '.join(pool)})")
     intervals = _intervals(params, bounds or {})
     kinds = tuple(P.Transform.of(P.Range(lo, hi)).kind for lo, hi in intervals)
-    length = _window_length(link, memory)
+    length = 0.0 if physical else _window_length(link, memory)
+    grid = None
+    if physical:
+        grid = memory_grid(
+            _corners(link, params, intervals), memory, MemoryInput.parse(memory_input)
+        )
     key = (P.link_key(link, params), tuple(free), kinds, objective, memory, detector, length)
-    key += (tuple(nodes),)
+    key += (tuple(nodes), memory_input if physical else None, grid)
     problem = _PROBLEMS.get(
         key,
-        lambda: OptimizeProblem(link, objective, params, kinds, memory, detector, length, nodes),
+        lambda: OptimizeProblem(
+            link,
+            objective,
+            params,
+            kinds,
+            memory,
+            detector,
+            length,
+            nodes,
+            memory_input=memory_input,
+            grid=grid,
+        ),  # fmt: skip
     )
     problem.intervals = intervals
     return problem
+
+
+def _physical_input(link: Link, memory: str | None, memory_input: str) -> MemoryInput:
+    """The parsed input of a physical-memory objective, checked against the link's memory."""
+    try:
+        m = memory_stage(link, memory)
+        inp = MemoryInput.parse(memory_input)
+    except (ValueError, KeyError) as e:
+        raise OptimizeError(f"memory_efficiency: {e}".replace('"', "")) from None
+    if m.tier == "analytic" and inp.kind != "gaussian":
+        raise OptimizeError(
+            f"memory_efficiency: OrcaMemory {m.name!r} has tier 'analytic', which takes a "
+            "Gaussian input (gaussian:FWHM_NS), not the source's photon"
+        )
+    return inp
+
+
+def _corners(link: Link, params, intervals) -> list[Link]:
+    """The link at its start values and with each free parameter just inside each finite
+    bound (one at a time): where the static grid of a physical memory must hold."""
+    out = [link]
+    for p, (lo, hi) in zip(params, intervals, strict=True):
+        width = hi - lo if math.isfinite(hi - lo) else None
+        for b, sign in ((lo, 1.0), (hi, -1.0)):
+            if not math.isfinite(b):
+                continue
+            v = b + sign * 1e-3 * width if width is not None else b
+            if p.range.contains(v):
+                out.append(P.set_values(link, {p.name: v}))
+    return out
 
 
 _PROBLEMS = ProblemCache()
@@ -300,8 +403,13 @@ class OptimizeProblem:
     """The compiled -ln(objective) of an optimisation; new start values or bounds do not
     recompile it (`minimiser.step`)."""
 
-    def __init__(self, link, objective, params, kinds, memory, detector, length, nodes):
+    def __init__(
+        self, link, objective, params, kinds, memory, detector, length, nodes,
+        memory_input="source", grid=None,
+    ):  # fmt: skip
         self.objective_name = objective
+        self.physical = objective in PHYSICAL_OBJECTIVES
+        self.extra = {"memory_input": memory_input, "grid": grid} if self.physical else {}
         self.params = params
         self.kinds = kinds
         self.intervals: list[tuple[float, float]] = []
@@ -319,7 +427,7 @@ class OptimizeProblem:
         lk = P.set_values(self.link, dict(zip(self.free, x, strict=True)))
         return objective_value(
             lk, self.objective_name, memory=self.memory, detector=self.detector,
-            window_length_ns=self.length, nodes=self.nodes,
+            window_length_ns=self.length, nodes=self.nodes, **self.extra,
         )  # fmt: skip
 
     def loss(self, z, data):
@@ -374,6 +482,13 @@ class OptimizeProblem:
                         f"{p.name} = {v:.6g}{u} ended on its bound {b:g}{u}: the optimum lies "
                         "at or beyond the bound (widen --bounds if the device allows)"
                     )
+        best = P.set_values(link, optimum)
+        bound = None
+        if self.physical:
+            m = memory_stage(best, self.memory)
+            bound = orca.optical_depth_bound(float(m.optical_depth()))
+            if self.extra["grid"] is not None:
+                warnings += [f"at the optimum: {w}" for w in m.warnings(self.extra["grid"])]
         return OptimizeResult(
             objective=self.objective_name,
             optimum=optimum,
@@ -386,8 +501,9 @@ class OptimizeProblem:
                 p.name: (float(a), float(b))
                 for p, (a, b) in zip(self.params, intervals, strict=True)
             },
-            link=P.set_values(link, optimum),
+            link=best,
             warnings=warnings,
+            optical_depth_bound=bound,
         )
 
 

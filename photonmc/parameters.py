@@ -54,6 +54,10 @@ class ParameterError(ValueError):
 #: Components of one beat term, in the order of its [a_k, f_k_ghz, phi_k] triple
 BEAT_COMPONENTS = ("a", "f_ghz", "phi")
 _BEAT_NAME = re.compile(r"^(?P<stage>[^.\[\]]+)\.beat_terms\[(?P<k>\d+)\]\.(?P<c>\w+)$")
+#: One entry of a 1-D array parameter (a field whose declared component is "entry"), e.g.
+#: the amplitudes of a table control: "memory.control_table[2]"
+_ENTRY_NAME = re.compile(r"^(?P<stage>[^.\[\]]+)\.(?P<f>\w+)\[(?P<k>\d+)\]$")
+ENTRY = "entry"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +79,10 @@ class Parameter:
         value = link.get(f"{self.stage}.{self.field}")
         if self.index is None:
             return value
+        if self.component is None:  # an entry of a 1-D array parameter
+            if isinstance(value, np.ndarray | list | tuple):
+                return float(np.asarray(value, np.float64)[self.index])
+            return jnp.asarray(value)[self.index]
         if isinstance(value, np.ndarray | list | tuple):  # plain numbers stay float64
             return float(np.asarray(value, np.float64)[self.index, self.component])
         return jnp.asarray(value)[self.index, self.component]
@@ -101,6 +109,9 @@ def parameter(link: Link, name: str) -> Parameter:
     match = _BEAT_NAME.match(name)
     if match:
         return _beat_parameter(link, name, match)
+    match = _ENTRY_NAME.match(name)
+    if match and _entry_field(_stage(link, match["stage"]), match["f"]):
+        return _entry_parameter(link, name, match)
     stage_name, dot, field = name.partition(".")
     stage = _stage(link, stage_name) if dot and field else None
     if stage is not None and field == "beat_terms":
@@ -109,6 +120,8 @@ def parameter(link: Link, name: str) -> Parameter:
             + ", ".join(BEAT_COMPONENTS)
             + ")"
         )
+    if stage is not None and _entry_field(stage, field):
+        raise ParameterError(f"{name}: address one entry, e.g. {stage_name}.{field}[0]")
     if stage is not None and hasattr(stage, field) and not _is_leaf(stage, field):
         raise ParameterError(f"{name} is a structural setting of {stage_name!r}, not a parameter")
     if stage is None or not _is_leaf(stage, field):
@@ -152,6 +165,36 @@ def _beat_parameter(link: Link, name: str, match) -> Parameter:
     )
 
 
+def _entry_field(stage, field: str) -> bool:
+    """Whether `field` of `stage` is a 1-D array parameter with addressable entries."""
+    if stage is None:
+        return False
+    for f in dataclasses.fields(stage):
+        if f.name == field:
+            return ENTRY in f.metadata.get("components", {})
+    return False
+
+
+def _entry_parameter(link: Link, name: str, match) -> Parameter:
+    stage_name, field, k = match["stage"], match["f"], int(match["k"])
+    stage = _stage(link, stage_name)
+    n = int(np.size(getattr(stage, field)))
+    if k >= n:
+        raise ParameterError(
+            f"{name}: {stage_name!r} has {n} {field} entries (k = 0 .. {n - 1})"
+            if n
+            else f"{name}: {stage_name!r} has no {field}; give it in the config"
+        )
+    return Parameter(
+        name,
+        stage_name,
+        field,
+        _component_unit(stage, ENTRY, field),
+        RANGES[(type(stage).__name__, f"{field}.{ENTRY}")],
+        index=k,
+    )
+
+
 def fittable_names(link: Link) -> list[str]:
     """Every qualified name that `parameter` accepts, beat-term entries included."""
     names = link.parameter_names()
@@ -160,6 +203,9 @@ def fittable_names(link: Link) -> list[str]:
         if terms is not None and np.size(terms):
             for k in range(np.shape(terms)[0]):
                 names += [f"{s.name}.beat_terms[{k}].{c}" for c in BEAT_COMPONENTS]
+        for f in dataclasses.fields(s):
+            if ENTRY in f.metadata.get("components", {}):
+                names += [f"{s.name}.{f.name}[{k}]" for k in range(np.size(getattr(s, f.name)))]
     return names
 
 
@@ -171,12 +217,26 @@ def set_values(link: Link, values: Mapping[str, Any]) -> Link:
     """
     plain: dict[str, Any] = {}
     beats: dict[str, list[tuple[int, int, Any]]] = {}
+    entries: dict[tuple[str, str], list[tuple[int, Any]]] = {}
     for name, value in values.items():
         p = parameter(link, name)
         if p.index is None:
             plain[name] = value
+        elif p.component is None:
+            entries.setdefault((p.stage, p.field), []).append((p.index, value))
         else:
             beats.setdefault(p.stage, []).append((p.index, p.component, value))
+    for (stage_name, field), items in entries.items():
+        array = getattr(link[stage_name], field)
+        if all(concrete(v) is not None for _, v in items):
+            array = np.array(array, np.float64)  # validated by the stage's constructor
+            for k, v in items:
+                array[k] = float(v)
+        else:
+            array = jnp.asarray(array)
+            for k, v in items:
+                array = array.at[k].set(v)
+        plain[f"{stage_name}.{field}"] = array
     for stage_name, entries in beats.items():
         terms = link[stage_name].beat_terms
         if all(concrete(v) is not None for _, _, v in entries):
@@ -218,7 +278,14 @@ def free_parameters(link: Link, free: Sequence[str] | str, *, example: str) -> l
 def link_key(link: Link, params: list[Parameter]) -> tuple:
     """Structure and fixed values of the link (free values excluded)."""
     free_fields = {(p.stage, p.field) for p in params if p.index is None}
-    free_beats = {(p.stage, p.index, p.component) for p in params if p.index is not None}
+    free_beats = {
+        (p.stage, p.index, p.component)
+        for p in params
+        if p.index is not None and p.component is not None
+    }
+    free_entries = {
+        (p.stage, p.field, p.index) for p in params if p.index is not None and p.component is None
+    }
     key = []
     for s in (*link.stages, link.tagger):
         items = [type(s).__name__]
@@ -232,6 +299,12 @@ def link_key(link: Link, params: list[Parameter]) -> tuple:
                     if stage == s.name:
                         terms[k, c] = np.nan
                 items.append(terms.tobytes())
+            elif any(e[:2] == (s.name, f.name) for e in free_entries):
+                array = np.array(v, np.float64).reshape(-1)
+                for stage, field, k in free_entries:
+                    if (stage, field) == (s.name, f.name):
+                        array[k] = np.nan
+                items.append(array.tobytes())
             elif v is None or isinstance(v, str):
                 items.append(v)
             else:
@@ -325,9 +398,9 @@ def _is_leaf(stage, field: str) -> bool:
     return False
 
 
-def _component_unit(stage, comp: str) -> str:
+def _component_unit(stage, comp: str, field: str = "beat_terms") -> str:
     for f in dataclasses.fields(stage):
-        if f.name == "beat_terms":
+        if f.name == field:
             return f.metadata["components"][comp][0]
     return ""
 

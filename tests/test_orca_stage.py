@@ -156,3 +156,31 @@ def test_source_input_is_the_density_matrix_average():
     # ratios of the node-weighted photon numbers (a coarse grid may pass 1 by its balance defect)
     assert 0 < rep.efficiency["write"] < 1.05 and 0 < rep.efficiency["read"] < 1.05
     assert all(np.isfinite(v) for v in rep.efficiency.values())
+
+
+SEED = str(pathlib.Path(CASE41).parent / "thomas2024_qd_torca_physical.toml")
+
+
+def test_seed_physical_config_is_calibrated_as_its_comments_say():
+    """The seed experiment with the physical memory: the telecom (inverted) ladder, the
+    dephasing calibrated to the measured 1/e storage time of 1.10 ns, controls at E_crit."""
+    m = load_config(SEED).link["memory"]
+    assert m.species_data.inverted and (m.species, m.storage_state) == ("Rb87", "4D5/2")
+    assert float(m.storage_1e_ns()) == pytest.approx(1.10, abs=1e-3)
+    assert float(m.write_energy_nj) == pytest.approx(float(m.critical_energy_nj()), rel=1e-3)
+
+
+@pytest.mark.slow
+def test_seed_physical_config_memory_json(capsys):
+    """`photonmc memory --json` on the physical seed config: the contract's keys and the
+    predictions the README quotes (source photon: total 0.176, write 0.375, read 0.484)."""
+    assert main(["memory", SEED, "--json"]) == 0, capsys.readouterr().err
+    out = json.loads(capsys.readouterr().out)
+    assert out["tier"] == "adiabatic" and len(out["singular_values"]) == 5
+    eff = out["efficiency"]
+    assert eff["total"] == pytest.approx(0.1763, abs=2e-3)
+    assert eff["write"] == pytest.approx(0.3754, abs=2e-3)
+    assert eff["read"] == pytest.approx(0.4844, abs=2e-3)
+    assert out["storage_1e_ns"] == pytest.approx(1.10, abs=1e-3)
+    report = pmc.memory_report(load_config(SEED).link)
+    assert 0.0 < report.output_mode["fwhm_ns"] < 2.0

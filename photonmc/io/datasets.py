@@ -40,6 +40,8 @@ import numpy as np
 UNIFORM_TOLERANCE = 1e-2
 HISTOGRAM_COLUMNS = ("bin_start_ns", "counts")
 CURVE_Y, CURVE_ERR = "efficiency", "efficiency_err"
+#: What an efficiency curve of a physical memory (OrcaMemory) may have measured
+CURVE_QUANTITIES = ("total", "write", "read")
 #: How far a measured efficiency may lie outside [0, 1] (background subtraction and
 #: counting noise put values near 0 slightly below it); beyond that it is no efficiency
 EFFICIENCY_SLACK = 0.05
@@ -119,6 +121,13 @@ class EfficiencyCurve:
     finite. efficiency_err: (n,) > 0, or None (the fit then estimates one common sigma
     from the residuals). memory: the memory's stage name (None: the link's first).
     overrides and name as for `HistogramData`.
+
+    For an `OrcaMemory` (the physical memory) also: quantity, which efficiency was
+    measured ("total", the default and the only one of a `LadderMemory`; "write": stored
+    over incident; "read": retrieved over stored); input, the wavepacket the memory was
+    measured with, as `photonmc memory --input` spells it ("source", "gaussian:FWHM_NS" or
+    "gaussian:FWHM_NS@T_NS"; None: "source"); x_also, further qualified parameters that
+    take the x value at each point (e.g. the read energy when both controls share it).
     """
 
     parameter: str
@@ -128,6 +137,9 @@ class EfficiencyCurve:
     memory: str | None = None
     overrides: Mapping[str, float] = dataclasses.field(default_factory=dict)
     name: str = "curve"
+    quantity: str = "total"
+    input: str | None = None
+    x_also: tuple[str, ...] = ()
 
     kind = "efficiency_curve"
 
@@ -170,6 +182,23 @@ class EfficiencyCurve:
                     f"{label}: efficiency_err must be finite and > 0, got "
                     f"{float(err[i])!r} in point {i + 1}"
                 )
+        if self.quantity not in CURVE_QUANTITIES:
+            raise DatasetError(
+                f"{label}: quantity must be one of {', '.join(map(repr, CURVE_QUANTITIES))}, "
+                f"got {self.quantity!r}"
+            )
+        if self.input is not None and not (isinstance(self.input, str) and self.input):
+            raise DatasetError(
+                f"{label}: input must be 'source' or 'gaussian:FWHM_NS[@T_NS]', got {self.input!r}"
+            )
+        also = (self.x_also,) if isinstance(self.x_also, str) else tuple(self.x_also)
+        for n in also:
+            if not (isinstance(n, str) and "." in n) or n == self.parameter:
+                raise DatasetError(
+                    f"{label}: x_also must name qualified parameters other than the x column "
+                    f"{self.parameter!r}, such as 'memory.read_energy_nj', got {n!r}"
+                )
+        object.__setattr__(self, "x_also", also)
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "efficiency", y)
         object.__setattr__(self, "efficiency_err", err)
@@ -254,8 +283,12 @@ def load_efficiency_curve(
     memory: str | None = None,
     overrides: Mapping[str, float] | None = None,
     name: str | None = None,
+    quantity: str = "total",
+    input: str | None = None,
+    x_also=(),
 ) -> EfficiencyCurve:
-    """An efficiency curve from a CSV file: x column (qualified name), efficiency[, _err]."""
+    """An efficiency curve from a CSV file: x column (qualified name), efficiency[, _err];
+    quantity, input and x_also as `EfficiencyCurve` has them."""
     path = Path(path)
     _check_file(path)
     if path.suffix.lower() != ".csv":
@@ -291,6 +324,9 @@ def load_efficiency_curve(
             memory,
             dict(overrides or {}),
             name,
+            quantity,
+            input,
+            x_also,
         )
     except DatasetError as e:
         raise DatasetError(f"{path}: {str(e).removeprefix(name + ': ')}") from None

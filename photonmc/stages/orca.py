@@ -10,6 +10,7 @@ through `photonmc.stages.orca_engine`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -23,6 +24,9 @@ from photonmc.stages._base import check_choice, concrete, describe, param, stage
 #: Storage states of each species (ORCA_MODEL 3.2)
 STORAGE_STATES = {"Rb87": ("4D5/2", "5D5/2"), "Cs133": ("6D5/2",)}
 TIERS = ("analytic", "adiabatic", "full")
+CONTROL_SHAPES = ("gaussian", "square", "table")
+#: Number of amplitudes a table control may have
+TABLE_SIZES = (2, 16)
 
 
 @stage
@@ -84,6 +88,18 @@ class OrcaMemory:
     dephasing_time_ns: float | None = param(
         None, lo=0.0, lo_open=True, unit="ns", doc="extra Gaussian spin-wave dephasing time"
     )
+    # a 1-D array parameter: each entry is a parameter (`memory.control_table[k]`, the
+    # "entry" component) with the range declared for the field
+    control_table: np.ndarray = dataclasses.field(
+        default=(),
+        metadata={
+            "unit": "",
+            "doc": "control_shape 'table': N envelope amplitudes (>= 0) on a uniform grid "
+            "inside control_fwhm_ns, interpolated by raised-cosine bumps",
+            "range": Range(0.0),
+            "components": {"entry": ("", Range(0.0))},
+        },
+    )
     beat_terms: np.ndarray = param(
         (),
         doc="hyperfine beating terms [a_k, f_k (GHz), phi_k (rad)]",
@@ -114,8 +130,9 @@ class OrcaMemory:
         check_choice(self, "species", tuple(STORAGE_STATES))
         check_choice(self, "storage_state", STORAGE_STATES[self.species])
         check_choice(self, "geometry", ("counter", "co"))
-        check_choice(self, "control_shape", ("gaussian", "square"))
+        check_choice(self, "control_shape", CONTROL_SHAPES)
         check_choice(self, "noise_statistics", ("poisson", "thermal"))
+        self._check_control_table()
         check_choice(self, "tier", TIERS)
         for field, lo in (("doppler_classes", 1), ("grid_nz", 0), ("grid_nt", 0)):
             self._whole(field, lo)
@@ -136,6 +153,38 @@ class OrcaMemory:
         from photonmc.stages.memory import LadderMemory
 
         LadderMemory._check_beat_terms(self)  # same triples, same checks
+
+    def _check_control_table(self) -> None:
+        table = self.control_table
+        if isinstance(table, list | tuple):
+            try:
+                table = np.asarray(table, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"{describe(self)}: control_table must be a list of amplitudes, got "
+                    f"{self.control_table!r}"
+                ) from None
+            object.__setattr__(self, "control_table", table)
+        if not isinstance(table, np.ndarray):
+            return  # traced during a fit or an optimisation
+        lo, hi = TABLE_SIZES
+        if self.control_shape != "table":
+            if table.size:
+                raise ValueError(
+                    f"{describe(self)}: control_table is for control_shape 'table', got "
+                    f"{table.size} amplitudes with control_shape {self.control_shape!r}"
+                )
+            return
+        if table.ndim != 1 or not lo <= table.size <= hi:
+            raise ValueError(
+                f"{describe(self)}: control_table must be a list of {lo} to {hi} amplitudes "
+                f"for control_shape 'table', got shape {table.shape}"
+            )
+        if not np.all(np.isfinite(table)) or np.any(table < 0) or not np.any(table > 0):
+            raise ValueError(
+                f"{describe(self)}: control_table amplitudes must be finite and >= 0, at least "
+                f"one > 0, got {table.tolist()}"
+            )
 
     def _whole(self, field: str, lo: int) -> None:
         value = getattr(self, field)
@@ -193,9 +242,10 @@ class OrcaMemory:
 
     def params(self) -> orca.OrcaParams:
         """The continuous parameters as `kernels.orca.OrcaParams` (leaves, traceable)."""
-        return orca.OrcaParams(
-            **{f: getattr(self, f) for f in orca.OrcaParams._fields},
-        )
+        values = {f: getattr(self, f) for f in orca.OrcaParams._fields}
+        if self.control_shape != "table":
+            values["control_table"] = None
+        return orca.OrcaParams(**values)
 
     def _beats(self):
         terms = self.beat_terms
