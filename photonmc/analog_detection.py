@@ -3,7 +3,8 @@
 The detectors' parameters and laws live in `photonmc.stages.detector`; this is how the
 analog engine samples them (docs/physics.md 3.5): one categorical fate per photon among the
 detectors on its path, its click time drawn from its wavepacket plus jitter, Poisson
-dark counts over one shot period per shot (a stream of rate R in absolute time), and each detector's non-paralysable dead time within the chunk.
+dark counts over one shot period per shot (a stream of rate R in absolute time), and
+each detector's non-paralysable dead time within the chunk.
 """
 
 from __future__ import annotations

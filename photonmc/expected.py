@@ -225,9 +225,10 @@ def integrate_detectors(
     (n_detectors, n_origins) of every click. Each wavepacket's detection-time density,
     convolved with the detector's jitter, is integrated over every bin in closed form;
     dark counts enter as their mean, uniform over one shot period from the window start
-    (R * T_rep per shot, as analog runs draw them; docs/physics.md 3.5). feeding_ns: the source's feeding time when the exponential
-    wavepackets' t_ref leaves it out (no memory upstream): their law is then the exact
-    hypoexponential one (`hypoexp_bin_probs`) instead of a quadrature node's.
+    (R * T_rep per shot, as analog runs draw them; docs/physics.md 3.5). feeding_ns:
+    the source's feeding time when the exponential wavepackets' t_ref leaves it out (no
+    memory upstream): their law is then the exact hypoexponential one
+    (`hypoexp_bin_probs`) instead of a quadrature node's.
     """
     dtype = batch.weight.dtype
     edges = jnp.asarray(tagger.bin_edges_ns, dtype) + tagger.sync_offset_ns

@@ -109,11 +109,12 @@ class Detector:
 
     Each wavepacket clicks with probability `efficiency` at a time drawn from its
     intensity plus Gaussian jitter. Dark counts are a Poisson process at
-    `dark_count_rate_hz`, uniform in absolute time (`dark_interval_ns`). Dead time is non-paralysable and acts in
-    analog mode only, across shots within each chunk of consecutive shots; every chunk
-    starts with a live detector, so at most ceil(dead_time / T_rep) shots per chunk see
-    a detector that should have been dead. Expected mode neglects dead time and click
-    saturation (one click per detector per shot).
+    `dark_count_rate_hz`, uniform in absolute time (`dark_interval_ns`). Dead time is
+    non-paralysable and acts in analog mode only, across shots within each chunk of
+    consecutive shots; every chunk starts with a live detector, so at most
+    ceil(dead_time / T_rep) shots per chunk see a detector that should have been dead.
+    Expected mode neglects dead time and click saturation (one click per detector per
+    shot).
     """
 
     efficiency: float = param(lo=0.0, hi=1.0, doc="detection efficiency")
