@@ -433,3 +433,42 @@ def test_offsets_must_be_whole_ps_one_per_channel(tmp_path):
         PTUWriter(tmp_path / "x.ptu", channels=("a",), period_ps=PERIOD_PS,
                   tcspc_offsets_ps=[1.5])  # fmt: skip
     assert list(tmp_path.iterdir()) == []
+
+
+def test_channels_behind_different_fibres_keep_their_times_and_shots(tmp_path):
+    """One detector 1 km (4.9 us) behind the other: the channels' offsets differ by more
+    than the default reorder window, and the writer still orders the shifted records."""
+    import photonmc as pmc
+    from photonmc.io.timetag_files import read_timetags, simulation_writer
+
+    link = pmc.Link(
+        [
+            pmc.QuantumDot(rep_rate_mhz=80.0, lifetime_ns=0.6, mean_photon_number=0.6),
+            pmc.BeamSplitter(),
+            pmc.Detector(efficiency=0.8, dark_count_rate_hz=1e5, name="a", branch="bs.transmitted"),
+            pmc.Fiber(length_km=1.0, name="late", branch="bs.reflected"),
+            pmc.Detector(efficiency=0.8, dark_count_rate_hz=1e5, name="b", branch="bs.reflected"),
+        ],
+        pmc.TimeTagger(bin_width_ps=100.0, window_start_ns=-1.0, window_stop_ns=11.5),
+    )
+    parts = []
+    writers = [simulation_writer(tmp_path / f"t.{ext}", link) for ext in ("ptu", "h5")]
+
+    def on_records(records):
+        parts.append(records)
+        for _, feed in writers:
+            feed(records)
+
+    pmc.simulate(link, 50_000, key=1, chunk_shots=1 << 14, on_records=on_records)
+    for writer, _ in writers:
+        writer.close()
+    rec = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    order = np.lexsort((rec["channel"], rec["time_ps"]))
+    for ext in ("ptu", "h5"):
+        back = read_timetags(tmp_path / f"t.{ext}")
+        back_order = np.lexsort((back.channel, back.time_ps))
+        assert np.array_equal(back.time_ps[back_order], rec["time_ps"][order]), ext
+        assert np.array_equal(back.shot[back_order], rec["shot"][order]), ext
+    _, _, _, header = decoded_by_ptufile(tmp_path / "t.ptu")
+    late = round(1e3 * link.delay_to(link.detectors[1]))
+    assert header["photonmc_TcspcOffsetPs"] == [-1000, late - 1000]
