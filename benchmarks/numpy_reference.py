@@ -547,13 +547,12 @@ def _simulate_chunk(rng, stages, tagger, nshots: int):
     t_hist = t_ret - sync
 
     # dark counts (histogram time)
-    ws, we = tagger["window_start_ns"], tagger["window_stop_ns"]
+    ws = tagger["window_start_ns"]
     R = det["dark_count_rate_hz"]
     dead = det["dead_time_ns"]
-    if dead > 0:
-        span = t_rep  # per shot period, so overlapping windows don't double count
-    else:
-        span = we - ws
+    # one shot period per shot, with or without dead time: shots tile the time line once,
+    # a stream of rate R in absolute time (docs/physics.md 3.5)
+    span = t_rep
     d_shot = _poisson_events(rng, R * 1e-9 * span, nshots)
     d_t = ws + span * rng.random(len(d_shot))
 

@@ -3,7 +3,8 @@
 The detectors' parameters and laws live in `photonmc.stages.detector`; this is how the
 analog engine samples them (docs/physics.md 3.5): one categorical fate per photon among the
 detectors on its path, its click time drawn from its wavepacket plus jitter, Poisson
-dark counts, and each detector's non-paralysable dead time within the chunk.
+dark counts over one shot period per shot (a stream of rate R in absolute time), and
+each detector's non-paralysable dead time within the chunk.
 """
 
 from __future__ import annotations
@@ -69,9 +70,8 @@ def detect(detectors, batch, key, ctx, tagger: TimeTagger, dark_capacity, dead_t
         if not capacity:
             continue
         key_n, key_t = jax.random.split(jax.random.fold_in(key_dark, i))
+        # one shot period per shot, with or without dead time: a stream of rate R
         a, b = det.dark_interval_ns(tagger, ctx.period_ns, dead_time[i])
-        if dead_time[i]:  # a plan shared with points without dead time (a sweep)
-            b = jnp.where(det.dead_time_ns > 0, b, tagger.window_stop_ns)
         mean = units.hz_to_per_ns(det.dark_count_rate_hz) * (b - a)
         exists, dark_shot, lost = sampling.poisson_events(key_n, mean, ctx.n_shots, capacity)
         # two uniforms make one of 2^46 steps: a float32 uniform alone would put dark

@@ -290,18 +290,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line `argv` (default sys.argv[1:]); returns the exit status.
 
     Python warnings raised meanwhile are printed as one `photonmc: warning: ...` line
-    each (`warn`), without source lines.
+    each (`warn`), without source lines, and each distinct line once.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    _WARNED.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         warnings.showwarning = _show_warning
         return _main(argv)
 
 
+#: Warning lines this command has printed: each is printed once (a second run made by the
+#: same command, such as the orthogonal reference of an HOM link, repeats none)
+_WARNED: set[str] = set()
+
+
 def warn(message: str) -> None:
-    """Print one line `photonmc: warning: <message>` on stderr."""
-    print(f"photonmc: warning: {' '.join(str(message).split())}", file=sys.stderr)
+    """Print one line `photonmc: warning: <message>` on stderr, once per command."""
+    line = f"photonmc: warning: {' '.join(str(message).split())}"
+    if line not in _WARNED:
+        _WARNED.add(line)
+        print(line, file=sys.stderr)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

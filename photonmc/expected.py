@@ -224,11 +224,11 @@ def integrate_detectors(
     Returns counts (n_detectors, n_origins, n_bins) in the window and totals
     (n_detectors, n_origins) of every click. Each wavepacket's detection-time density,
     convolved with the detector's jitter, is integrated over every bin in closed form;
-    dark counts enter as their mean, uniform in time over the window (R * window per
-    shot), or, for a detector with dead time, over one shot period from the window start
-    as analog runs draw them. feeding_ns: the source's feeding time when the exponential
-    wavepackets' t_ref leaves it out (no memory upstream): their law is then the exact
-    hypoexponential one (`hypoexp_bin_probs`) instead of a quadrature node's.
+    dark counts enter as their mean, uniform over one shot period from the window start
+    (R * T_rep per shot, as analog runs draw them; docs/physics.md 3.5). feeding_ns:
+    the source's feeding time when the exponential wavepackets' t_ref leaves it out (no
+    memory upstream): their law is then the exact hypoexponential one
+    (`hypoexp_bin_probs`) instead of a quadrature node's.
     """
     dtype = batch.weight.dtype
     edges = jnp.asarray(tagger.bin_edges_ns, dtype) + tagger.sync_offset_ns
@@ -262,11 +262,12 @@ def integrate_detectors(
             one_hot = jnp.asarray(origin[idx, None] == np.arange(len(ORIGINS)), dtype)
             counts = counts + jnp.einsum("po,pk->ok", one_hot * w_k[:, None], probs)
             totals = totals + one_hot.T @ w_k
-        # Dark counts uniform over the interval that analog runs draw them from: the
-        # window, or with dead time one shot period from the window start.
+        # Dark counts uniform over one shot period from the window start, as analog
+        # runs draw them (Detector.dark_interval_ns): R T_rep per shot, rate R in
+        # absolute time; those past the window stop are late clicks (totals only).
         rate = units.hz_to_per_ns(det.dark_count_rate_hz)
         a = jnp.asarray(tagger.window_start_ns, dtype)
-        b = jnp.where(det.dead_time_ns > 0, a + period_ns, tagger.window_stop_ns)
+        b = a + period_ns
         dark = bin_integrals.uniform_bin_probs(jnp.asarray(tagger.bin_edges_ns, dtype), a, b)
         counts = counts.at[DARK].add(rate * (b - a) * dark)
         totals = totals.at[DARK].add(rate * (b - a))

@@ -5,6 +5,11 @@ points). Analog mode runs the points one after another through one compiled func
 every point gets the same static plan (room for the Poisson events of the busiest
 point) and the same key, so the points share their random numbers (common random
 numbers: differences between points are far less noisy than the points themselves).
+
+Warnings of the points (and of any reference run a point makes) are gathered and given
+once at the end of the sweep (`PointWarnings`): each distinct warning once, and warnings
+that differ between points only in their numbers as one, with the range of each number
+and the count of points that gave it.
 """
 
 from __future__ import annotations
@@ -12,7 +17,9 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import re
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 
@@ -155,42 +162,39 @@ def sweep(
     check_shots(int(shots), int(chunk_shots), mode)
 
     results = np.empty(len(points), object)
-    if mode == "expected":
-        start = time.perf_counter()
-        hists, counters = _expected_grid(link, names, points, shots, nodes)
-        elapsed = (time.perf_counter() - start) / len(points)
-        for i, lk in enumerate(links):
-            results[i] = make_result(
-                lk,
-                mode,
-                shots,
-                seed,
-                chunk_shots,
-                hists[i],
-                counters[i],
-                elapsed_s=elapsed,
-                retrieval_window_ns=retrieval_window_ns,
-                config_toml=config_toml,
-            )
-            if progress is not None:
-                progress(i + 1)
-    else:
-        plan = merge_plans(analog_plan(lk, chunk_shots, shots=shots) for lk in links)
-        for i, lk in enumerate(links):
+    # each point's warnings are gathered and given once, merged, when the sweep ends
+    point_warnings = PointWarnings(len(points))
+    with point_warnings:
+        if mode == "expected":
             start = time.perf_counter()
-            hist, counters = run_analog(lk, shots, key, chunk_shots, plan=plan)
-            results[i] = make_result(
-                lk,
-                mode,
-                shots,
-                seed,
-                chunk_shots,
-                hist,
-                counters,
-                elapsed_s=time.perf_counter() - start,
-                retrieval_window_ns=retrieval_window_ns,
-                config_toml=config_toml,
-            )
+            hists, per_point = _expected_grid(link, names, points, shots, nodes)
+            elapsed = (time.perf_counter() - start) / len(points)
+            runs = zip(hists, per_point, [elapsed] * len(points), strict=True)
+        else:
+            plan = merge_plans(analog_plan(lk, chunk_shots, shots=shots) for lk in links)
+
+            def analog_runs():
+                for i, lk in enumerate(links):
+                    start = time.perf_counter()
+                    with point_warnings.point(i):
+                        hist, counts = run_analog(lk, shots, key, chunk_shots, plan=plan)
+                    yield hist, counts, time.perf_counter() - start
+
+            runs = analog_runs()
+        for i, (lk, (hist, counters, elapsed)) in enumerate(zip(links, runs, strict=True)):
+            with point_warnings.point(i):
+                results[i] = make_result(
+                    lk,
+                    mode,
+                    shots,
+                    seed,
+                    chunk_shots,
+                    hist,
+                    counters,
+                    elapsed_s=elapsed,
+                    retrieval_window_ns=retrieval_window_ns,
+                    config_toml=config_toml,
+                )
             if progress is not None:
                 progress(i + 1)
     return SweepResult(names, axes, results.reshape(shape), mode, int(shots), seed)
@@ -228,6 +232,81 @@ def _expected_grid(link: Link, names, points, shots: int, nodes):
             }
         )
     return hists, per_point
+
+
+#: A number in a warning: not part of a name (det_1), with its exponent (1e+03)
+_NUMBER = re.compile(r"(?<![\w.'\"])[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![\w'\"])")
+
+
+class PointWarnings:
+    """Gathers the Python warnings of a sweep's points and gives each once at the end.
+
+    Use as a context manager around the points, and `point(i)` around (each part of)
+    point i. On leaving, every warning is issued again once, in the order first seen:
+    a message that every point gave, as it is; one that only some gave, with "(at k of
+    n sweep points)"; messages that differ only in their numbers, as one message with
+    each differing number replaced by its range over the points ("0.19..0.23").
+    """
+
+    def __init__(self, n_points: int) -> None:
+        self.n_points = n_points
+        # (category, template) -> [numbers of each distinct message, points that gave it]
+        self._seen: dict = {}
+
+    def __enter__(self) -> PointWarnings:
+        return self
+
+    def point(self, index: int):
+        """A context that records the warnings raised in it as point `index`'s."""
+        return _OnePoint(self, index)
+
+    def _add(self, caught, index: int) -> None:
+        for w in caught:
+            text = str(w.message)
+            parts = _NUMBER.split(text)
+            entry = self._seen.setdefault((w.category, tuple(parts)), [[], set()])
+            numbers = _NUMBER.findall(text)
+            if numbers not in entry[0]:
+                entry[0].append(numbers)
+            entry[1].add(index)
+
+    def messages(self) -> list[tuple[type, str]]:
+        """(category, text) of the gathered warnings, merged as the class docstring says."""
+        out = []
+        for (category, parts), (numbers, points) in self._seen.items():
+            text = parts[0]
+            for slot, rest in enumerate(parts[1:]):
+                values = [n[slot] for n in numbers]
+                if len(set(values)) == 1:
+                    text += values[0]
+                else:
+                    lo = min(values, key=float)
+                    hi = max(values, key=float)
+                    text += f"{lo}..{hi}"
+                text += rest
+            if len(points) < self.n_points:
+                text += f" (at {len(points)} of {self.n_points} sweep points)"
+            out.append((category, text))
+        return out
+
+    def __exit__(self, *exc) -> None:
+        for category, text in self.messages():
+            warnings.warn(text, category, stacklevel=3)
+
+
+class _OnePoint:
+    def __init__(self, owner: PointWarnings, index: int) -> None:
+        self.owner, self.index = owner, index
+
+    def __enter__(self):
+        self._catch = warnings.catch_warnings(record=True)
+        self._caught = self._catch.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._catch.__exit__(*exc)
+        self.owner._add(self._caught, self.index)
 
 
 def result_at(sweep_result: SweepResult, values: Mapping[str, float]) -> Result:

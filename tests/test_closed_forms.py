@@ -35,7 +35,7 @@ def straight_link_click_probability(link: pmc.Link) -> float:
 def test_efficiency_chain_analog_and_expected():
     link = fiber_link(dark=1e5)
     p = straight_link_click_probability(link)
-    dark = 1e5 * 1e-9 * link.tagger.window_ns
+    dark = 1e5 * 1e-9 * link.source.period_ns  # R T_rep per shot (docs/physics.md 3.5)
     expected = pmc.simulate(link, N, mode="expected")
     assert expected.clicks_per_shot.value == pytest.approx(p + dark, rel=1e-9)
     analog = pmc.simulate(link, N, key=3, mode="analog", chunk_shots=CHUNK)
@@ -48,11 +48,11 @@ def test_efficiency_chain_analog_and_expected():
 def test_dark_count_accidentals_per_shot():
     link = fiber_link(mu=0.0, dark=2e6)
     res = pmc.simulate(link, N, key=5, chunk_shots=CHUNK)
-    mean = 2e6 * 1e-9 * link.tagger.window_ns
+    mean = 2e6 * 1e-9 * link.source.period_ns  # R T_rep per shot, the window's and later
     assert abs(res.detector().total("dark") - N * mean) < 5 * math.sqrt(N * mean)
-    # uniform in time: every bin has the same expectation
+    # uniform in time: every bin has the same expectation, R x bin width per shot
     h = res.histogram(origin="dark")
-    per_bin = N * mean / h.size
+    per_bin = N * 2e6 * 1e-9 * link.tagger.bin_width_ns
     chi2 = np.sum((h - per_bin) ** 2 / per_bin)
     assert chi2 < h.size + 5 * math.sqrt(2 * h.size)
 

@@ -27,6 +27,10 @@ KINDS = {
     "/description": "string",
     "/photon_data/timestamps": "array",
     "/photon_data/detectors": "array",
+    "/photon_data/nanotimes": "array",
+    "/photon_data/nanotimes_specs/tcspc_unit": "scalar",
+    "/photon_data/nanotimes_specs/tcspc_num_bins": "scalar",
+    "/photon_data/nanotimes_specs/tcspc_range": "scalar",
     "/photon_data/timestamps_specs/timestamps_unit": "scalar",
     "/photon_data/measurement_specs/measurement_type": "string",
     "/photon_data/measurement_specs/laser_repetition_rate": "scalar",
@@ -92,6 +96,14 @@ def test_round_trip_and_the_required_fields(tmp_path):
         assert f["setup/excitation_wavelengths"][()] == pytest.approx([1529.3e-9])
         assert f["acquisition_duration"][()] == pytest.approx(50_000 * PERIOD_PS * 1e-12)
         assert f["identity/software"][()] == b"photonmc"
+        # pulsed data: the TCSPC time since the latest sync (no offsets: time mod period)
+        assert f["setup/lifetime"][()] == 1
+        nano = data["nanotimes"][()]
+        assert nano.dtype == np.uint16
+        assert np.array_equal(nano, np.sort(tags.time_ps) % PERIOD_PS)
+        assert data["nanotimes_specs/tcspc_unit"][()] == 1e-12
+        assert data["nanotimes_specs/tcspc_num_bins"][()] == PERIOD_PS
+        assert data["nanotimes_specs/tcspc_range"][()] == pytest.approx(PERIOD_PS * 1e-12)
     assert check_photon_hdf5(path) == []
 
 
@@ -108,6 +120,7 @@ def test_tags_without_period_are_continuous_wave(tmp_path):
         assert f["setup/excitation_cw"][()].tolist() == [1]
         assert "setup/laser_repetition_rates" not in f
         assert "photon_data/measurement_specs/laser_repetition_rate" not in f
+        assert "photon_data/nanotimes" not in f and f["setup/lifetime"][()] == 0
         assert f["acquisition_duration"][()] == pytest.approx((t[-1] - t[0]) * 1e-12)
     assert check_photon_hdf5(path) == []
 
@@ -246,3 +259,77 @@ def test_simulated_photon_hdf5_passes_phconvert_without_warnings(tmp_path):
         phc.hdf5.assert_valid_photon_hdf5(str(path))
     messages = [str(w.message) for w in caught if "Photon-HDF5" in str(w.message)]
     assert messages == []
+
+
+def test_nanotimes_of_a_long_fibre_link_are_the_histogram_times(tmp_path):
+    """A link behind 10 km of fibre (49 us, 3917.9 periods): with each channel's TCSPC
+    offset (fibre delay + sync offset + window start) a nanotime is the click's histogram
+    time minus the window start, one decay in [0, T_rep); the file still passes
+    phconvert's validator without warnings, and photonmc reads the absolute times back."""
+    import warnings
+
+    import photonmc as pmc
+    from photonmc.io.timetag_files import simulation_writer
+    from photonmc.timetags import shot_clock_ps
+
+    link = pmc.Link(
+        [
+            pmc.QuantumDot(rep_rate_mhz=80.0, lifetime_ns=0.6, mean_photon_number=0.5),
+            pmc.Fiber(length_km=10.0),
+            pmc.Detector(efficiency=0.8, dark_count_rate_hz=1e5, jitter_fwhm_ps=50.0),
+        ],
+        pmc.TimeTagger(bin_width_ps=100.0, window_start_ns=-1.0, window_stop_ns=9.0),
+    )
+    delay_ps = 1e3 * link.delay_to(link.detector)
+    assert delay_ps % PERIOD_PS > 11_000  # without an offset the decay would wrap at 1.1 ns
+    path = tmp_path / "fibre.h5"
+    parts = []
+    writer, feed = simulation_writer(path, link)
+
+    def on_records(records):
+        parts.append(records)
+        feed(records)
+
+    with writer:
+        pmc.simulate(link, 50_000, key=2, chunk_shots=1 << 14, on_records=on_records)
+    rec = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    order = np.argsort(rec["time_ps"], kind="stable")
+    time_ps, shot, origin = rec["time_ps"][order], rec["shot"][order], rec["origin"][order]
+    offset = round(delay_ps - 1000.0)  # D + sync offset (0) + window start (-1 ns)
+    with h5py.File(path, "r") as f:
+        nano = f["photon_data/nanotimes"][()].astype(np.int64)
+        assert np.array_equal(f["photon_data/timestamps"][()], time_ps)
+        assert f["user/photonmc/tcspc_offsets_ps"][()].tolist() == [offset]
+        assert f["user/photonmc/fibre_delays_ps"][()] == pytest.approx([delay_ps])
+        assert f["setup/lifetime"][()] == 1
+    # against the click times: the time since the emitting shot's sync, after the offset
+    since = time_ps - offset - shot_clock_ps(shot, PERIOD_PS)
+    inside = (since >= 0) & (since < PERIOD_PS)
+    assert inside.mean() > 0.999
+    assert np.array_equal(nano[inside], since[inside])
+    assert np.all((nano >= 0) & (nano < PERIOD_PS))
+    # one decay: the photons rise at 1 ns (the window start) and have decayed by 6 ns
+    photons_ns = nano[origin == 0] * 1e-3
+    assert np.mean((photons_ns > 0.5) & (photons_ns < 6.0)) > 0.99
+    back = read_photon_hdf5(path)
+    assert np.array_equal(back.time_ps, time_ps) and np.array_equal(back.shot, shot)
+    phc = pytest.importorskip("phconvert")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        phc.hdf5.assert_valid_photon_hdf5(str(path))
+    assert [str(w.message) for w in caught if "Photon-HDF5" in str(w.message)] == []
+
+
+def test_long_periods_coarsen_the_tcspc_unit(tmp_path):
+    period = 100_000  # 10 MHz: 1e5 ps do not fit 65536 nanotime bins of 1 ps
+    rng = np.random.default_rng(36)
+    shot = np.arange(2000)
+    rel = rng.integers(0, period, shot.size)
+    tags = TimeTags(shot % 2, shot * period + rel, shot, period, ("a", "b"))
+    path = write_photon_hdf5(tmp_path / "slow.h5", tags)
+    with h5py.File(path, "r") as f:
+        assert f["photon_data/nanotimes_specs/tcspc_unit"][()] == 2e-12
+        assert f["photon_data/nanotimes_specs/tcspc_num_bins"][()] == 50_000
+        assert np.array_equal(f["photon_data/nanotimes"][()], rel // 2)
+    assert np.array_equal(read_photon_hdf5(path).time_ps, tags.time_ps)  # timestamps kept
+    assert check_photon_hdf5(path) == []

@@ -47,7 +47,7 @@ def test_hbt_splits_counts_and_each_detector_has_its_histogram():
     assert b == pytest.approx(100_000 * 0.8 * 0.5 * 0.8, rel=0.02)
     exp = pmc.simulate(link, 100_000, mode="expected")
     assert exp.detector("a").total("source") == pytest.approx(100_000 * 0.36, rel=1e-9)
-    assert exp.detector("b").total("dark") == pytest.approx(100_000 * 1e5 * 1e-9 * 12, rel=1e-9)
+    assert exp.detector("b").total("dark") == pytest.approx(100_000 * 1e5 * 1e-9 * 12.5, rel=1e-9)
 
 
 @pytest.mark.parametrize("loss_db", [0.0, 6.0], ids=["lossless", "6dB"])

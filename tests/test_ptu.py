@@ -292,3 +292,183 @@ def test_writer_refuses_what_t3_cannot_hold_and_leaves_no_file(tmp_path):
         write_ptu(path, pulsed_tags(100, 0.5, 0.0, seed=28))
     write_ptu(path, pulsed_tags(200, 0.5, 0.0, seed=29), force=True)
     assert len(read_ptu(path)) == len(pulsed_tags(200, 0.5, 0.0, seed=29))
+
+
+# ------------------------------------------------ the fixed fibre delay and TCSPC times
+def long_fibre_hbt_link():
+    """An HBT link behind some 10 km of fibre whose delay D leaves a remainder of 11.7 ns
+    of the 12.5 ns period: without an offset, the T3 dtime (D mod T + t) splits a decay
+    at t = 0.8 ns between the end and the start of the period."""
+    import photonmc as pmc
+
+    def link(km):
+        return pmc.Link(
+            [
+                pmc.QuantumDot(rep_rate_mhz=80.0, lifetime_ns=0.6, mean_photon_number=0.6),
+                pmc.Fiber(length_km=km),
+                pmc.BeamSplitter(),
+                pmc.Detector(
+                    efficiency=0.8,
+                    dark_count_rate_hz=2e5,
+                    jitter_fwhm_ps=80.0,
+                    name="a",
+                    branch="bs.transmitted",
+                ),
+                pmc.Detector(
+                    efficiency=0.8, dark_count_rate_hz=2e5, name="b", branch="bs.reflected"
+                ),
+            ],
+            pmc.TimeTagger(bin_width_ps=100.0, window_start_ns=-1.0, window_stop_ns=11.5),
+        )
+
+    per_km = link(1.0).delay_to(link(1.0).detectors[0])
+    km = (3917 * 12.5 + 11.7) / per_km
+    lk = link(km)
+    assert abs(lk.delay_to(lk.detectors[0]) % 12.5 - 11.7) < 1e-6
+    return lk
+
+
+@pytest.fixture(scope="module")
+def fibre_run(tmp_path_factory):
+    """The run's click records, its PTU file as written now and as written before the
+    TCSPC offsets (no offsets: the plain absolute times), and the link."""
+    import photonmc as pmc
+    from photonmc.io.timetag_files import simulation_writer
+
+    link = long_fibre_hbt_link()
+    tmp = tmp_path_factory.mktemp("fibre")
+    parts = []
+    writer, feed = simulation_writer(tmp / "now.ptu", link)
+
+    def on_records(records):
+        parts.append(records)
+        feed(records)
+
+    with writer:
+        pmc.simulate(link, 200_000, key=4, chunk_shots=1 << 15, on_records=on_records)
+    rec = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    tags = TimeTags(rec["channel"], rec["time_ps"], rec["shot"], PERIOD_PS, ("a", "b"))
+    before = write_ptu(tmp / "before.ptu", tags)
+    return link, rec, tags, tmp / "now.ptu", before
+
+
+def test_fibre_delay_is_in_the_header_and_the_dtime_shows_one_decay(fibre_run):
+    link, rec, tags, now, before = fibre_run
+    delays = [1e3 * link.delay_to(d) for d in link.detectors]
+    offsets = [round(d - 1000.0) for d in delays]  # D + sync offset (0) + window start
+    assert len(set(offsets)) == 1  # one fibre before the splitter: one delay
+    by_time = np.lexsort((rec["channel"], rec["time_ps"]))
+
+    def photon_dtimes_ns(path, offset_ps):
+        """dtime (ns) of the source's photons, matched to the records by absolute time."""
+        channel, nsync, dtime, header = decoded_by_ptufile(path)
+        clock = shot_clock_ps(nsync + header["photonmc_FirstShot"], PERIOD_PS)
+        absolute = clock + dtime.astype(np.int64) + offset_ps
+        order = np.lexsort((channel, absolute))
+        assert np.array_equal(absolute[order], rec["time_ps"][by_time])
+        return dtime[order][rec["origin"][by_time] == 0] * 1e-3, header
+
+    # the photons' dtime: one decay starting 1 ns (minus the window start) after the sync
+    d_ns, header = photon_dtimes_ns(now, offsets[0])
+    assert header["photonmc_FibreDelayPs"] == pytest.approx(delays, abs=1e-6)
+    assert header["photonmc_TcspcOffsetPs"] == offsets
+    assert header["MeasDesc_Resolution"] == pytest.approx(1e-12)
+    assert np.mean(d_ns < 1.0 + 8 * 0.6) > 0.99 and np.mean(d_ns > 11.5) < 1e-3
+    counts, _ = np.histogram(d_ns, bins=125, range=(0.0, 12.5))
+    assert np.argmax(counts) in (9, 10, 11)  # the rise at 1 ns
+    # written as before (no offset): the decay wraps, 0.8 ns of it at the period's end
+    old_ns, old_header = photon_dtimes_ns(before, 0)
+    assert "photonmc_TcspcOffsetPs" not in old_header
+    assert np.mean(old_ns < 1.0) > 0.2  # the part after the wrap
+    # every dtime is the click's time since its own shot's sync after the offset
+    t = tags.time_ps - np.take(offsets, tags.channel) - shot_clock_ps(tags.shot, PERIOD_PS)
+    inside = (t >= 0) & (t < PERIOD_PS)
+    assert inside.mean() > 0.999
+    back = read_ptu(now)
+    order = np.lexsort((tags.channel, tags.time_ps))
+    back_order = np.lexsort((back.channel, back.time_ps))
+    assert np.array_equal(back.time_ps[back_order], tags.time_ps[order])
+    assert np.array_equal(back.channel[back_order], tags.channel[order])
+    # the record's sync is the shot that emitted the photon (its shifted time in [0, T))
+    assert np.array_equal(back.shot[back_order][inside[order]], tags.shot[order][inside[order]])
+
+
+def test_files_with_and_without_offsets_give_the_same_g2_and_histograms(
+    fibre_run, tmp_path, capsys
+):
+    import json
+
+    from photonmc import cli
+
+    link, _, tags, now, before = fibre_run
+    new, old = read_ptu(now), read_ptu(before)
+    range_ps = 5.5 * PERIOD_PS
+    for a, b in ((0, 1), (1, 0)):
+        reference = tags.coincidences(a, b, 100, range_ps)[0]
+        assert np.array_equal(new.coincidences(a, b, 100, range_ps)[0], reference)
+        assert np.array_equal(old.coincidences(a, b, 100, range_ps)[0], reference)
+    assert new.g2_zero(0, 1) == old.g2_zero(0, 1) == tags.g2_zero(0, 1)
+    # with the offsets the shots are the emitting ones: the shot-clock histogram of the
+    # file is the one of the run's own tags (the fibre delay plus the histogram time)
+    start = round(1e3 * link.delay_to(link.detectors[0])) - 1000
+    window = (start, start + 12_500)
+    for channel in (0, 1):
+        assert np.array_equal(
+            new.histogram(channel, 100, window)[0], tags.histogram(channel, 100, window)[0]
+        )
+    outputs = []
+    for path in (now, before):
+        out = tmp_path / f"{path.stem}_g2.h5"
+        assert cli.main(["correlate", str(path), "--json", "--out", str(out)]) == 0
+        s = json.loads(capsys.readouterr().out)
+        outputs.append((s["g2_0"], s["histogram"]))
+    assert outputs[0] == outputs[1]
+
+
+def test_offsets_must_be_whole_ps_one_per_channel(tmp_path):
+    with pytest.raises(ValueError, match="one value per channel"):
+        PTUWriter(tmp_path / "x.ptu", channels=("a", "b"), period_ps=PERIOD_PS,
+                  tcspc_offsets_ps=[1])  # fmt: skip
+    with pytest.raises(ValueError, match="whole numbers of ps"):
+        PTUWriter(tmp_path / "x.ptu", channels=("a",), period_ps=PERIOD_PS,
+                  tcspc_offsets_ps=[1.5])  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_channels_behind_different_fibres_keep_their_times_and_shots(tmp_path):
+    """One detector 1 km (4.9 us) behind the other: the channels' offsets differ by more
+    than the default reorder window, and the writer still orders the shifted records."""
+    import photonmc as pmc
+    from photonmc.io.timetag_files import read_timetags, simulation_writer
+
+    link = pmc.Link(
+        [
+            pmc.QuantumDot(rep_rate_mhz=80.0, lifetime_ns=0.6, mean_photon_number=0.6),
+            pmc.BeamSplitter(),
+            pmc.Detector(efficiency=0.8, dark_count_rate_hz=1e5, name="a", branch="bs.transmitted"),
+            pmc.Fiber(length_km=1.0, name="late", branch="bs.reflected"),
+            pmc.Detector(efficiency=0.8, dark_count_rate_hz=1e5, name="b", branch="bs.reflected"),
+        ],
+        pmc.TimeTagger(bin_width_ps=100.0, window_start_ns=-1.0, window_stop_ns=11.5),
+    )
+    parts = []
+    writers = [simulation_writer(tmp_path / f"t.{ext}", link) for ext in ("ptu", "h5")]
+
+    def on_records(records):
+        parts.append(records)
+        for _, feed in writers:
+            feed(records)
+
+    pmc.simulate(link, 50_000, key=1, chunk_shots=1 << 14, on_records=on_records)
+    for writer, _ in writers:
+        writer.close()
+    rec = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    order = np.lexsort((rec["channel"], rec["time_ps"]))
+    for ext in ("ptu", "h5"):
+        back = read_timetags(tmp_path / f"t.{ext}")
+        back_order = np.lexsort((back.channel, back.time_ps))
+        assert np.array_equal(back.time_ps[back_order], rec["time_ps"][order]), ext
+        assert np.array_equal(back.shot[back_order], rec["shot"][order]), ext
+    _, _, _, header = decoded_by_ptufile(tmp_path / "t.ptu")
+    late = round(1e3 * link.delay_to(link.detectors[1]))
+    assert header["photonmc_TcspcOffsetPs"] == [-1000, late - 1000]

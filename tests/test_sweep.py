@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -89,3 +90,101 @@ def test_sweep_chunk_size_defaults_by_backend(monkeypatch):
     link = memory_link(sd=0.0, feeding=0.0)
     res = pmc.sweep(link, {"memory.write_time_ns": [0.5, 0.9]}, 5_000, key=1)
     assert [r.chunk_shots for r in res.results.ravel()] == [3072, 3072]
+
+
+# ------------------------------------------------ warnings: once per sweep, not per point
+HBT_DEAD_TIME = """
+[run]
+shots = 1000
+seed = 1
+mode = "expected"
+
+[[stage]]
+type = "QuantumDot"
+name = "qd"
+rep_rate_mhz = 80.0
+lifetime_ns = 0.6
+mean_photon_number = 0.5
+
+[[stage]]
+type = "BeamSplitter"
+name = "bs"
+
+[[stage]]
+type = "Detector"
+name = "det_1"
+branch = "bs.transmitted"
+efficiency = 0.8
+dead_time_ns = 20.0
+
+[[stage]]
+type = "Detector"
+name = "det_2"
+branch = "bs.reflected"
+efficiency = 0.8
+dead_time_ns = 20.0
+
+[tagger]
+bin_width_ps = 500.0
+window_start_ns = -1.0
+window_stop_ns = 9.0
+"""
+
+
+def warning_lines(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("photonmc: warning:")]
+
+
+def test_sweep_prints_each_warning_once_with_the_range_of_its_numbers(tmp_path, capsys):
+    """Expected mode warns of dead time at every point; detector det_1's load changes with
+    the swept efficiency (one line, its range), det_2's does not (one line, as it is)."""
+    from photonmc import cli
+
+    (tmp_path / "hbt.toml").write_text(HBT_DEAD_TIME)
+    argv = ["sweep", str(tmp_path / "hbt.toml"), "--param", "det_1.efficiency=0.5:0.7:3",
+            "--out", str(tmp_path / "s.h5")]  # fmt: skip
+    assert cli.main(argv) == 0
+    lines = warning_lines(capsys.readouterr().err)
+    assert len(lines) == 2, lines
+    one = next(line for line in lines if "'det_1'" in line)
+    two = next(line for line in lines if "'det_2'" in line)
+    # det_1: clicks per shot 0.25 mu eta... x 20 ns / 12.5 ns at eta = 0.5 and 0.7
+    lo, hi = (float(x) for x in re.search(r"= ([\d.e+-]+)\.\.([\d.e+-]+) >", one).groups())
+    load = 0.5 * 0.5 * 20.0 / 12.5  # mu x half the light x dead time / period, per eta
+    assert lo == pytest.approx(0.5 * load, rel=2e-3) and hi == pytest.approx(0.7 * load, rel=2e-3)
+    assert ".." not in two and "sweep points" not in one + two
+    assert "> 0.01;" in one  # the threshold, the same at every point, stays a number
+
+
+def test_sweep_and_the_hom_reference_run_repeat_no_warning(tmp_path, capsys, monkeypatch):
+    """Warnings of analog points and of an HOM link's orthogonal reference run (a second
+    run of `simulate`) are printed once: the same line at every point once, a line that
+    differs in a number once with its range, a line of some points with their count."""
+    import photonmc.simulation
+    from photonmc import cli
+
+    def notes(link, mode, counters, clicks_per_shot):
+        mu = float(link.source.mean_photon_number)
+        out = ["every run warns of this", f"the photon number is {mu:g} here"]
+        return out + (["only the brightest point warns"] if mu > 0.75 else [])
+
+    monkeypatch.setattr(photonmc.simulation, "run_warnings", notes)
+    config = "/".join([*__file__.split("/")[:-2], "configs", "hom_qd.toml"])
+    common = ["--shots", "2048", "--chunk-shots", "1024", "--set", "tagger.bin_width_ps=500"]
+    out = str(tmp_path / "r.h5")
+    assert cli.main(["simulate", config, *common, "--out", out]) == 0
+    lines = warning_lines(capsys.readouterr().err)
+    assert sorted(lines) == sorted(
+        f"photonmc: warning: {m}"
+        for m in ("every run warns of this", "the photon number is 0.8 here",
+                  "only the brightest point warns")
+    )  # fmt: skip
+    argv = ["sweep", config, *common, "--param", "qd.mean_photon_number=0.6:0.8:3",
+            "--out", str(tmp_path / "s.h5")]  # fmt: skip
+    assert cli.main(argv) == 0
+    lines = warning_lines(capsys.readouterr().err)
+    assert lines == [
+        "photonmc: warning: every run warns of this",
+        "photonmc: warning: the photon number is 0.6..0.8 here",
+        "photonmc: warning: only the brightest point warns (at 1 of 3 sweep points)",
+    ]

@@ -10,11 +10,14 @@ photon time stamps. photonmc writes one spot, its tags as absolute times in ps::
     /photon_data/timestamps                 int64 absolute times (docs/physics.md section 1)
     /photon_data/timestamps_specs/timestamps_unit   1e-12 (s per unit: ps)
     /photon_data/detectors                  uint8 channel of each tag
-    /photon_data/measurement_specs/         (pulsed data only) measurement_type "generic",
-        laser_repetition_rate               Hz
+    /photon_data/measurement_specs/         measurement_type "generic", and for pulsed
+        laser_repetition_rate               data the rate in Hz
+    /photon_data/nanotimes                  (pulsed data) uint16 TCSPC time since the sync
+    /photon_data/nanotimes_specs/           tcspc_unit (s), tcspc_num_bins, tcspc_range (s)
     /setup/num_pixels ... /setup/lifetime   the mandatory setup fields: one spot, one
                                             spectral and polarization channel, every
-                                            channel a beam-split channel, no nanotimes
+                                            channel a beam-split channel; lifetime 1
+                                            with nanotimes (pulsed data)
     /setup/excitation_alternated, excitation_cw, laser_repetition_rates (pulsed)
     /setup/detectors/id, label, counts      channel numbers, names and tag counts
     /identity/...                           filename, creation_time, software,
@@ -22,15 +25,26 @@ photon time stamps. photonmc writes one spot, its tags as absolute times in ps::
     /provenance/...                         software that made the tags
     /user/photonmc/shot                     int64 shot of each tag (when known)
     /user/photonmc/period_ps, resolution_ps, duration_ps   exact metadata
+    /user/photonmc/tcspc_offsets_ps, fibre_delays_ps       per channel, when given
 
 Every official node carries its specification text as a TITLE attribute, as phconvert
 writes and validates it; strings are scalar byte strings. Shots go under /user because
-Photon-HDF5 has no field for them; the TCSPC layout (timestamps in sync periods plus
-nanotimes) is not used since photonmc's windows may start before their sync.
+Photon-HDF5 has no field for them.
+
+Timestamps stay the tags' absolute times (ps), and pulsed data also get nanotimes, the
+TCSPC time since the latest sync that lifetime tools read as microtimes: nanotime =
+floor((time - offset_c - sync) / tcspc_unit), sync the latest sync time at or before
+`time - offset_c`, offset_c the channel's TCSPC offset (whole ps, default 0). Simulated
+links (`timetag_files.simulation_writer`) set offset_c to the fibre delay to the detector
+plus the tagger's sync offset and window start, as the PTU writer does (`photonmc.io.ptu`):
+a nanotime times tcspc_unit is then the click's histogram time minus `window_start_ns`,
+one decay over [0, T_rep) however long the fibre. tcspc_unit is 1 ps, doubled while a
+period exceeds 65536 bins; tcspc_num_bins = ceil(T_rep / tcspc_unit).
 
 Reading takes these files and other single-spot Photon-HDF5 files: timestamps times
-timestamps_unit, plus nanotimes times tcspc_unit when present; when the timestamps
-count laser periods (unit = 1 / laser_repetition_rate) they are the shots.
+timestamps_unit, plus nanotimes times tcspc_unit when present (except in photonmc's own
+files, whose timestamps are already absolute); when the timestamps count laser periods
+(unit = 1 / laser_repetition_rate) they are the shots.
 
 The coincidence-histogram file of `photonmc correlate` is photonmc's own small layout,
 in `photonmc.io.correlation_hdf5`.
@@ -54,12 +68,15 @@ from photonmc import units
 from photonmc._version import __version__
 from photonmc.io.atomic import StreamingFile, naming_target, temporary_path
 from photonmc.io.hdf5 import check_writable
-from photonmc.timetags import SYNC_CHANNEL, OrderedStream, TimeTags
+from photonmc.io.ptu import sync_index
+from photonmc.timetags import SYNC_CHANNEL, OrderedStream, TimeTags, shot_clock_ps
 
 FORMAT_NAME = "Photon-HDF5"
 FORMAT_VERSION = "0.5"
 FORMAT_URL = "http://photon-hdf5.org/"
 _CHUNK = 1 << 16
+#: nanotimes are uint16: a period takes at most this many TCSPC bins
+_NANOTIME_BINS = 1 << 16
 
 #: Specification texts (phconvert/specs/photon-hdf5_specs.json, version 0.5) of the
 #: official fields photonmc writes; each becomes the node's TITLE attribute.
@@ -72,6 +89,13 @@ TITLES = {
     "/photon_data/timestamps": "Array of photon timestamps. Units specified in "
     "timestamps_units (defined in timestamps_specs/).",
     "/photon_data/detectors": "Array of pixel IDs for each timestamp.",
+    "/photon_data/nanotimes": "TCSPC photon arrival time (nanotimes). Units and other "
+    "specifications are in nanotimes_specs group.",
+    "/photon_data/nanotimes_specs": "Group for nanotime-specific data.",
+    "/photon_data/nanotimes_specs/tcspc_unit": "Value of 1-unit nanotime-increment in "
+    "seconds (TCSPC bin size).",
+    "/photon_data/nanotimes_specs/tcspc_num_bins": "Number of TCSPC bins.",
+    "/photon_data/nanotimes_specs/tcspc_range": "TCSPC full-scale range in seconds.",
     "/photon_data/timestamps_specs": "Specifications for timestamps.",
     "/photon_data/timestamps_specs/timestamps_unit": "Value of 1-unit timestamp-increment "
     "in seconds.",
@@ -203,6 +227,9 @@ class PhotonHDF5Writer(StreamingFile):
             wavelength (m); None leaves both out (phconvert then warns).
         provenance: software (name, version) that produced the tags; default photonmc.
         reorder_window_ps: how far chunks may overlap in time (see OrderedStream).
+        tcspc_offsets_ps: whole ps subtracted from each channel's times before its
+            nanotimes are computed (pulsed data; default 0; module docstring).
+        fibre_delays_ps: each channel's fixed fibre delay, ps, recorded under /user.
 
     Use as a context manager or call `close()`; `abort()` discards the file.
     """
@@ -219,6 +246,8 @@ class PhotonHDF5Writer(StreamingFile):
         provenance: tuple[str, str] | None = None,
         force: bool = False,
         reorder_window_ps: int = 1_000_000,
+        tcspc_offsets_ps: Sequence[int] | None = None,
+        fibre_delays_ps: Sequence[float] | None = None,
     ) -> None:
         self.path = Path(path)
         self._stream = OrderedStream(
@@ -239,6 +268,17 @@ class PhotonHDF5Writer(StreamingFile):
         #: for data of a real setup)
         self.author = "photonmc (simulated data)"
         self.author_affiliation = "none (simulation)"
+        n = len(self.channels)
+        self.tcspc_offsets_ps = _per_channel(tcspc_offsets_ps, n, "tcspc_offsets_ps", True)
+        self.fibre_delays_ps = _per_channel(fibre_delays_ps, n, "fibre_delays_ps", False)
+        self._shift = np.zeros(SYNC_CHANNEL + 1, np.int64)
+        if self.tcspc_offsets_ps is not None:
+            self._shift[:n] = self.tcspc_offsets_ps
+        #: TCSPC bin of the nanotimes, ps (pulsed data): 1 ps, doubled until a period fits
+        self.tcspc_unit_ps = 1
+        if self.period_ps is not None:
+            while math.ceil(self.period_ps) > _NANOTIME_BINS * self.tcspc_unit_ps:
+                self.tcspc_unit_ps *= 2
         self._counts = np.zeros(SYNC_CHANNEL + 1, np.int64)
         self._first: int | None = None
         self._last: int | None = None
@@ -250,6 +290,9 @@ class PhotonHDF5Writer(StreamingFile):
             data = self._group("/photon_data")
             self._timestamps = self._growing(data, "timestamps", np.int64)
             self._detectors = self._growing(data, "detectors", np.uint8)
+            self._nanotimes = None
+            if self.period_ps is not None:
+                self._nanotimes = self._growing(data, "nanotimes", np.uint16)
             self._shots: h5py.Dataset | None = None
         except BaseException:
             self.abort()
@@ -284,6 +327,7 @@ class PhotonHDF5Writer(StreamingFile):
             (self._timestamps, tags.time_ps),
             (self._detectors, tags.channel),
             (self._shots, tags.shot),
+            (self._nanotimes, self._nanotimes_of(tags)),
         ):
             if ds is not None:
                 ds.resize((n0 + n,))
@@ -292,6 +336,14 @@ class PhotonHDF5Writer(StreamingFile):
         if self._first is None:
             self._first = int(tags.time_ps[0])
         self._last = int(tags.time_ps[-1])
+
+    def _nanotimes_of(self, tags: TimeTags) -> np.ndarray | None:
+        """TCSPC time since the latest sync of each tag, in tcspc_unit bins (uint16)."""
+        if self._nanotimes is None:
+            return None
+        t = tags.time_ps - self._shift[tags.channel]
+        since = t - shot_clock_ps(sync_index(t, self.period_ps), self.period_ps)
+        return (since // self.tcspc_unit_ps).astype(np.uint16)
 
     def _write_metadata(self) -> None:
         f = self._file
@@ -321,6 +373,12 @@ class PhotonHDF5Writer(StreamingFile):
             rate_hz = units.PS_PER_S / self.period_ps
             self._scalar(f"{specs}/laser_repetition_rate", np.float64(rate_hz))
             self._array("/setup/laser_repetition_rates", np.array([rate_hz], np.float64))
+            nano = "/photon_data/nanotimes_specs"
+            unit_s = self.tcspc_unit_ps / units.PS_PER_S
+            n_bins = math.ceil(self.period_ps / self.tcspc_unit_ps)
+            self._scalar(f"{nano}/tcspc_unit", np.float64(unit_s))
+            self._scalar(f"{nano}/tcspc_num_bins", np.int64(n_bins))
+            self._scalar(f"{nano}/tcspc_range", np.float64(n_bins * unit_s))
         for name, value in (
             ("num_pixels", n),
             ("num_spots", 1),
@@ -328,7 +386,7 @@ class PhotonHDF5Writer(StreamingFile):
             ("num_polarization_ch", 1),
             ("num_split_ch", n),
             ("modulated_excitation", 0),
-            ("lifetime", 0),
+            ("lifetime", 1 if pulsed else 0),  # nanotimes with pulsed data
         ):
             self._scalar(f"/setup/{name}", np.int64(value))
         if self.wavelength_nm is not None:
@@ -363,6 +421,10 @@ class PhotonHDF5Writer(StreamingFile):
         user["resolution_ps"] = np.float64(self.resolution_ps)
         user["duration_ps"] = np.int64(-1 if duration is None else duration)
         user["channels"] = np.array([c.encode() for c in self.channels])
+        if self.tcspc_offsets_ps is not None:
+            user["tcspc_offsets_ps"] = np.array(self.tcspc_offsets_ps, np.int64)
+        if self.fibre_delays_ps is not None:
+            user["fibre_delays_ps"] = np.array(self.fibre_delays_ps, np.float64)
         user.attrs["photonmc_version"] = __version__
         for field, title in _titles(n).items():
             node = f if field == "/" else f.get(field)
@@ -467,7 +529,9 @@ def _read(f: h5py.File, path: Path) -> TimeTags:
         period_ps = units.PS_PER_S / float(f[rate_path][()])
     resolution_ps = unit_ps
     shot = None
-    if "nanotimes" in data:
+    # photonmc's own files: absolute timestamps, nanotimes for lifetime tools only
+    own = user is not None and "channels" in user and "period_ps" in user
+    if "nanotimes" in data and not own:
         # TCSPC layout: a macrotime plus the time since the laser pulse.
         nanotimes = _integers(data["nanotimes"], path)
         if nanotimes.shape != timestamps.shape:
@@ -583,6 +647,7 @@ def _kind(field: str) -> str:
     arrays = (
         "/photon_data/timestamps",
         "/photon_data/detectors",
+        "/photon_data/nanotimes",
         "/setup/excitation_alternated",
         "/setup/excitation_cw",
         "/setup/laser_repetition_rates",
@@ -595,6 +660,22 @@ def _kind(field: str) -> str:
 
 
 # ------------------------------------------------------------------- helpers
+def _per_channel(values, n: int, name: str, whole: bool):
+    """A per-channel list of n numbers of ps (whole ps when `whole`), or None; checked."""
+    if values is None:
+        return None
+    out = [float(v) for v in values]
+    if len(out) != n:
+        raise ValueError(
+            f"PhotonHDF5Writer.{name} needs one value per channel ({n}), got {len(out)}"
+        )
+    for v in out:
+        if not math.isfinite(v) or abs(v) >= 1e18 or (whole and not v.is_integer()):
+            kind = "whole numbers of ps" if whole else "finite numbers of ps"
+            raise ValueError(f"PhotonHDF5Writer.{name} must be {kind} within +-1e18, got {v!r}")
+    return [int(v) for v in out] if whole else out
+
+
 @contextlib.contextmanager
 def _open(path: Path, what: str):
     if not path.exists():

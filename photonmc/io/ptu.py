@@ -29,11 +29,21 @@ Demos, doc/apx_tttrrecords.html and apx_tagdictionary.html):
 
 photonmc's own tags keep what the standard ones cannot say exactly: `photonmc_PeriodPs`
 (the period in ps, a double), `photonmc_FirstShot` (the shot of sync 0 of the file: 0,
-or the earliest tag's sync when that comes before shot 0), `photonmc_DurationPs` and
-`photonmc_ChannelName` (indexed); other readers ignore them. A T3 record stores the
-tag's time since the latest sync, as a TCSPC card does, so a tag whose time lies before
-its own shot's sync, or a period or more after it, is read back with the shot of the
-sync it follows (absolute times are kept; times are floored to the resolution). The
+or the earliest tag's sync when that comes before shot 0), `photonmc_DurationPs`,
+`photonmc_ChannelName` (indexed), and per channel (indexed) `photonmc_FibreDelayPs`
+(the link's fixed fibre delay to that detector, ps, a double) and
+`photonmc_TcspcOffsetPs` (whole ps subtracted from that channel's absolute times before
+its sync and dtime are computed); other readers ignore them. A T3 record stores the
+tag's time since the latest sync, as a TCSPC card does. Simulated links set each
+channel's offset to its fibre delay plus the tagger's sync offset and window start, as a
+lab user sets a TCSPC card's sync delay: then dtime x MeasDesc_Resolution is the click's
+histogram time minus `window_start_ns`, one decay in [0, T_rep) however long the fibre
+(10 km is 49 us, some 3900 periods, whose remainder would otherwise split the decay at
+the end of the period), and the record's sync is the shot that emitted the photon.
+photonmc's reader adds the offsets back, so absolute times are the same as without them
+(files written before the offsets read as offsets 0). A tag whose shifted time lies
+before its own shot's sync, or a period or more after it, is read back with the shot of
+the sync it follows (absolute times are kept; times are floored to the resolution). The
 dtime unit is 1 ps, doubled while a period exceeds the 32768 dtime bins (periods over
 32.8 ns, rates under 30.5 MHz).
 
@@ -44,6 +54,7 @@ unfinished file never appears under the target's name.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import logging
 import math
@@ -219,6 +230,14 @@ def _read(ptu, path: Path) -> TimeTags:
             )
         shot += first_shot
         time_ps = shot_clock_ps(shot, period_ps) + _scale(time_ps, resolution_ps)
+        offsets = _offsets(tags, path)
+        if offsets.size:
+            if channel.size and int(channel.max()) >= offsets.size:
+                raise PTUFileError(
+                    f"{path}: damaged header: photonmc_TcspcOffsetPs has {offsets.size} "
+                    f"channels, but a record has channel {int(channel.max())}"
+                )
+            time_ps = time_ps + offsets[channel]
     else:
         if time_ps.size and float(time_ps.max()) * global_ps >= _MAX_TIME_PS:
             raise PTUFileError(
@@ -278,6 +297,15 @@ def _decode(ptu, n_records: int, rectype: int, t3: bool):
     value = np.concatenate(values) if values else np.zeros(0, np.int64)
     nsync = np.concatenate(syncs) if syncs else np.zeros(0, np.int64)
     return channel, value, nsync
+
+
+def _offsets(tags, path: Path) -> np.ndarray:
+    """photonmc_TcspcOffsetPs of each channel (int64 ps; empty when the tag is absent)."""
+    value = tags.get("photonmc_TcspcOffsetPs")
+    if value is None:
+        return np.zeros(0, np.int64)
+    values = value if isinstance(value, list | tuple) else [value]
+    return np.array([_whole(v, "photonmc_TcspcOffsetPs", path) for v in values], np.int64)
 
 
 def _number(value, ident: str, path: Path) -> float:
@@ -341,6 +369,11 @@ class PTUWriter(StreamingFile):
             fits into the 15-bit dtime (32768 bins), as the HydraHarp's binning does.
         first_shot: shot of sync 0 of the file; default: shot 0, or the shot of the
             earliest tag's sync if that is earlier. A tag before sync 0 is a PTUFileError.
+        tcspc_offsets_ps: whole ps subtracted from each channel's absolute times before
+            the sync and dtime are computed (default 0; see the module docstring), written
+            as `photonmc_TcspcOffsetPs` and added back by `read_ptu`.
+        fibre_delays_ps: each channel's fixed fibre delay in ps, recorded as
+            `photonmc_FibreDelayPs` (information only; default none).
         comment: `File_Comment`.
         reorder_window_ps: how far chunks may overlap in time (see OrderedStream).
 
@@ -355,6 +388,8 @@ class PTUWriter(StreamingFile):
         period_ps: float,
         resolution_ps: float = 1.0,
         first_shot: int | None = None,
+        tcspc_offsets_ps: Sequence[int] | None = None,
+        fibre_delays_ps: Sequence[float] | None = None,
         comment: str = "",
         force: bool = False,
         reorder_window_ps: int = 1_000_000,
@@ -377,6 +412,13 @@ class PTUWriter(StreamingFile):
             raise ValueError(
                 f"PTUWriter.resolution_ps must be a whole number of ps >= 1, got {resolution_ps}"
             )
+        n = len(self.channels)
+        self.tcspc_offsets_ps = _per_channel(tcspc_offsets_ps, n, "tcspc_offsets_ps", whole=True)
+        self.fibre_delays_ps = _per_channel(fibre_delays_ps, n, "fibre_delays_ps", whole=False)
+        # indexed by channel; channels beyond the names are refused by the stream
+        self._shift = np.zeros(SYNC_CHANNEL + 1, np.int64)
+        if self.tcspc_offsets_ps is not None:
+            self._shift[:n] = self.tcspc_offsets_ps
         resolution = int(resolution_ps)
         while math.ceil(period) - 1 >= _DTIME_BINS * resolution:
             resolution *= 2
@@ -388,7 +430,12 @@ class PTUWriter(StreamingFile):
         check_writable(self.path, force)
         self._tmp = temporary_path(self.path)
         header, self._patch = _header(
-            channels=self.channels, period_ps=period, resolution_ps=resolution, comment=comment
+            channels=self.channels,
+            period_ps=period,
+            resolution_ps=resolution,
+            comment=comment,
+            tcspc_offsets_ps=self.tcspc_offsets_ps,
+            fibre_delays_ps=self.fibre_delays_ps,
         )
         with naming_target(self.path, self._tmp):
             self._file = open(self._tmp, "xb")  # noqa: SIM115 (closed in close/abort)
@@ -400,6 +447,9 @@ class PTUWriter(StreamingFile):
 
     def write(self, tags: TimeTags) -> None:
         """Append a chunk of tags (the file's channels and period)."""
+        if self.tcspc_offsets_ps is not None and isinstance(tags, TimeTags) and len(tags):
+            # shifted before ordering: the records follow the shifted syncs
+            tags = dataclasses.replace(tags, time_ps=tags.time_ps - self._shift[tags.channel])
         super().write(tags)
 
     def _finish(self) -> None:
@@ -430,7 +480,7 @@ class PTUWriter(StreamingFile):
 
     def _encode(self, channel: np.ndarray, t: np.ndarray) -> np.ndarray:
         """Records of tags in time order: photons, each preceded by its overflows."""
-        shot = _sync_index(t, self.period_ps)
+        shot = sync_index(t, self.period_ps)
         if self.first_shot is None:  # the first tags written are the earliest
             self.first_shot = min(0, int(shot[0]))
         nsync = shot - self.first_shot
@@ -462,7 +512,21 @@ class PTUWriter(StreamingFile):
         return np.insert(photons, owners[owner], _OVERFLOW | count.astype(np.uint32))
 
 
-def _sync_index(t: np.ndarray, period_ps: float) -> np.ndarray:
+def _per_channel(values, n: int, name: str, *, whole: bool):
+    """A per-channel list of n numbers (whole ps when `whole`), or None; checked."""
+    if values is None:
+        return None
+    out = [float(v) for v in values]
+    if len(out) != n:
+        raise ValueError(f"PTUWriter.{name} needs one value per channel ({n}), got {len(out)}")
+    for v in out:
+        if not math.isfinite(v) or abs(v) >= _MAX_TIME_PS / 4 or (whole and not v.is_integer()):
+            kind = "whole numbers of ps" if whole else "finite numbers of ps"
+            raise ValueError(f"PTUWriter.{name} must be {kind} within +-1e18 ps, got {v!r}")
+    return [int(v) for v in out] if whole else out
+
+
+def sync_index(t: np.ndarray, period_ps: float) -> np.ndarray:
     """Index of the latest sync at or before each time: clock(s) <= t < clock(s + 1)."""
     if float(period_ps).is_integer():
         return t // np.int64(period_ps)
@@ -522,7 +586,13 @@ def _tag(ident: str, value, index: int = -1, kind: int | None = None) -> bytes:
 
 
 def _header(
-    *, channels, period_ps: float, resolution_ps: int, comment: str
+    *,
+    channels,
+    period_ps: float,
+    resolution_ps: int,
+    comment: str,
+    tcspc_offsets_ps=None,
+    fibre_delays_ps=None,
 ) -> tuple[bytes, dict[str, int]]:
     """The header bytes and the file offsets of the values patched at close."""
     now = _dt.datetime.now(_dt.UTC).replace(tzinfo=None)
@@ -564,5 +634,9 @@ def _header(
         offset += len(encoded)
     for i, name in enumerate(channels):
         parts.append(_tag("photonmc_ChannelName", name, index=i))
+    for i, delay in enumerate(fibre_delays_ps or ()):
+        parts.append(_tag("photonmc_FibreDelayPs", float(delay), index=i))
+    for i, offset in enumerate(tcspc_offsets_ps or ()):
+        parts.append(_tag("photonmc_TcspcOffsetPs", int(offset), index=i))
     parts.append(_tag("Header_End", None))
     return b"".join(parts), patch

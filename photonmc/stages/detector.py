@@ -109,11 +109,12 @@ class Detector:
 
     Each wavepacket clicks with probability `efficiency` at a time drawn from its
     intensity plus Gaussian jitter. Dark counts are a Poisson process at
-    `dark_count_rate_hz`, uniform in time. Dead time is non-paralysable and acts in
-    analog mode only, across shots within each chunk of consecutive shots; every chunk
-    starts with a live detector, so at most ceil(dead_time / T_rep) shots per chunk see
-    a detector that should have been dead. Expected mode neglects dead time and click
-    saturation (one click per detector per shot).
+    `dark_count_rate_hz`, uniform in absolute time (`dark_interval_ns`). Dead time is
+    non-paralysable and acts in analog mode only, across shots within each chunk of
+    consecutive shots; every chunk starts with a live detector, so at most
+    ceil(dead_time / T_rep) shots per chunk see a detector that should have been dead.
+    Expected mode neglects dead time and click saturation (one click per detector per
+    shot).
     """
 
     efficiency: float = param(lo=0.0, hi=1.0, doc="detection efficiency")
@@ -132,18 +133,21 @@ class Detector:
         value = concrete(self.dead_time_ns)
         return value is None or value > 0.0
 
-    def dark_interval_ns(self, tagger: TimeTagger, period_ns, dead_time: bool):
+    def dark_interval_ns(self, tagger: TimeTagger, period_ns, dead_time: bool = False):
         """Histogram-time interval over which each shot's dark counts are drawn.
 
-        Without dead time: the tagger window (mean R * window per shot). With dead time,
-        dark counts must form one stream in absolute time, so each shot draws them over
-        one shot period starting at the window start: shots tile the time line once.
-        Then a window longer than the period shows a shot's dark counts only in its
-        first period; the histogram beyond it lacks the darks of the next shot.
+        One shot period from the window start, with or without dead time: the shots'
+        intervals tile the time line once, so the dark counts form one Poisson stream of
+        rate R in absolute time (R T_rep per shot). Each dark count belongs to the shot
+        whose window start precedes it by less than a period, as a TCSPC card files a
+        click under the latest sync (docs/physics.md 3.5): with a window longer than the
+        period, the histogram beyond the first period holds no dark counts; with a
+        shorter one, the dark counts after the window stop are late (overflow) clicks.
+        `dead_time` is accepted for the callers that tell the cases apart; the law is
+        the same.
         """
-        if dead_time:
-            return tagger.window_start_ns, tagger.window_start_ns + period_ns
-        return tagger.window_start_ns, tagger.window_stop_ns
+        del dead_time
+        return tagger.window_start_ns, tagger.window_start_ns + period_ns
 
     def dark_capacity(self, tagger: TimeTagger, period_ns: float, n_shots: int) -> int:
         """Room for the dark counts of `n_shots` shots in analog mode."""
