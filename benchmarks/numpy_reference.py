@@ -1,7 +1,7 @@
 """Independent plain-NumPy implementation of photonmc's analog Monte Carlo model.
 
 This module reimplements the analog mode of the photonmc physics model
-(docs/physics.md, version 1: sections 1, 2, 3, 5 analog, 7) for one straight link
+(docs/physics.md: sections 1, 2, 3, 5 analog, 7) for one straight link
 
     QuantumDot -> {Fiber, Attenuator, BandpassFilter, LadderMemory}* -> Detector
 
@@ -29,6 +29,12 @@ API
         origins: "source", "retrieved", "memory_noise", "dark".
 
 Script:  python benchmarks/numpy_reference.py CONFIG.toml --shots N --seed S
+
+Of the photon's spectrum and coherence (docs/physics.md 3.2-3.4) it has the filters'
+spectral-overlap transmission and the retrieved light's carrier, not the tabulated
+reshaping (dispersive spreading, filtered shapes, the write dip) nor pure dephasing in
+the memory: its links are those where none applies (no dispersion, filters much wider
+than the line, no light passing a memory unstored).
 
 Modelling choices where docs/physics.md leaves room (kept consistent with the text):
   * Fates are sampled as one categorical draw per photon at every point where
@@ -430,13 +436,34 @@ def _attenuator(batch: dict, at: dict) -> dict:
     return batch
 
 
-def _bandpass(batch: dict, bp: dict) -> dict:
-    x = (batch["nu"] - bp["center_ghz"]) / bp["fwhm_ghz"]
+def _bandpass(batch: dict, bp: dict, dephasing_time_ns=None) -> dict:
+    """Survival: the overlap of the filter with the wavepacket's own power spectrum
+    (docs/physics.md 3.3): an exponential photon's Lorentzian line of FWHM g = 1/(pi T2)
+    at its offset, a Gaussian wavepacket's Gaussian spectrum of sigma 1/(4 pi sigma_t).
+    The temporal reshaping is not reproduced here (see the module's docstring)."""
+    f, c = bp["fwhm_ghz"], bp["center_ghz"]
+    dnu = np.abs(batch["nu"] - c)
+    is_exp = batch["kind"] == EXP
+    width = batch["width"]
+    rate = 1.0 / (2.0 * width)  # 1/T2 without dephasing
+    if dephasing_time_ns is not None:
+        rate = rate + 1.0 / dephasing_time_ns
+    g = rate / math.pi  # the exponential photon's Lorentzian FWHM, GHz
+    sig_f = 1.0 / (4.0 * math.pi * width * FWHM_TO_SIGMA)  # a Gaussian's spectral sigma
+    out = np.empty(len(dnu))
     if bp["shape"] == "lorentzian":
-        L = 1.0 / (1.0 + (2.0 * x) ** 2)
+        w = f + g
+        out_exp = (f / w) / (1.0 + (2.0 * dnu / w) ** 2)
+        z = (dnu + 0.5j * f) / (math.sqrt(2.0) * sig_f)
+        out_gauss = math.sqrt(math.pi / 2.0) * (f / (2.0 * sig_f)) * np.real(wofz(z))
     else:
-        L = np.exp(-4.0 * math.log(2.0) * x * x)
-    batch["weight"] *= bp["peak_transmission"] * L
+        sigma_filter = f * FWHM_TO_SIGMA
+        z = (dnu + 0.5j * g) / (math.sqrt(2.0) * sigma_filter)
+        out_exp = np.real(wofz(z))
+        big_s = np.sqrt(sigma_filter**2 + sig_f**2)
+        out_gauss = sigma_filter / big_s * np.exp(-(dnu**2) / (2.0 * big_s**2))
+    out = np.where(is_exp, out_exp, out_gauss)
+    batch["weight"] *= bp["peak_transmission"] * out
     return batch
 
 
@@ -470,6 +497,7 @@ def _memory(rng, batch: dict, mem: dict, nshots: int) -> dict:
     retrieved["kind"] = np.full(n_r, GAUSS, np.int8)
     retrieved["t_ref"] = np.full(n_r, t_w + tau)
     retrieved["width"] = np.full(n_r, mem["output_mode_fwhm_ns"])
+    retrieved["nu"] = np.zeros(n_r)  # the memory's own carrier (docs/physics.md 3.4)
     retrieved["origin"] = np.where(
         retrieved["origin"] == MEMORY_NOISE, MEMORY_NOISE, RETRIEVED
     ).astype(np.int8)

@@ -32,8 +32,8 @@ class Fiber:
     `kernels.dispersion` (tabulated per chunk on 8193 nodes over 20 T1), when the width
     sqrt|phi| of the chirp kernel exceeds 1e-3 T1 for the parameters the link was built
     with (`reshaping`); below that its shape is kept (0.6 ps for T1 = 0.6 ns: a 10 m
-    patch cord is below, 1 km of D = 17 fibre above). Light that an earlier stage
-    already reshaped (a filter) keeps that shape here.
+    patch cord is below, 1 km of D = 17 fibre above). An exponential photon an
+    earlier stage reshaped (a filter) gets the dispersed law of its unreshaped photon.
     """
 
     length_km: float = param(lo=0.0, unit="km", doc="fibre length")
@@ -94,7 +94,7 @@ class Fiber:
                 batch.width_ns.dtype
             )
             batch = batch.replace(width_ns=jnp.where(gauss, wider, batch.width_ns))
-        exp = untouched & (batch.kind == EXP)
+        exp = here & (batch.kind == EXP)  # the last reshaping stage sets the shape
         if not exp.any():
             return batch
         where = np.flatnonzero(exp.ravel())

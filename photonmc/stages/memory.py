@@ -83,8 +83,8 @@ class LadderMemory:
     r = 1 - sqrt(1 - eta_w) (a beam splitter on the mode), whose norm is 1 - eta_w O
     exactly; the shape is tabulated per chunk on a grid of the photons' starts and
     offsets (`reshaping`; docs/physics.md 3.4). The dip is not cut into Gaussian
-    wavepackets (light already retrieved by an earlier memory) nor into light another
-    stage already reshaped. The decay D is Gaussian,
+    wavepackets (light already retrieved by an earlier memory); light an earlier stage
+    reshaped is dipped as its unreshaped photon. The decay D is Gaussian,
     exp(-(tau/tau_s)^2), or exponential, exp(-tau/tau_s), times the hyperfine beating
     |1 + sum a_k exp(i(2 pi f_k tau + phi_k))|^2 / |1 + sum a_k exp(i phi_k)|^2.
     Read and write noise: Gaussian wavepackets in the output mode and in the input mode,
@@ -330,9 +330,10 @@ class LadderMemory:
         return out, info
 
     def _exp_photons(self, batch, on):
-        """Flat indices (static) of the exponential, not yet reshaped wavepackets here."""
+        """Flat indices (static) of the exponential wavepackets here (whatever shape an
+        earlier stage gave them: the last reshaping stage sets the shape)."""
         here = np.ones(batch.kind.shape, bool) if on is None else on
-        return np.flatnonzero((here & (batch.law == -1) & (batch.kind == EXP)).ravel())
+        return np.flatnonzero((here & (batch.kind == EXP)).ravel())
 
     def _tables(self, batch, ctx) -> dict:
         """The memory's tables for this parameter set (`photonmc.laws.tables`): "dip", the

@@ -59,8 +59,8 @@ class BandpassFilter:
     wavepacket through a Gaussian filter stays Gaussian and lengthens (closed form).
     Neglected: the reshaping when the filter's response time 1/(2 pi fwhm) is below 1e-4
     of T1 for the parameters the link was built with, the reshaping of a Gaussian
-    wavepacket by a Lorentzian filter, a second reshaping of light an earlier stage
-    already reshaped (its transmission is still the spectral overlap), and the filter's
+    wavepacket by a Lorentzian filter, an earlier stage's reshaping of an exponential
+    photon (the filtered law is that of the unreshaped photon), and the filter's
     group delay at its centre (a fixed delay).
     """
 
@@ -128,7 +128,7 @@ class BandpassFilter:
         if gauss.any() and self.shape == "gaussian":
             longer = spectra.gaussian_gauss_fwhm(batch.width_ns, f).astype(batch.width_ns.dtype)
             batch = batch.replace(width_ns=jnp.where(gauss, longer, batch.width_ns))
-        exp = untouched & (batch.kind == EXP)
+        exp = here & (batch.kind == EXP)  # the last reshaping stage sets the shape
         if not exp.any():
             return batch
         where = np.flatnonzero(exp.ravel())

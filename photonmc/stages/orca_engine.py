@@ -22,8 +22,8 @@ the bilinear interpolation of the grid's, and its detection-time law the bilinea
 mixture of the grid's rows (`photonmc.laws`), so a photon's retrieved and transmitted
 shapes follow its own start and offset; the tables are made once per parameter set from
 the expected-mode quadrature nodes, as the other reshaping stages'. The retrieved light is
-at the memory's carrier (nu = 0), and both laws are in absolute retarded time (the
-wavepackets' t_ref is set to 0).
+at the memory's carrier (nu = 0), its law in absolute retarded time (its t_ref is 0); the
+unstored light's law is relative to the photon's start, as any exponential photon's.
 
 Neglected: storage of Gaussian wavepackets (light read out of an earlier memory, noise):
 they pass with the stage's `transmission`; light another stage reshaped (a narrow filter)
@@ -115,7 +115,7 @@ def apply(m, batch, key, ctx):
     _, cfg, n_t, n_nu = plan
     on = ctx.on_path(m, batch)
     here = np.ones(batch.kind.shape, bool) if on is None else on
-    exp = here & (batch.law == -1) & (batch.kind == EXP)
+    exp = here & (batch.kind == EXP)
     where = np.flatnonzero(exp.ravel())
     t_ref, nu = batch.t_ref_ns.ravel()[where], batch.nu_ghz.ravel()[where]
     t1 = batch.width_ns.ravel()[where[0]] if where.size else None
@@ -148,9 +148,6 @@ def apply(m, batch, key, ctx):
         p_t = p_t.ravel().at[where].set(pt.astype(dtype)).reshape(p_t.shape)
         j_r, j_t = laws.register(ctx, law_r), laws.register(ctx, law_t)
         retrieved = laws.set_law(retrieved, where, j_r, law_r, u=t_ref, v=nu)
-        transmitted = transmitted.replace(
-            t_ref_ns=transmitted.t_ref_ns.ravel().at[where].set(0.0).reshape(p_t.shape)
-        )
         transmitted = laws.set_law(transmitted, where, j_t, law_t, u=t_ref, v=nu)
     retrieved = retrieved.replace(weight=batch.weight * p_r)
     transmitted = transmitted.replace(weight=batch.weight * p_t)
@@ -240,7 +237,7 @@ def _tables(m, cfg, t_ref, t1, nu, weight, n_t, n_nu, deph):
     p_r = jnp.clip(jnp.tensordot(weights, out, axes=1) / n_in, 0.0, 1.0)
     p_t = jnp.clip(jnp.tensordot(weights, trans, axes=1) / n_in, 0.0, 1.0)
 
-    def law(intensity, times):
+    def law(intensity, t0):
         # The solver's step (L / (nz - 1) / rho, tens of ps) is coarse for a detection-time
         # law read through ps jitter: the intensity is refined (linearly) to about
         # LAW_POINTS nodes, at most UPSAMPLE times.
@@ -248,11 +245,14 @@ def _tables(m, cfg, t_ref, t1, nu, weight, n_t, n_nu, deph):
         rows = _upsample(jnp.maximum(jnp.moveaxis(intensity, 0, -1), 0.0), factor)
         h = dt / factor
         cdf = tabulated.cdf_from_density(rows[..., 0::2], rows[..., 1::2], 2.0 * h)
-        return laws.make(cdf, times[0], 2.0 * h, g_t, g_nu)
+        return laws.make(cdf, t0, 2.0 * h, g_t, g_nu)
 
+    start = jnp.broadcast_to(starts[:, None], (n_t, n_nu))
     return {
         "p_r": p_r,
         "p_t": p_t,
-        "retrieved": law(out, res.output_times_ns),
-        "transmitted": law(trans, res.transmitted_times_ns),
+        # retrieved light in absolute retarded time (its t_ref is 0), the unstored light
+        # relative to each row's start, as every exponential photon's law
+        "retrieved": law(out, res.output_times_ns[0]),
+        "transmitted": law(trans, res.transmitted_times_ns[0] - start),
     }
