@@ -25,6 +25,7 @@ def test_expected_internal_efficiency_is_the_kernels():
     assert 0.5 < engine < 1.0
 
 
+@pytest.mark.slow  # two analog and one expected compilation
 def test_analytic_tier_is_its_equivalent_ladder():
     link = _case41(**{"memory.tier": "analytic", "memory.storage_time_ns": 1.0})
     orca = link["memory"]
@@ -51,3 +52,11 @@ def test_analog_agrees_with_expected():
     m = e > 20
     chi2, dof = float(np.sum((a[m] - e[m]) ** 2 / e[m])), int(m.sum())
     assert dof > 100 and chi2 < dof + 5 * np.sqrt(2 * dof)
+
+
+def test_a_grid_too_large_is_a_clear_error():
+    link = _case41()
+    with pytest.raises(ValueError, match=r"OrcaMemory 'memory': the solver's grid needs nt = \d+"):
+        link.set("qd.lifetime_ns", 2e3)
+    with pytest.raises(ValueError, match="shorter than 1e6 ns"):
+        link.set("memory.write_time_ns", 5e6)

@@ -50,7 +50,7 @@ def _expected(link, shots=1):
     return pmc.simulate(link, shots, 1, "expected")
 
 
-def _chi2_agrees(link, shots=1_000_000, seed=3):
+def _chi2_agrees(link, shots=400_000, seed=3):
     """Analog against expected histograms (bins with > 20 expected): chi2 below
     dof + 5 sqrt(2 dof), the 5-sigma bound of a chi-square with dof degrees."""
     e = pmc.simulate(link, shots, seed, "expected").histogram()
@@ -106,6 +106,7 @@ def test_a_narrow_filter_lengthens_the_photon():
     assert mean(narrow) > T1 + 1 / k  # longer than an incoherent cascade
 
 
+@pytest.mark.slow  # an analog and an expected compilation of their own
 @pytest.mark.parametrize(
     "filt,source",
     [
@@ -117,6 +118,7 @@ def test_filter_analog_agrees_with_expected(filt, source):
     _chi2_agrees(_link(BandpassFilter(**filt), **source))
 
 
+@pytest.mark.slow
 def test_filter_gradient_matches_finite_differences():
     def clicks(f):
         link = _link(BandpassFilter(fwhm_ghz=0.3), spectral_diffusion_fwhm_ghz=0.2)
@@ -161,6 +163,7 @@ def test_short_fibre_keeps_the_v1_shape():
     np.testing.assert_allclose(short, plain, atol=1e-9)
 
 
+@pytest.mark.slow  # an analog and an expected compilation of their own
 def test_dispersion_analog_agrees_with_expected():
     _chi2_agrees(_link(Fiber(length_km=100.0, loss_db_per_km=0.0), feeding_time_ns=0.05))
 
@@ -172,6 +175,7 @@ def test_memory_stores_the_mixed_state_overlap(t2_star, stored):
     assert r.internal_efficiency().value == pytest.approx(stored, abs=1e-4)
 
 
+@pytest.mark.slow
 def test_memory_stored_fraction_by_quadrature():
     # <phi|rho|phi> as a double integral of the first-order coherence (independent)
     t2s, tw, fw = 1.5, 0.65, 1.0
@@ -244,6 +248,7 @@ def test_dip_gradient_matches_finite_differences():
     assert grad == pytest.approx(fd, rel=1e-5, abs=1e-9)
 
 
+@pytest.mark.slow  # an analog and an expected compilation of their own
 def test_filtered_detection_times_follow_the_closed_form():
     # analog draws of a filtered photon (no jitter) against the cascade's exact CDF (KS)
     link = _link(BandpassFilter(fwhm_ghz=0.4), jitter_ps=0.0, start=0.0, stop=30.0, bin_ps=10.0)

@@ -55,6 +55,9 @@ DEPHASING_NODES = 16
 UPSAMPLE = 16
 LAW_POINTS = 4096
 
+#: Largest solver grid, (nt + nz) nz nv cells, that a run may ask for
+MAX_GRID_CELLS = 5e7
+
 #: Span of the source's photon given to the grid rules: the feeding delay's 1 - 1e-11
 #: quantile plus this many lifetimes
 PHOTON_LIFETIMES = 12.0
@@ -102,7 +105,23 @@ def reshaping(m, source):
         )
     end = 25.0 * tau_f + PHOTON_LIFETIMES * t1
     t_w = float(concrete(m.write_time_ns))
-    cfg = m.grid(max(abs(t_w), abs(end - t_w)), t1)
+    extent = max(abs(t_w), abs(end - t_w))
+    if not extent < 1e6:
+        raise ValueError(
+            f"OrcaMemory {m.name!r}: the source's photon and the write control span "
+            f"{extent:.4g} ns (write_time_ns = {t_w:.4g} ns, photon up to {end:.4g} ns); "
+            "the solver's window must be shorter than 1e6 ns"
+        )
+    cfg = m.grid(extent, t1)
+    cells = (cfg.nt + cfg.nz) * cfg.nz * cfg.nv
+    if cells > MAX_GRID_CELLS:
+        raise ValueError(
+            f"OrcaMemory {m.name!r}: the solver's grid needs nt = {cfg.nt} time steps, "
+            f"nz = {cfg.nz} cells and nv = {cfg.nv} velocity classes ({cells:.3g} cells, "
+            f"more than {MAX_GRID_CELLS:.0g}) for control_fwhm_ns = "
+            f"{float(concrete(m.control_fwhm_ns)):.4g} ns over a {extent:.4g} ns window: "
+            "use a shorter window (write time, source lifetime) or the analytic tier"
+        )
     return ("kernel", cfg, STARTS if tau_f != 0.0 else 2, OFFSETS if diffusion != 0.0 else 2)
 
 
