@@ -210,38 +210,8 @@ def bin_probs(
     lead = jnp.broadcast_shapes(cdf.shape[:-1], t0.shape, h.shape, sigma.shape, shift.shape)
     cdf = jnp.broadcast_to(cdf, lead + cdf.shape[-1:])
     t0, h, sigma, shift = (jnp.broadcast_to(v, lead) for v in (t0, h, sigma, shift))
-    if pad_cells:
-        cdf = jnp.concatenate(
-            [
-                jnp.zeros(lead + (pad_cells,), dtype),
-                cdf,
-                jnp.broadcast_to(cdf[..., -1:], lead + (pad_cells,)),
-            ],
-            axis=-1,
-        )
-        t0 = t0 - pad_cells * h
-    n = cdf.shape[-1]
-    mass = jnp.diff(cdf, axis=-1)  # (..., n - 1), cell k = [t_k, t_k + h]
-    m = jnp.arange(-(n - 2), n, dtype=dtype)  # j - k from -(n - 2) to n - 1
-    hh, sig = h[..., None], jnp.maximum(sigma, 0.0)[..., None]
-    kern, dkern = _jitter_kernel(m, hh, sig)
-    # F(t_j) = sum_k mass_k K_(j-k), j = 0..n-1: the 'full' convolution sliced; the
-    # density likewise, for the cubic Hermite interpolation between nodes.
-    both = fftconvolve(
-        jnp.stack([mass, mass], axis=-2), jnp.stack([kern, dkern], axis=-2), mode="full", axes=-1
-    )
-    jittered, slope = both[..., 0, n - 2 : 2 * n - 2], both[..., 1, n - 2 : 2 * n - 2]
-    # The mass before the grid, C_0, as a point mass at t0.
-    s_safe = jnp.where(sig > 0.0, sig, 1.0)
-    z = jnp.arange(n, dtype=dtype) * hh / s_safe
-    point = jnp.where(sig > 0.0, 0.5 * lax.erfc(-z * _SQRT_HALF), 1.0)
-    point_d = jnp.where(sig > 0.0, jnp.exp(-0.5 * z * z) * _INV_SQRT_2PI / s_safe, 0.0)
-    jittered = jittered + cdf[..., :1] * point
-    slope = slope + cdf[..., :1] * point_d
-    jittered = jnp.clip(jittered, 0.0, cdf[..., -1:])
-    f_lin = _interp_uniform(jittered, t0 + shift, h, edges)
-    f_cub = _hermite_uniform(jittered, slope, t0 + shift, h, edges)
-    f_edges = jnp.where(sigma[..., None] > 0.0, f_cub, f_lin)
+    values, slopes, t0 = jittered_nodes(cdf, t0, h, sigma, pad_cells)
+    f_edges = cdf_at_nodes(values, slopes, t0 + shift, h, sigma, edges)
     return jnp.clip(jnp.diff(f_edges, axis=-1), 0.0, 1.0)
 
 
