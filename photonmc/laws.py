@@ -4,7 +4,7 @@ A filter, a dispersive fibre or a memory's write can give a wavepacket a shape t
 neither the source's exponential nor a Gaussian (docs/physics.md 3.2-3.4). Such a
 wavepacket carries `law = j` in its batch (static): its detection time is t_ref plus a
 delay drawn from law j of the context's list, a `Law`. A law is a family of normalised
-CDF tables on one time grid, one row per point of a grid in up to two continuous
+CDF tables on uniform time grids, one row per point of a grid in up to two continuous
 coordinates of the wavepacket when the law was made (its frequency offset, its start):
 the wavepacket stores its fractional position on that grid (`law_u`, `law_v`), and its
 shape is the bilinear mixture of the four nearest rows. The wavepacket's weight keeps
@@ -17,8 +17,9 @@ its exact probability (a closed form), so a table only ever sets a shape.
 
 Tables are built once per parameter set, from the expected-mode quadrature nodes of the
 same link (their grids span the nodes' range of each coordinate): expected mode builds
-them as it propagates, and an analog run builds them once before its loop over chunks
-(`photonmc.expected.prepare_tables`) and maps each sampled wavepacket onto the same grid
+them as it propagates, and an analog run builds them once, in float64, before its loop
+over chunks (`photonmc.expected.prepare_tables` through `photonmc.analog.host_tables`) and
+maps each sampled wavepacket onto the same grid
 (beyond the nodes' range, onto its edge). So both modes use the same law, and the
 tables follow every parameter, traced or not.
 Accuracy: Simpson's rule per cell for the table (h^4), the piecewise-linear CDF between

@@ -29,7 +29,7 @@ class Fiber:
     the chromatic shift D L dlambda of each photon's frequency offset. Group-delay
     dispersion phi = beta2 L spreads the wavepacket: a Gaussian one stays Gaussian and
     broadens (closed form); an exponential one gets the dispersed law of
-    `kernels.dispersion` (tabulated per chunk on 8193 nodes over 20 T1), when the width
+    `kernels.dispersion` (tabulated once per parameter set on 8193 nodes over 20 T1), when the width
     sqrt|phi| of the chirp kernel exceeds 1e-3 T1 for the parameters the link was built
     with (`reshaping`); below that its shape is kept (0.6 ps for T1 = 0.6 ns: a 10 m
     patch cord is below, 1 km of D = 17 fibre above). An exponential photon an

@@ -81,7 +81,7 @@ class LadderMemory:
     offset. Otherwise it passes unstored with P_t = (1 - P_s) * transmission, and the
     write cuts its dip into it: the unstored amplitude is psi - r <phi|psi> phi,
     r = 1 - sqrt(1 - eta_w) (a beam splitter on the mode), whose norm is 1 - eta_w O
-    exactly; the shape is tabulated per chunk on a grid of the photons' starts and
+    exactly; the shape is tabulated once per parameter set on a grid of the photons' starts and
     offsets (`reshaping`; docs/physics.md 3.4). The dip is not cut into Gaussian
     wavepackets (light already retrieved by an earlier memory); light an earlier stage
     reshaped is dipped as its unreshaped photon. The decay D is Gaussian,

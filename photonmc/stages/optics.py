@@ -54,7 +54,7 @@ class BandpassFilter:
     Gaussian wavepacket; a Lorentzian filter as wide as the line passes half. The passed
     light is reshaped: an exponential photon gets the filtered law (the cascaded
     emitter-filter decay through a Lorentzian filter, the Gaussian-smoothed amplitude
-    through a Gaussian one), tabulated per chunk on a grid of the offsets present
+    through a Gaussian one), tabulated once per parameter set on a grid of the offsets present
     (`reshaping`: 33 offsets with spectral diffusion, else 2; 4097 time nodes); a Gaussian
     wavepacket through a Gaussian filter stays Gaussian and lengthens (closed form).
     Neglected: the reshaping when the filter's response time 1/(2 pi fwhm) is below 1e-4
