@@ -83,6 +83,7 @@ lifetime_ns = 1.1
 read_noise_photons = 0.01
 write_noise_photons = 0.005
 beat_terms = [[0.1, 0.3, 0.0]]
+transmission = 0.0      # no unstored light: no write-dip table to build per example
 
 [[stage]]
 type = "Attenuator"

@@ -368,18 +368,24 @@ class LadderMemory:
         alive = weight > 0.0
         g_t = laws.grid(t_ref, alive, n_t, span=self.input_mode_fwhm_ns, weights=weight)
         g_nu = laws.grid(nu, alive, n_nu)
-        cdf, t0, h = dip_table_exp(
-            laws.grid_points(g_t)[:, None],
-            t1,
-            laws.grid_points(g_nu)[None, :],
-            self.write_time_ns,
-            self.input_mode_fwhm_ns,
-            probability(self.write_efficiency),
-            deph,
-            n=DIP_POINTS,
-            span_lifetimes=DIP_LIFETIMES,
-            n_nodes=DIP_DEPHASING_NODES,
-        )
+        starts, offsets = jnp.meshgrid(laws.grid_points(g_t), laws.grid_points(g_nu), indexing="ij")
+
+        def row(point):  # one row at a time: the dephasing average of a row is large
+            return dip_table_exp(
+                point[0],
+                t1,
+                point[1],
+                self.write_time_ns,
+                self.input_mode_fwhm_ns,
+                probability(self.write_efficiency),
+                deph,
+                n=DIP_POINTS,
+                span_lifetimes=DIP_LIFETIMES,
+                n_nodes=DIP_DEPHASING_NODES,
+            )
+
+        points = jnp.stack([starts.ravel(), offsets.ravel()], axis=-1)
+        cdf, t0, h = jax.lax.map(row, points)
         return laws.make(cdf, t0, h, g_t, g_nu)
 
     def _dip(self, batch, on, ctx, law):
