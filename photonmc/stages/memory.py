@@ -368,13 +368,13 @@ class LadderMemory:
         alive = weight > 0.0
         g_t = laws.grid(t_ref, alive, n_t, span=self.input_mode_fwhm_ns, weights=weight)
         g_nu = laws.grid(nu, alive, n_nu)
-        starts, offsets = jnp.meshgrid(laws.grid_points(g_t), laws.grid_points(g_nu), indexing="ij")
+        offsets = laws.grid_points(g_nu)
 
-        def row(point):  # one row at a time: the dephasing average of a row is large
+        def rows(start):  # one start at a time: the dephasing average of a row is large
             return dip_table_exp(
-                point[0],
+                start,
                 t1,
-                point[1],
+                offsets,
                 self.write_time_ns,
                 self.input_mode_fwhm_ns,
                 probability(self.write_efficiency),
@@ -384,8 +384,8 @@ class LadderMemory:
                 n_nodes=DIP_DEPHASING_NODES,
             )
 
-        points = jnp.stack([starts.ravel(), offsets.ravel()], axis=-1)
-        cdf, t0, h = jax.lax.map(row, points)
+        parts = [rows(start) for start in laws.grid_points(g_t)]
+        cdf, t0, h = (jnp.stack([p[k] for p in parts]) for k in range(3))
         return laws.make(cdf, t0, h, g_t, g_nu)
 
     def _dip(self, batch, on, ctx, law):
