@@ -46,10 +46,10 @@ class OrcaMemory:
     temperature_c: float = param(115.0, lo=0.0, hi=400.0, unit="C", doc="vapour temperature")
     cell_length_cm: float = param(8.0, lo=0.0, lo_open=True, unit="cm", doc="cell length L")
     signal_waist_um: float = param(
-        100.0, lo=0.0, lo_open=True, unit="um", doc="signal beam waist w_s"
+        100.0, lo=0.0, lo_open=True, limit=1e6, unit="um", doc="signal beam waist w_s"
     )
     control_waist_um: float = param(
-        130.0, lo=0.0, lo_open=True, unit="um", doc="control beam waist w_c"
+        130.0, lo=0.0, lo_open=True, limit=1e6, unit="um", doc="control beam waist w_c"
     )
     isotope_fraction: float = param(
         1.0, lo=0.0, hi=1.0, lo_open=True, doc="fraction of the vapour in the active isotope"
@@ -74,10 +74,20 @@ class OrcaMemory:
         3.0, lo=0.0, unit="ns", doc="read control centre minus write control centre"
     )
     signal_dipole_ea0: float | None = param(
-        None, lo=0.0, lo_open=True, unit="e a0", doc="effective signal dipole (absent: table)"
+        None,
+        lo=0.0,
+        lo_open=True,
+        limit=1e3,
+        unit="e a0",
+        doc="effective signal dipole (absent: table)",
     )
     control_dipole_ea0: float | None = param(
-        None, lo=0.0, lo_open=True, unit="e a0", doc="effective control dipole (absent: table)"
+        None,
+        lo=0.0,
+        lo_open=True,
+        limit=1e3,
+        unit="e a0",
+        doc="effective control dipole (absent: table)",
     )
     intermediate_lifetime_ns: float | None = param(
         None, lo=0.0, lo_open=True, unit="ns", doc="lifetime tau_2 of nP3/2 (absent: table)"
