@@ -17,6 +17,7 @@ from photonmc._version import __version__ as __version__
 #: (or any one module) does not pull in the fit machinery (optax) and the files (h5py).
 _PUBLIC = {
     "ORIGINS": "photonmc.batch",
+    "clear_caches": "photonmc.compile_cache",
     "FitResult": "photonmc.fit",
     "fit": "photonmc.fit",
     "memory_report": "photonmc.memory_report",
@@ -82,6 +83,7 @@ sys.modules[__name__].__class__ = _Package
 
 if TYPE_CHECKING:  # what editors and type checkers see
     from photonmc.batch import ORIGINS as ORIGINS
+    from photonmc.compile_cache import clear_caches as clear_caches
     from photonmc.fit import FitResult as FitResult
     from photonmc.fit import fit as fit
     from photonmc.io.datasets import EfficiencyCurve as EfficiencyCurve

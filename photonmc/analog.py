@@ -389,8 +389,10 @@ def _analog_blocks_impl(
 
 
 #: compiled analog blocks of this process by signature (see _compile_blocks): each a
-#: function of (link, key, firsts, counts, last_chunk, last_shots)
-_KERNELS: dict = {}
+#: function of (link, key, firsts, counts, last_chunk, last_shots); the KEPT_KERNELS
+#: most recent are kept (`compile_cache.clear_caches` releases them all)
+_KERNELS: dict = compile_cache.in_memory({})
+KEPT_KERNELS = 16
 
 
 class _Blocks:
@@ -448,6 +450,8 @@ def _compile_blocks(link, tables, key, n_all, mine, last_shots, plan, per_block,
         if kernel is None:
             kernel = partial(_analog_blocks, plan=plan, per_block=per_block, mesh=mesh)
         jax.block_until_ready(kernel(*args))
+    while len(_KERNELS) >= KEPT_KERNELS:
+        _KERNELS.pop(next(iter(_KERNELS)))
     _KERNELS[signature] = kernel
     if on_compile is not None:
         on_compile(time.perf_counter() - start)
@@ -580,7 +584,7 @@ def host_tables(link: Link):
 _prepare_jit = jax.jit(prepare_tables)
 
 #: host_tables of recent parameter sets (a second run of the same link reuses them)
-_TABLES: dict = {}
+_TABLES: dict = compile_cache.in_memory({})
 
 
 def _split_info(info: dict):

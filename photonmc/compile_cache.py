@@ -26,6 +26,15 @@ checked (sha256) when read, so a damaged or foreign file is a miss. It needs the
 `flatbuffers` package (a dependency); without it only XLA's programs are kept. Like
 JAX's own cache, the directory holds programs this process will run: keep it private.
 
+In memory, a process keeps every program it has compiled or loaded (JAX's own caches
+and photonmc's compiled kernels and problems); `clear_caches` releases them all. Each
+XLA:CPU program holds a few memory maps, and once a process reaches Linux's limit
+(`vm.max_map_count`, 65530 by default; some twenty thousand programs), LLVM's code
+loader crashes the process (a segmentation fault while compiling or loading a program,
+not a Python error). So `simulate` calls `release_if_crowded` first, which clears the
+caches when the process holds more than half its limit of maps: a process that builds
+thousands of different links then compiles some programs twice, and never crashes.
+
 Enabling the cache sets JAX's process-wide thresholds so that every program is kept
 (`jax_persistent_cache_min_compile_time_secs = 0`,
 `jax_persistent_cache_min_entry_size_bytes = 0`): photonmc's small helper programs
@@ -138,6 +147,54 @@ def _set(target: str | None) -> None:
         from jax.experimental.compilation_cache import compilation_cache
 
         compilation_cache.reset_cache()
+
+
+# ------------------------------------------------------------------ in memory
+#: photonmc's in-process caches of compiled programs (each has .clear())
+_IN_MEMORY: list = []
+
+
+def in_memory(cache):
+    """Register `cache` (anything with `.clear()`) as one that `clear_caches` empties;
+    returns it, so a module can write `_KERNELS = compile_cache.in_memory({})`."""
+    _IN_MEMORY.append(cache)
+    return cache
+
+
+def clear_caches() -> None:
+    """Release every compiled program this process holds: photonmc's kernels, tables and
+    fit and optimisation problems, and JAX's in-memory caches (`jax.clear_caches`). The
+    next run compiles again, or loads from the persistent cache; nothing else changes."""
+    for cache in _IN_MEMORY:
+        cache.clear()
+    jax.clear_caches()
+
+
+#: the share of the process's memory-map limit past which release_if_crowded clears
+CROWDED_MAPS = 0.5
+
+
+def memory_maps() -> tuple[int, int] | None:
+    """(memory maps this process holds, the system's limit per process), or None where
+    the system does not tell (not Linux)."""
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            held = sum(1 for _ in f)
+        with open("/proc/sys/vm/max_map_count") as f:
+            limit = int(f.read())
+    except (OSError, ValueError):
+        return None
+    return held, limit
+
+
+def release_if_crowded() -> bool:
+    """`clear_caches()` when this process holds more than CROWDED_MAPS of its limit of
+    memory maps (module docstring); returns whether it did."""
+    maps = memory_maps()
+    if maps is None or maps[0] <= CROWDED_MAPS * maps[1]:
+        return False
+    clear_caches()
+    return True
 
 
 # ------------------------------------------------------------------ stored kernels

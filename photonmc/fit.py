@@ -70,6 +70,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from photonmc import compile_cache
 from photonmc import parameters as P
 from photonmc.expected import (
     coincidence_geometry,
@@ -394,7 +395,7 @@ def choose_nodes(
     zeros = np.zeros(n_free)
 
     def histograms(problem, z):
-        hists, _, _ = problem.predict(z, problem.data(datasets, u0, np.eye(n_free), []))
+        hists = problem.predict(z, problem.data(datasets, u0, np.eye(n_free), []))[0]
         return jnp.concatenate([jnp.ravel(h) for h in hists])
 
     with jax.enable_x64(True):
@@ -468,7 +469,7 @@ def build_problem(
     return _PROBLEMS.get(key, lambda: FitProblem(link, datasets, params, tuple(nodes)))
 
 
-_PROBLEMS = ProblemCache()
+_PROBLEMS = compile_cache.in_memory(ProblemCache())
 
 
 @dataclasses.dataclass(frozen=True)

@@ -49,8 +49,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from photonmc import compile_cache, units
 from photonmc import parameters as P
-from photonmc import units
 from photonmc.batch import MEMORY_NOISE, RETRIEVED, SOURCE
 from photonmc.expected import detector_counts, internal_efficiency
 from photonmc.kernels import orca
@@ -396,7 +396,7 @@ def _corners(link: Link, params, intervals) -> list[Link]:
     return out
 
 
-_PROBLEMS = ProblemCache()
+_PROBLEMS = compile_cache.in_memory(ProblemCache())
 
 
 class OptimizeProblem:

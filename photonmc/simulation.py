@@ -121,6 +121,7 @@ def simulate(
     if checkpoint is not None and (checkpoint.read is None or checkpoint.write is None):
         checkpoint = _with_checkpoint_files(checkpoint)
     compile_cache.ensure()
+    compile_cache.release_if_crowded()
     pairs = None
     if correlations and mode == "analog" and len(link.detectors) > 1:
         from photonmc.photon_statistics import pair_recorder

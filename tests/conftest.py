@@ -6,6 +6,7 @@ import jax
 import pytest
 
 import photonmc as pmc
+from photonmc import compile_cache
 
 
 def has_gpu() -> bool:
@@ -22,6 +23,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_programs():
+    """After each test module, the compiled programs are released if the process holds
+    more than half its limit of memory maps (`compile_cache.release_if_crowded`): the
+    suite compiles some twenty thousand programs in one process, a few maps each, and
+    not every test goes through `simulate`, which checks the same."""
+    yield
+    compile_cache.release_if_crowded()
 
 
 def memory_link(**overrides) -> pmc.Link:

@@ -165,3 +165,24 @@ def test_kernel_names_depend_on_the_structure_and_the_sources(monkeypatch):
     assert a != compile_cache.kernel_name("blocks", "structure a", 8)
     monkeypatch.setattr(compile_cache, "source_digest", lambda: "other sources")
     assert a != compile_cache.kernel_name("blocks", "structure a", 4)
+
+
+def test_a_process_crowded_with_programs_releases_them(monkeypatch):
+    """Past CROWDED_MAPS of the memory-map limit, simulate first releases every compiled
+    program (JAX's and photonmc's), and the next run compiles its kernel again."""
+    from photonmc import analog
+
+    link = fiber_link(dark=1e4)
+    pmc.simulate(link, 1000, key=1, chunk_shots=1024)
+    assert analog._KERNELS
+    maps = compile_cache.memory_maps()
+    if maps is None:
+        pytest.skip("this system does not report its memory maps")
+    held, limit = maps
+    assert 0 < held < limit
+    assert not compile_cache.release_if_crowded()  # this process is far from the limit
+    assert analog._KERNELS
+    monkeypatch.setattr(compile_cache, "CROWDED_MAPS", held / limit / 2)
+    again = pmc.simulate(link, 1000, key=1, chunk_shots=1024)
+    assert again.compile_s > 0  # released before the run, so compiled (or loaded) again
+    assert len(analog._KERNELS) == 1  # the others were released

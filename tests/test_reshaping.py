@@ -169,16 +169,7 @@ def test_dispersion_analog_agrees_with_expected():
 
 
 # ------------------------------------------------------------------ memories
-@pytest.mark.parametrize(
-    "t2_star,stored",
-    [
-        (None, 0.7990),
-        # slow: compiling the dephased write dip crashed XLA's CPU compiler once in a
-        # full clean-install suite run (not reproduced alone); see docs/physics.md 3.4
-        pytest.param(3.0, 0.6865, marks=pytest.mark.slow),
-        pytest.param(0.6, 0.4215, marks=pytest.mark.slow),
-    ],
-)
+@pytest.mark.parametrize("t2_star,stored", [(None, 0.7990), (3.0, 0.6865), (0.6, 0.4215)])
 def test_memory_stores_the_mixed_state_overlap(t2_star, stored):
     r = _expected(_link(_memory(write=1.0), dephasing_time_ns=t2_star))
     assert r.internal_efficiency().value == pytest.approx(stored, abs=1e-4)
@@ -219,7 +210,7 @@ def test_dip_is_gone_without_a_write():
     np.testing.assert_allclose(none, plain, atol=1e-9)
 
 
-@pytest.mark.slow  # the dephased write dip (see test_memory_stores_the_mixed_state_overlap)
+@pytest.mark.slow  # an analog run through the dephased write dip: ~40 s on 2 cores
 def test_memory_analog_agrees_with_expected():
     link = _link(
         _memory(write=0.5, read=0.8),

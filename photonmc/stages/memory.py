@@ -384,8 +384,7 @@ class LadderMemory:
                 n_nodes=DIP_DEPHASING_NODES,
             )
 
-        parts = [rows(start) for start in laws.grid_points(g_t)]
-        cdf, t0, h = (jnp.stack([p[k] for p in parts]) for k in range(3))
+        cdf, t0, h = jax.lax.map(rows, laws.grid_points(g_t))
         return laws.make(cdf, t0, h, g_t, g_nu)
 
     def _dip(self, batch, on, ctx, law):
