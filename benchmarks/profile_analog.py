@@ -44,7 +44,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 DEFAULT_CONFIG = HERE.parent / "configs" / "thomas2024_qd_torca.toml"
 
 
-def _context(link, plan, n_shots):
+def _context(link, plan, n_shots, tables):
     return Context(
         "analog",
         link.source.wavelength_nm,
@@ -54,6 +54,8 @@ def _context(link, plan, n_shots):
         paths=link.path_of,
         chunk_shots=plan.chunk_shots,
         dephasing_time_ns=link.source.dephasing_time_ns,
+        reshaping=link.reshaping,
+        prepared=tables,
     )
 
 
@@ -72,28 +74,44 @@ def _total(tree):
 
 
 def variants(link, plan):
-    """name -> chunk function (link, key, n_shots) -> anything; cumulative stages."""
+    """name -> chunk function (link, tables, key, n_shots) -> anything; cumulative
+    stages. tables: the reshaping stages' tables, made once outside the loop as a run
+    makes them (`analog.host_tables`)."""
     detectors, tagger = link.detectors, link.tagger
 
-    def emit(lk, key, n):
+    def emit(lk, tables, key, n):
         return lk.source.emit(jax.random.split(key, len(lk.middle) + 2)[0], plan.chunk_shots,
-                              _context(lk, plan, n))  # fmt: skip
+                              _context(lk, plan, n, tables))  # fmt: skip
 
-    def prop(lk, key, n):
-        return propagate(lk, key, plan.chunk_shots, _context(lk, plan, n))
+    def prop(lk, tables, key, n):
+        return propagate(lk, key, plan.chunk_shots, _context(lk, plan, n, tables))
 
-    def detect(lk, key, n):
-        ctx = _context(lk, plan, n)
+    def detect(lk, tables, key, n):
+        ctx = _context(lk, plan, n, tables)
         batch, info, key_det = propagate(lk, key, plan.chunk_shots, ctx)
         return detector_stage.detect(
-            lk.detectors, batch, key_det, ctx, tagger, plan.dark_capacity, plan.dead_time
+            lk.detectors,
+            batch,
+            key_det,
+            ctx,
+            tagger,
+            plan.dark_capacity,
+            plan.dead_time,
+            plan.hit_capacity,
         ), info
 
-    def dead(lk, key, n):
-        ctx = _context(lk, plan, n)
+    def dead(lk, tables, key, n):
+        ctx = _context(lk, plan, n, tables)
         batch, info, key_det = propagate(lk, key, plan.chunk_shots, ctx)
         shot, t, channel, origin, valid, _ = detector_stage.detect(
-            lk.detectors, batch, key_det, ctx, tagger, plan.dark_capacity, plan.dead_time
+            lk.detectors,
+            batch,
+            key_det,
+            ctx,
+            tagger,
+            plan.dark_capacity,
+            plan.dead_time,
+            plan.hit_capacity,
         )
         if plan.click_capacity:
             valid = detector_stage.register(
@@ -102,8 +120,8 @@ def variants(link, plan):
             )  # fmt: skip
         return t, channel, origin, valid, info
 
-    def full(lk, key, n):
-        return analog.analog_chunk(lk, key, n, plan)
+    def full(lk, tables, key, n):
+        return analog.analog_chunk(lk, key, n, plan, tables)
 
     return {
         "emit": emit,
@@ -118,7 +136,7 @@ def variants(link, plan):
 @contextlib.contextmanager
 def constant_overlap():
     original = LadderMemory.overlap
-    LadderMemory.overlap = lambda self, batch, *args: jnp.full(batch.t_ref_ns.shape, 0.5,
+    LadderMemory.overlap = lambda self, batch, *args, **kw: jnp.full(batch.t_ref_ns.shape, 0.5,
                                                         batch.t_ref_ns.dtype)  # fmt: skip
     try:
         yield
@@ -126,7 +144,7 @@ def constant_overlap():
         LadderMemory.overlap = original
 
 
-def random_bit_shapes(link, plan):
+def random_bit_shapes(link, plan, tables):
     """Shapes of every random_bits draw of one full chunk (from its jaxpr)."""
     shapes = []
 
@@ -151,30 +169,30 @@ def random_bit_shapes(link, plan):
     sampling.random_bits = noting
     try:
         with analog._rng_mode():
-            closed = jax.make_jaxpr(lambda k: analog.analog_chunk(link, k, plan.chunk_shots, plan))(
-                jax.random.key(0)
-            )
+            closed = jax.make_jaxpr(
+                lambda k: analog.analog_chunk(link, k, plan.chunk_shots, plan, tables)
+            )(jax.random.key(0))
     finally:
         sampling.random_bits = original
     walk(closed.jaxpr)
     return shapes
 
 
-def timed_loop(fn, link, chunks, repeats, n_shots):
+def timed_loop(fn, link, tables, chunks, repeats, n_shots):
     @jax.jit
-    def run(lk, key):
+    def run(lk, tables, key):
         def body(c, acc):
-            return acc + _total(fn(lk, jax.random.fold_in(key, c), n_shots))
+            return acc + _total(fn(lk, tables, jax.random.fold_in(key, c), n_shots))
 
         return jax.lax.fori_loop(0, chunks, body, jnp.zeros((), jnp.float32))
 
     with analog._rng_mode():
         key = jax.random.key(0)
-        run(link, key).block_until_ready()  # compile
+        run(link, tables, key).block_until_ready()  # compile
         best = math.inf
         for r in range(repeats):
             t0 = time.perf_counter()
-            run(link, jax.random.key(r + 1)).block_until_ready()
+            run(link, tables, jax.random.key(r + 1)).block_until_ready()
             best = min(best, time.perf_counter() - t0)
     return best / chunks
 
@@ -195,7 +213,8 @@ def main(argv=None):
     chunk = args.chunk_shots or cfg.chunk_shots
     plan = analog.analog_plan(link, chunk)
     photons = float(link.source.mean_photon_number) * chunk  # emitted per chunk (mean)
-    shapes = random_bit_shapes(link, plan)
+    tables = analog.host_tables(link)
+    shapes = random_bit_shapes(link, plan, tables)
     n_bits = sum(math.prod(s) * (w // 32 or 1) for s, w, _ in shapes)
     print(f"config {args.config}, mu {float(link.source.mean_photon_number):g}, chunk {chunk}")
     print(
@@ -204,7 +223,7 @@ def main(argv=None):
         f"{n_bits / chunk:.3g} 32-bit words per shot, {n_bits / max(photons, 1):.3g} per photon"
     )
 
-    def bits_only(lk, key, n):
+    def bits_only(lk, tables, key, n):
         keys = jax.random.split(key, len(shapes))
         return [
             sampling.random_bits(k, s)
@@ -213,11 +232,13 @@ def main(argv=None):
             for k, (s, w, kind) in zip(keys, shapes, strict=True)
         ]
 
-    rows = [("random bits only", timed_loop(bits_only, link, args.chunks, args.repeats, chunk))]
+    rows = [
+        ("random bits only", timed_loop(bits_only, link, tables, args.chunks, args.repeats, chunk))
+    ]
     for name, fn in variants(link, plan).items():
         ctx = constant_overlap() if "overlap = const" in name else contextlib.nullcontext()
         with ctx:
-            rows.append((name, timed_loop(fn, link, args.chunks, args.repeats, chunk)))
+            rows.append((name, timed_loop(fn, link, tables, args.chunks, args.repeats, chunk)))
 
     print(f"{'variant':30s} {'ns/shot':>9s} {'ns/photon':>10s} {'+ns/photon':>11s} {'share':>6s}")
     full = rows[-1][1]

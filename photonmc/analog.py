@@ -99,7 +99,9 @@ class AnalogPlan:
     capacity: room for the Poisson events of one chunk, by stage name (memory noise:
     (write, read)); dark_capacity likewise for dark counts; click_capacity: room for the
     clicks of a chunk in the dead-time kernel's fast path (overflow takes an exact but
-    slower path).
+    slower path); hit_capacity: room for the photons of a chunk that are detected (0:
+    every photon keeps its slot), so that their click times, the dead time and the
+    histogram are computed for those only (`analog_detection.detect`).
     """
 
     chunk_shots: int
@@ -109,6 +111,7 @@ class AnalogPlan:
     click_capacity: int
     n_bins: int
     record_capacity: int = 0
+    hit_capacity: int = 0
 
 
 def analog_plan(
@@ -156,11 +159,27 @@ def analog_plan(
     for d, dead in zip(detectors, dead_time, strict=True):
         a, b = d.dark_interval_ns(tagger, period, dead)
         darks += float(d.dark_count_rate_hz) * 1e-9 * (b - a)
-    mean = live * (photons * max(float(d.efficiency) for d in detectors) + darks)
+    best = max(float(d.efficiency) for d in detectors)
+    mean = live * (photons * best + darks)
     n_candidates = sum(dark_capacity) + sum(sum(c) for _, c in capacity)
     room = min(
         n_candidates, sampling.round_capacity(int(math.ceil(mean + 8 * math.sqrt(mean) + 64)))
     )
+    # Detected photons of a chunk: mean at most live * photons * best, variance at most
+    # twice the mean plus the noise's excess (E[n^2] <= 2 mu for the source with pairs,
+    # 2 nbar + 2 nbar^2 for Poisson or thermal noise); room to 9 standard deviations, a
+    # shortfall counted (hits_truncated) and reported like every other room's. The room
+    # is the photon slots over a power of two (rounded up), so that a changed loss rarely changes it
+    # (and recompiles); none (0) when that would be every slot.
+    hits = live * photons * best
+    noise = sum(float(m.read_noise_photons) ** 2 + float(m.write_noise_photons) ** 2
+                for m in link.memories)  # fmt: skip
+    need = hits + 9.0 * math.sqrt(2.0 * hits + 2.0 * live * noise) + 64.0
+    slots = sum(sum(c) for _, c in capacity)
+    k = 0
+    while -(-slots // (2 << k)) >= need:
+        k += 1
+    hit_room = -(-slots // (1 << k)) if k else 0
     return AnalogPlan(
         chunk_shots=int(chunk_shots),
         capacity=capacity,
@@ -169,6 +188,7 @@ def analog_plan(
         click_capacity=room if any(dead_time) else 0,
         n_bins=tagger.n_bins,
         record_capacity=room if records else 0,
+        hit_capacity=hit_room,
     )
 
 
@@ -223,6 +243,7 @@ def merge_plans(plans) -> AnalogPlan:
         dark_capacity=dark,
         dead_time=tuple(any(p.dead_time[i] for p in plans) for i in range(len(first.dead_time))),
         click_capacity=most(lambda p: p.click_capacity),
+        hit_capacity=most(lambda p: p.hit_capacity),
         record_capacity=most(lambda p: p.record_capacity),
     )
 
@@ -252,9 +273,16 @@ def analog_chunk(link: Link, key, n_shots, plan: AnalogPlan, tables=None):
     batch, info, key_det = propagate(link, key, plan.chunk_shots, ctx)
     detectors, tagger = link.detectors, link.tagger
     shot, t, channel, origin, valid, dropped = detect(
-        detectors, batch, key_det, ctx, tagger, plan.dark_capacity, plan.dead_time
+        detectors,
+        batch,
+        key_det,
+        ctx,
+        tagger,
+        plan.dark_capacity,
+        plan.dead_time,
+        plan.hit_capacity,
     )
-    info["dark_truncated"] = dropped
+    info.update(dropped)
     if plan.click_capacity:
         valid = register(
             detectors, shot, t, channel, valid, period, plan.dead_time, plan.click_capacity

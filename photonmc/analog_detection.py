@@ -21,26 +21,55 @@ from photonmc.stages._base import concrete, probability
 from photonmc.stages.detector import TimeTagger
 
 
-def detect(detectors, batch, key, ctx, tagger: TimeTagger, dark_capacity, dead_time):
+def detect(
+    detectors, batch, key, ctx, tagger: TimeTagger, dark_capacity, dead_time, hit_capacity=0
+):
     """Candidate clicks of one chunk on every detector, before dead time.
 
     Each photon meets one categorical draw among all its fates: "detected by detector d
     via branch b" with probability weight_b * efficiency_d for the detector on branch b's
     path, and "not detected" for the rest. dark_capacity and dead_time are static
-    tuples, one entry per detector (see `simulation.AnalogPlan`). Returns (shot, t_ns,
-    channel, origin, valid), each of shape (photons + dark counts,): the shot, the
-    histogram time (jitter and sync offset applied), the detector index, the origin
-    index and whether it is a click; and the number of dark counts beyond capacity.
+    tuples, one entry per detector (see `simulation.AnalogPlan`). hit_capacity (static):
+    room for the detected photons; when it is under half the photons, only the
+    detected ones (in their order) go on to their click times, the rest are never
+    looked at again. A photon's draws are its own whatever its slot, so the clicks are
+    the same either way. Returns (shot, t_ns, channel, origin, valid), each of shape
+    (photon slots + dark counts,): the shot, the histogram time (jitter and sync offset
+    applied), the detector index, the origin index and whether it is a click; and the
+    counts of events beyond their room, {"dark_truncated", "hits_truncated"}.
     """
     key_fate, key_dark = jax.random.split(key)
     channel_of = _channels(detectors, batch, ctx)  # static (photons, branches)
     effs = jnp.stack([probability(d.efficiency) for d in detectors])
     eff = jnp.where(channel_of >= 0, effs[np.maximum(channel_of, 0)], 0.0)
     # one block of uniforms per photon: its fate, its delay and its jitter
-    u_fate, u_delay, u_jitter = sampling.uniforms(
-        key_fate, (3, batch.weight.shape[0]), batch.t_ref_ns.dtype
-    )
+    n_photons = batch.weight.shape[0]
+    u_fate, u_delay, u_jitter = sampling.uniforms(key_fate, (3, n_photons), batch.t_ref_ns.dtype)
+    tabulated_laws = bool(ctx.laws) and bool((batch.law >= 0).any())  # static
+    if tabulated_laws:
+        u_row = sampling.uniforms(jax.random.fold_in(key_fate, 1), u_delay.shape, u_delay.dtype)
     index, hit = sampling.choose_branch_from(u_fate, batch.weight * eff)
+    fields = dict(
+        kind=batch.kind,
+        t_ref=batch.t_ref_ns,
+        width=batch.width_ns,
+        origin=batch.origin,
+        channel=channel_of,
+    )
+    if tabulated_laws:
+        fields.update(law=batch.law.astype(np.int32), law_u=batch.law_u, law_v=batch.law_v)
+    shot = batch.shot
+    hits_dropped = jnp.zeros((), jnp.int32)
+    if 0 < hit_capacity <= n_photons // 2:
+        # the detected photons, in their order, padded with photon 0 (not a click)
+        (slot,) = jnp.nonzero(hit, size=hit_capacity, fill_value=0)
+        n_hit = jnp.sum(hit, dtype=jnp.int32)
+        hits_dropped = jnp.maximum(n_hit - hit_capacity, 0)
+        fields = {k: jnp.asarray(v)[slot] for k, v in fields.items()}
+        index, u_delay, u_jitter, shot = index[slot], u_delay[slot], u_jitter[slot], shot[slot]
+        if tabulated_laws:
+            u_row = u_row[slot]
+        hit = jnp.arange(hit_capacity) < n_hit
 
     def pick(field):
         # a select per branch (a handful) instead of a gather
@@ -50,21 +79,20 @@ def detect(detectors, batch, key, ctx, tagger: TimeTagger, dark_capacity, dead_t
             out = jnp.where(index == b, field[:, b], out)
         return out
 
-    kind, t_ref, width, origin, channel = map(
-        pick, (batch.kind, batch.t_ref_ns, batch.width_ns, batch.origin, channel_of)
+    kind, t_ref, width, origin, channel = (
+        pick(fields[k]) for k in ("kind", "t_ref", "width", "origin", "channel")
     )
     all_exp = bool((batch.kind == EXP).all())  # static: no Gaussian packet without memory
     spread = sampling.wavepacket_delay(u_delay, kind == EXP, width, all_exp=all_exp)
-    if ctx.laws and (batch.law >= 0).any():  # tabulated shapes (static)
-        law, law_u, law_v = map(pick, (batch.law.astype(np.int32), batch.law_u, batch.law_v))
-        u_row = sampling.uniforms(jax.random.fold_in(key_fate, 1), u_delay.shape, u_delay.dtype)
+    if tabulated_laws:
+        law, law_u, law_v = (pick(fields[k]) for k in ("law", "law_u", "law_v"))
         tabulated = laws.sample_delays(ctx.laws, law, law_u, law_v, u_row, u_delay)
         spread = jnp.where(law >= 0, tabulated, spread)
     t = t_ref + spread - tagger.sync_offset_ns
     if any(concrete(d.jitter_fwhm_ps) != 0.0 for d in detectors):
         sigmas = jnp.stack([d.jitter_sigma_ns for d in detectors])
         t = t + sigmas[jnp.maximum(channel, 0)] * sampling.normal_from_uniform(u_jitter)
-    parts = [(batch.shot, t, channel.astype(jnp.int32), origin, hit)]
+    parts = [(shot, t, channel.astype(jnp.int32), origin, hit)]
     dropped = jnp.zeros((), jnp.int32)
     for i, (det, capacity) in enumerate(zip(detectors, dark_capacity, strict=True)):
         if not capacity:
@@ -89,7 +117,14 @@ def detect(detectors, batch, key, ctx, tagger: TimeTagger, dark_capacity, dead_t
         )
         dropped = dropped + lost
     shot, t, channel, origin, valid = (jnp.concatenate(x) for x in zip(*parts, strict=True))
-    return shot, t, channel, origin, valid, dropped
+    return (
+        shot,
+        t,
+        channel,
+        origin,
+        valid,
+        {"dark_truncated": dropped, "hits_truncated": hits_dropped},
+    )
 
 
 def register(detectors, shot, t_ns, channel, valid, period_ns, dead_time, capacity: int):

@@ -281,7 +281,13 @@ class LadderMemory:
         return (DIP_STARTS if feeding else 2, DIP_OFFSETS if diffusion else 2)
 
     def max_transmission(self) -> float:
-        return max(float(self.transmission), float(self.write_efficiency * self.read_efficiency))
+        """The most of a photon that leaves (retrieved or unstored): P_r + P_t = s R +
+        (1 - s) T, linear in the stored fraction s = eta_w O in [0, eta_w], so largest at
+        s = 0 or s = eta_w (R = eta_r D(tau), clipped to 1 as in `fate_probabilities`)."""
+        t = float(self.transmission)
+        r = min(1.0, float(self.read_efficiency * self.decay_factor()))
+        w = float(self.write_efficiency)
+        return max(t, w * r + (1.0 - w) * t)
 
     def noise_capacity(self, n_shots: int) -> tuple[int, int]:
         """Room for the (write, read) noise photons of `n_shots` shots in analog mode."""
