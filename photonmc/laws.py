@@ -149,12 +149,23 @@ def set_law(batch, where, j: int, law: Law, u=None, v=None):
     x, y = law.positions(u, v)
     changes = dict(law=flat.reshape(shape))
     if x is not None:
-        changes["law_u"] = batch.law_u.ravel().at[where].set(x.astype(batch.law_u.dtype))
-        changes["law_u"] = changes["law_u"].reshape(shape)
+        changes["law_u"] = put(batch.law_u, where, x)
     if y is not None:
-        changes["law_v"] = batch.law_v.ravel().at[where].set(y.astype(batch.law_v.dtype))
-        changes["law_v"] = changes["law_v"].reshape(shape)
+        changes["law_v"] = put(batch.law_v, where, y)
     return batch.replace(**changes)
+
+
+def put(field, where, values):
+    """`field` with its flat entries `where` (static, increasing) set to `values`: a slice
+    update where they are one run (the usual case: every photon of a branch), which XLA
+    does in place, else a scatter (~2.5 ns more per entry on 2 CPU cores)."""
+    flat = jnp.ravel(field)
+    values = jnp.ravel(values).astype(flat.dtype)
+    if where.size and where[-1] - where[0] + 1 == where.size:
+        flat = jax.lax.dynamic_update_slice(flat, values, (int(where[0]),))
+    else:
+        flat = flat.at[where].set(values)
+    return flat.reshape(jnp.shape(field))
 
 
 # ------------------------------------------------------------------ analog
