@@ -89,33 +89,17 @@ def variants(link, plan):
     def detect(lk, tables, key, n):
         ctx = _context(lk, plan, n, tables)
         batch, info, key_det = propagate(lk, key, plan.chunk_shots, ctx)
-        return detector_stage.detect(
-            lk.detectors,
-            batch,
-            key_det,
-            ctx,
-            tagger,
-            plan.dark_capacity,
-            plan.dead_time,
+        clicks = detector_stage.detect(
+            lk.detectors, batch, key_det, ctx, tagger, plan.dark_capacity, plan.dead_time,
             plan.hit_capacity,
-        ), info
+        )  # fmt: skip
+        return clicks, info
 
     def dead(lk, tables, key, n):
-        ctx = _context(lk, plan, n, tables)
-        batch, info, key_det = propagate(lk, key, plan.chunk_shots, ctx)
-        shot, t, channel, origin, valid, _ = detector_stage.detect(
-            lk.detectors,
-            batch,
-            key_det,
-            ctx,
-            tagger,
-            plan.dark_capacity,
-            plan.dead_time,
-            plan.hit_capacity,
-        )
+        (shot, t, channel, origin, valid, _), info = detect(lk, tables, key, n)
         if plan.click_capacity:
             valid = detector_stage.register(
-                detectors, shot, t, channel, valid, ctx.period_ns, plan.dead_time,
+                detectors, shot, t, channel, valid, lk.source.period_ns, plan.dead_time,
                 plan.click_capacity,
             )  # fmt: skip
         return t, channel, origin, valid, info

@@ -161,7 +161,7 @@ def analog_plan(
         darks += float(d.dark_count_rate_hz) * 1e-9 * (b - a)
     best = max(float(d.efficiency) for d in detectors)
     mean = live * (photons * best + darks)
-    n_candidates = sum(dark_capacity) + sum(sum(c) for _, c in capacity)
+    n_candidates = _events(capacity, dark_capacity)
     room = min(
         n_candidates, sampling.round_capacity(int(math.ceil(mean + 8 * math.sqrt(mean) + 64)))
     )
@@ -175,7 +175,7 @@ def analog_plan(
     noise = sum(float(m.read_noise_photons) ** 2 + float(m.write_noise_photons) ** 2
                 for m in link.memories)  # fmt: skip
     need = hits + 9.0 * math.sqrt(2.0 * hits + 2.0 * live * noise) + 64.0
-    slots = sum(sum(c) for _, c in capacity)
+    slots = n_candidates - sum(dark_capacity)  # the photons' slots
     k = 0
     while -(-slots // (2 << k)) >= need:
         k += 1
