@@ -1,7 +1,7 @@
 """Throughput of photonmc on a config, both modes, against plain numpy in the same process.
 
     python benchmarks/throughput.py [CONFIG.toml] [--shots N] [--numpy-shots M]
-                                    [--mu-one] [--json OUT.json]
+                                    [--mu-one] [--cpu-devices D] [--json OUT.json]
 
 Prints shots per second and emitted photons per second of
 - analog mode (compiled once, warmed up, then timed over N shots),
@@ -12,7 +12,10 @@ Prints shots per second and emitted photons per second of
 and the ratio of analog photonmc to numpy in emitted photons per second. `--mu-one`
 also times the link with one photon per shot (mean_photon_number = 1), both photonmc
 and numpy, which measures the per-photon cost that a dim source hides behind its empty
-shots. Nothing here asserts a time.
+shots. On CPUs the process makes one JAX device per core first, as the `photonmc`
+command does (`photonmc.use_cpu_cores`; --cpu-devices D chooses), and analog mode is
+timed both on one device and spread over all of them, each against numpy. Nothing here
+asserts a time.
 """
 
 from __future__ import annotations
@@ -38,10 +41,12 @@ import numpy_reference  # noqa: E402
 DEFAULT_CONFIG = HERE.parent / "configs" / "thomas2024_qd_torca.toml"
 
 
-def time_analog(link, shots, chunk_shots):
-    pmc.simulate(link, min(shots, chunk_shots), key=0, chunk_shots=chunk_shots)  # compile
+def time_analog(link, shots, chunk_shots, devices=None):
+    # compile and warm up every device
+    warm = min(shots, chunk_shots * len(devices or jax.local_devices()))
+    pmc.simulate(link, warm, key=0, chunk_shots=chunk_shots, devices=devices)
     start = time.perf_counter()
-    res = pmc.simulate(link, shots, key=1, chunk_shots=chunk_shots)
+    res = pmc.simulate(link, shots, key=1, chunk_shots=chunk_shots, devices=devices)
     elapsed = time.perf_counter() - start
     return elapsed, res.photons_emitted
 
@@ -93,24 +98,33 @@ def main(argv=None):
     parser.add_argument("--numpy-shots", type=int, default=2_000_000)
     parser.add_argument("--chunk-shots", type=int, default=None)
     parser.add_argument("--mu-one", action="store_true")
+    parser.add_argument("--cpu-devices", type=int, default=None)
     parser.add_argument("--json", default=None, help="also write the table as JSON here")
     args = parser.parse_args(argv)
+    n_cpu = pmc.use_cpu_cores(args.cpu_devices)
 
     cfg = load_config(args.config)
     chunk = args.chunk_shots or cfg.chunk_shots
     print(f"config {args.config}")
     print(
         f"jax {jax.__version__} on {jax.default_backend()} ({jax.devices()[0].device_kind}), "
-        f"{os.cpu_count()} CPUs, PRNG {jax.config.jax_default_prng_impl}, chunk {chunk}"
+        f"{os.cpu_count()} CPUs, PRNG {jax.config.jax_default_prng_impl}, chunk {chunk}; "
+        f"{len(jax.local_devices())} local device(s), {n_cpu} CPU device(s)"
     )
 
     rows = []
-    elapsed, photons = time_analog(cfg.link, args.shots, chunk)
-    rows.append(row("photonmc analog", args.shots, elapsed, photons))
+    links = [("", cfg.link)]
     if args.mu_one:
         bright = cfg.link.set(f"{cfg.link.source.name}.mean_photon_number", 1.0)
-        elapsed, photons = time_analog(bright, args.shots, chunk)
-        rows.append(row("photonmc analog, mu = 1", args.shots, elapsed, photons))
+        links.append((", mu = 1", bright))
+    several = len(jax.local_devices()) > 1
+    for suffix, link in links:
+        if several:
+            one = jax.local_devices()[:1]
+            elapsed, photons = time_analog(link, args.shots, chunk, devices=one)
+            rows.append(row("photonmc analog, one device" + suffix, args.shots, elapsed, photons))
+        elapsed, photons = time_analog(link, args.shots, chunk)
+        rows.append(row("photonmc analog" + suffix, args.shots, elapsed, photons))
     t_value, t_grad = time_expected(cfg.link)
     rows.append({"what": "photonmc expected, one histogram", "seconds": t_value})
     rows.append({"what": "photonmc expected, value + gradient", "seconds": t_grad})
@@ -122,27 +136,30 @@ def main(argv=None):
             elapsed, photons = time_numpy(args.config, shots, chunk, mu=1.0)
             rows.append(row("numpy reference analog, mu = 1", shots, elapsed, photons))
 
-    print(f"{'':36s} {'shots/s':>11s} {'photons/s':>11s} {'seconds':>9s}")
+    print(f"{'':42s} {'shots/s':>11s} {'photons/s':>11s} {'seconds':>9s}")
     for r in rows:
         if "shots_per_s" in r:
             print(
-                f"{r['what']:36s} {r['shots_per_s']:11.3e} {r['photons_per_s']:11.3e} "
+                f"{r['what']:42s} {r['shots_per_s']:11.3e} {r['photons_per_s']:11.3e} "
                 f"{r['seconds']:9.3f}"
             )
         else:
-            print(f"{r['what']:36s} {'':11s} {'':11s} {r['seconds']:9.4f}")
+            print(f"{r['what']:42s} {'':11s} {'':11s} {r['seconds']:9.4f}")
     by_name = {r["what"]: r for r in rows}
     for suffix in ("", ", mu = 1"):
-        ours, theirs = (
-            by_name.get("photonmc analog" + suffix),
-            by_name.get("numpy reference analog" + suffix),
-        )
-        if ours and theirs:
-            ratio = ours["photons_per_s"] / theirs["photons_per_s"]
-            label = suffix.lstrip(", ") or "config"
-            print(
-                f"ratio photonmc analog / numpy ({label}, emitted photons per second): {ratio:.2f}"
-            )
+        theirs = by_name.get("numpy reference analog" + suffix)
+        for which, label in (
+            ("photonmc analog, one device", "one device"),
+            ("photonmc analog", f"{len(jax.local_devices())} device(s)"),
+        ):
+            ours = by_name.get(which + suffix)
+            if ours and theirs:
+                ratio = ours["photons_per_s"] / theirs["photons_per_s"]
+                what = suffix.lstrip(", ") or "config"
+                print(
+                    f"ratio photonmc analog, {label} / numpy ({what}, emitted photons per "
+                    f"second): {ratio:.2f}"
+                )
     if args.json:
         pathlib.Path(args.json).write_text(
             json.dumps(
@@ -150,6 +167,7 @@ def main(argv=None):
                     "rows": rows,
                     "backend": jax.default_backend(),
                     "device": jax.devices()[0].device_kind,
+                    "devices": len(jax.local_devices()),
                 },
                 indent=1,
             )

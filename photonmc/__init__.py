@@ -18,6 +18,7 @@ from photonmc._version import __version__ as __version__
 _PUBLIC = {
     "ORIGINS": "photonmc.batch",
     "clear_caches": "photonmc.compile_cache",
+    "use_cpu_cores": "photonmc.distributed",
     "FitResult": "photonmc.fit",
     "fit": "photonmc.fit",
     "memory_report": "photonmc.memory_report",
@@ -84,6 +85,7 @@ sys.modules[__name__].__class__ = _Package
 if TYPE_CHECKING:  # what editors and type checkers see
     from photonmc.batch import ORIGINS as ORIGINS
     from photonmc.compile_cache import clear_caches as clear_caches
+    from photonmc.distributed import use_cpu_cores as use_cpu_cores
     from photonmc.fit import FitResult as FitResult
     from photonmc.fit import fit as fit
     from photonmc.io.datasets import EfficiencyCurve as EfficiencyCurve

@@ -13,6 +13,8 @@
 
 simulate, sweep, fit and optimize keep compiled kernels on disk for the next run
 (`photonmc.compile_cache`): --cache-dir DIR moves the cache, --no-cache disables it.
+They make one JAX device per CPU core (`photonmc.distributed.use_cpu_cores`), so that
+an analog run on CPUs works on a chunk per core; --cpu-devices N chooses the number.
 
 The only module of photonmc that parses arguments. Every user error (a bad config, an
 existing output, a missing or foreign file) prints one line `photonmc: error: ...` on
@@ -126,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _distributed_flags(sim)
     _cache_flags(sim)
+    _device_flags(sim)
 
     swp = sub.add_parser(
         "sweep",
@@ -154,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     swp.add_argument("--plot", metavar="FIG.png", help="draw the summary figures over the grid")
     swp.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     _cache_flags(swp)
+    _device_flags(swp)
 
     add_correlate_parser(sub)
 
@@ -201,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="starting value of a free parameter (default: the config's); repeatable",
     )
     _cache_flags(fit)
+    _device_flags(fit)
 
     opt = sub.add_parser(
         "optimize",
@@ -234,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     opt.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     _cache_flags(opt)
+    _device_flags(opt)
     add_memory_parser(sub)
     return parser
 
@@ -286,6 +292,18 @@ def _cache_flags(parser) -> None:
     )
 
 
+def _device_flags(parser) -> None:
+    parser.add_argument(
+        "--cpu-devices",
+        type=int,
+        metavar="N",
+        help="JAX CPU devices, one chunk of an analog run on each at a time (default: "
+        f"{distributed.CPU_DEVICES_ENV}, else one per core, at most "
+        f"{distributed.MAX_CPU_DEVICES}; 1 for JAX's single device); results are the same "
+        "for any number",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line `argv` (default sys.argv[1:]); returns the exit status.
 
@@ -321,6 +339,12 @@ def _main(argv: list[str]) -> int:
     try:
         args = build_parser().parse_args(argv)
         args.argv = argv
+        if hasattr(args, "cpu_devices"):  # before JAX's first operation fixes its devices
+            if args.cpu_devices is not None and args.cpu_devices < 1:
+                raise UsageError(
+                    f"--cpu-devices must be a whole number >= 1, got {args.cpu_devices}"
+                )
+            distributed.use_cpu_cores(args.cpu_devices)
         if getattr(args, "no_cache", False):
             compile_cache.configure(False)
         else:

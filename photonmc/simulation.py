@@ -81,6 +81,7 @@ def simulate(
     on_records: Callable[[dict], None] | None = None,
     checkpoint: Checkpointing | None = None,
     correlations: bool = False,
+    devices=None,
 ) -> Result:
     """Run `shots` shots of `link`.
 
@@ -101,7 +102,9 @@ def simulate(
     elapsed_s is the simulation's time and compile_s the compilation's. correlations: for
     a link with several detectors, also the coincidence histogram of every detector pair
     and the two-photon figures (g2(0); HOM visibility and indistinguishability),
-    `photonmc.photon_statistics`.
+    `photonmc.photon_statistics`. devices (analog): the JAX devices that share the
+    chunks, default every local one (results are the same for any set; on CPUs,
+    `photonmc.distributed.use_cpu_cores` makes one per core).
     """
     if mode not in ("analog", "expected"):
         raise ValueError(f"mode must be 'analog' or 'expected', got {mode!r}")
@@ -145,6 +148,7 @@ def simulate(
                 bar.update,
                 on_records=on_records,
                 checkpoint=checkpoint,
+                devices=devices,
                 on_compile=on_compile,
             )
     else:

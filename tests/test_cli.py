@@ -226,6 +226,8 @@ def test_bad_config(workdir, capsys, edit, fragments):
         (["simulate", "link.toml", "--shots", "0"], ["shots must be a whole number >= 1"]),
         (["simulate", "link.toml", "--shots", "many"], ["invalid int value: 'many'"]),
         (["simulate", "link.toml", "--mode", "fast"], ["invalid choice: 'fast'"]),
+        (["simulate", "link.toml", "--cpu-devices", "0"], ["--cpu-devices must be", ">= 1, got 0"]),
+        (["fit", "fit.toml", "--cpu-devices", "two"], ["invalid int value: 'two'"]),
         (["simulate", "link.toml", "--frobnicate"], ["unrecognized arguments: --frobnicate"]),
         (["simulate", "link.toml", "--out", "no/such/dir/r.h5"], ["does not exist"]),
         (["simulate", "link.toml", "--out", "."], ["is a directory"]),

@@ -78,3 +78,49 @@ def test_initialize_needs_all_three_settings(monkeypatch):
         distributed.initialize()
     with pytest.raises(ValueError, match=r"process id must be in \[0, 1\]"):
         distributed.initialize("127.0.0.1:1", 2, 5)
+
+
+CORES_SCRIPT = """
+import sys, warnings, numpy as np, jax
+sys.path.insert(0, {tests!r})
+import photonmc as pmc
+from conftest import memory_link
+n = pmc.use_cpu_cores()
+assert n == len(jax.devices("cpu")) == len(jax.local_devices()), (n, jax.devices())
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    assert pmc.use_cpu_cores(n + 1) == n  # too late: JAX has its devices
+assert "asked for" in str(caught[0].message), caught
+res = pmc.simulate(memory_link(dead=20.0), 50_000, key=7, chunk_shots=4096)
+np.savez({out!r}, n=n, counts=res.detector().counts, totals=res.detector().totals)
+"""
+
+
+@pytest.mark.parametrize("setting, expected", [("3", 3), (None, None)])
+def test_one_device_per_core_gives_the_one_device_result(tmp_path, setting, expected):
+    out = tmp_path / "cores.npz"
+    code = CORES_SCRIPT.format(tests=str(pathlib.Path(__file__).parent), out=str(out))
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", distributed.CPU_DEVICES_ENV)
+    }
+    env["JAX_PLATFORMS"] = "cpu"
+    if setting is not None:
+        env[distributed.CPU_DEVICES_ENV] = setting
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=300, cwd=tmp_path)
+    many = np.load(out)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert int(many["n"]) == (expected or min(cores, distributed.MAX_CPU_DEVICES))
+    one = pmc.simulate(memory_link(dead=20.0), 50_000, key=7, chunk_shots=4096)
+    np.testing.assert_array_equal(one.detector().counts, many["counts"])
+    np.testing.assert_array_equal(one.detector().totals, many["totals"])
+
+
+def test_cpu_devices_refuses_a_count_below_one(monkeypatch):
+    with pytest.raises(ValueError, match=r"number of CPU devices must be a whole number >= 1"):
+        distributed.use_cpu_cores(0)
+    monkeypatch.setenv(distributed.CPU_DEVICES_ENV, "0")
+    with pytest.raises(ValueError, match=r"PHOTONMC_CPU_DEVICES must be a whole number >= 1"):
+        distributed.use_cpu_cores()
+    monkeypatch.setenv(distributed.CPU_DEVICES_ENV, "many")
+    with pytest.raises(ValueError, match=r"PHOTONMC_CPU_DEVICES must be a whole number"):
+        distributed.use_cpu_cores()
