@@ -29,7 +29,7 @@ from photonmc._version import __version__
 from photonmc.analog_detection import detect, register
 from photonmc.batch import DARK, MEMORY_NOISE, ORIGINS, RETRIEVED, SOURCE
 from photonmc.expected import prepare_tables
-from photonmc.kernels import histogram, sampling
+from photonmc.kernels import histogram, sampling, scan
 from photonmc.link import Link, propagate
 from photonmc.stages import Context
 
@@ -297,7 +297,7 @@ def analog_chunk(link: Link, key, n_shots, plan: AnalogPlan, tables=None):
     records = None
     if plan.record_capacity:
         cap = plan.record_capacity
-        (index,) = jnp.nonzero(valid, size=cap, fill_value=0)
+        index = scan.nonzero(valid, cap)
         count = jnp.sum(valid, dtype=jnp.int32)
         info["records_truncated"] = jnp.maximum(count - cap, 0)
         records = (shot[index], t[index], channel[index], origin[index], jnp.minimum(count, cap))

@@ -15,7 +15,7 @@ import numpy as np
 
 from photonmc import laws, units
 from photonmc.batch import DARK, EXP
-from photonmc.kernels import sampling
+from photonmc.kernels import sampling, scan
 from photonmc.kernels.deadtime import registered_clicks
 from photonmc.stages._base import concrete, probability
 from photonmc.stages.detector import TimeTagger
@@ -62,7 +62,7 @@ def detect(
     hits_dropped = jnp.zeros((), jnp.int32)
     if 0 < hit_capacity <= n_photons // 2:
         # the detected photons, in their order, padded with photon 0 (not a click)
-        (slot,) = jnp.nonzero(hit, size=hit_capacity, fill_value=0)
+        slot = scan.nonzero(hit, hit_capacity)
         n_hit = jnp.sum(hit, dtype=jnp.int32)
         hits_dropped = jnp.maximum(n_hit - hit_capacity, 0)
         fields = {k: jnp.asarray(v)[slot] for k, v in fields.items()}
