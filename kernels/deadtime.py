@@ -68,6 +68,8 @@ _SENTINEL_SHOT = jnp.iinfo(jnp.int32).max
 _DEFAULT_MAX_ITERATIONS = 16
 #: rounds of tie placement and of transposition sweeps before the multi-operand sort
 _ROUNDS = 32
+#: earlier clicks within the dead time that the fixed point's direct update looks at
+_WINDOW = 8
 
 
 def _gap(s: jax.Array, t: jax.Array, j: jax.Array, period: jax.Array) -> jax.Array:
@@ -75,32 +77,62 @@ def _gap(s: jax.Array, t: jax.Array, j: jax.Array, period: jax.Array) -> jax.Arr
     return (s - s[j]).astype(t.dtype) * period + (t - t[j])
 
 
+def _shift(x, k: int, fill):
+    """x moved k places later: out[i] = x[i - k], fill for i < k."""
+    return jnp.concatenate([jnp.full((k,), fill, x.dtype), x[:-k]])
+
+
 def _fixed_point(s, t, ok, dead, period, max_iterations):
-    """Iterate r <- f(r) from r = ok; returns (r, iterations, converged)."""
+    """Iterate r <- f(r) from r = ok; returns (r, iterations, converged).
+
+    f(r)_i = ok_i and no registered click j < i lies within dead before i (only the latest
+    can: registered clicks are >= dead apart). Where every click has fewer than
+    `_WINDOW` earlier clicks within dead (sparse clicks: at one photon per shot and a
+    dead time of 1.6 periods, one or two), f reads those few neighbours directly, one
+    fused pass per iteration; otherwise it finds the latest registered click by a
+    prefix maximum over the chunk. The same f either way, so the same iterations.
+    """
     m = s.shape[0]
     index = jnp.arange(m, dtype=jnp.int32)
     first = jnp.full((1,), -1, jnp.int32)
+    k_max = min(_WINDOW, m - 1)
+    # near[k - 1]: click i - k is valid and within dead before i (sorted: nested in k)
+    near = [
+        _shift(ok, k, False) & ((s - _shift(s, k, 0)).astype(t.dtype) * period
+                                + (t - _shift(t, k, 0.0)) < dead)
+        for k in range(1, k_max + 1)
+    ]  # fmt: skip
+    local = ~jnp.any(near[-1]) if near else jnp.array(True)
 
-    def update(r):
+    def update_local(r):
+        blocked = jnp.zeros_like(ok)
+        for k, near_k in enumerate(near, start=1):
+            blocked = blocked | (near_k & _shift(r, k, False))
+        return ok & ~blocked
+
+    def update_scan(r):
         latest = scan.cummax(jnp.where(r, index, -1))
         before = jnp.concatenate([first, latest[:-1]])  # exclusive: latest j < i
         gap = _gap(s, t, jnp.maximum(before, 0), period)
         return ok & ((before < 0) | (gap >= dead))
 
-    def cond(carry):
-        _, changed, n = carry
-        return changed & (n < max_iterations)
+    def iterate(update):
+        def cond(carry):
+            _, changed, n = carry
+            return changed & (n < max_iterations)
 
-    def body(carry):
-        r, _, n = carry
-        r_new = update(r)
-        return r_new, jnp.any(r_new != r), n + 1
+        def body(carry):
+            r, _, n = carry
+            r_new = update(r)
+            return r_new, jnp.any(r_new != r), n + 1
 
-    # Initial flags derived from `ok`, so that they vary across devices like the data
-    # (a loop carry inside shard_map must).
-    n0 = jnp.sum(ok, dtype=jnp.int32) * 0
-    r, changed, n = lax.while_loop(cond, body, (ok, n0 == 0, n0))
-    return r, n, ~changed
+        # Initial flags derived from `ok`, so that they vary across devices like the
+        # data (a loop carry inside shard_map must).
+        n0 = jnp.sum(ok, dtype=jnp.int32) * 0
+        r, changed, n = lax.while_loop(cond, body, (ok, n0 == 0, n0))
+        return r, n, ~changed
+
+    return lax.cond(local, lambda: iterate(update_local), lambda: iterate(update_scan))
 
 
 def _pointer_doubling(s, t, ok, dead, period):

@@ -279,3 +279,22 @@ def test_packed_key_order_is_the_stable_sort(monkeypatch, n_shots, p_valid, t_ra
     got = jax.jit(deadtime._chronological)(s_key, t_key, ok, pos, np.float32(PERIOD_NS))
     for a, b in zip(expected, got, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("window", [1, 2, 64])
+def test_direct_and_prefix_updates_agree(monkeypatch, window):
+    """The fixed point's update reads the few clicks within dead directly, or falls back
+    to a prefix maximum over the chunk when a click has `_WINDOW` or more of them: the
+    same clicks and the same number of iterations for any window."""
+    from photonmc.kernels import deadtime
+
+    rng = np.random.default_rng(11)
+    shot, t, valid = random_clicks(rng, N, 2000, 0.4, 0.0, 12.5)
+    dead = 30.0  # 2.4 periods: runs of a few clicks, some with 3+ within dead
+    want = reference(shot, t, valid, dead, PERIOD_NS)
+    base, base_info = registered_clicks_with_info(shot, t, valid, dead, PERIOD_NS, 1024)
+    monkeypatch.setattr(deadtime, "_WINDOW", window)
+    got, info = registered_clicks_with_info(shot, t, valid, dead, PERIOD_NS, 1024)
+    np.testing.assert_array_equal(np.asarray(got), want)
+    np.testing.assert_array_equal(np.asarray(base), want)
+    assert int(info["iterations"]) == int(base_info["iterations"]) >= 3
