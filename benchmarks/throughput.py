@@ -123,7 +123,8 @@ def main(argv=None):
             one = jax.local_devices()[:1]
             elapsed, photons = time_analog(link, args.shots, chunk, devices=one)
             rows.append(row("photonmc analog, one device" + suffix, args.shots, elapsed, photons))
-        elapsed, photons = time_analog(link, args.shots, chunk)
+        # every device (a run shorter than a block per device would default to fewer)
+        elapsed, photons = time_analog(link, args.shots, chunk, devices=jax.local_devices())
         rows.append(row("photonmc analog" + suffix, args.shots, elapsed, photons))
     t_value, t_grad = time_expected(cfg.link)
     rows.append({"what": "photonmc expected, one histogram", "seconds": t_value})

@@ -491,10 +491,10 @@ def _compile_blocks(link, tables, key, n_all, mine, last_shots, plan, per_block,
 def _exported_blocks(signature, args, plan, per_block, mesh):
     """The blocks as a jitted call of their `jax.export` lowering, loaded from the
     kernel store or lowered now (and stored); None for a multi-process run or where
-    the lowering cannot be exported (the caller then jits the blocks directly).
-    Runs over several devices are jitted directly too (an exported call would need
-    its arguments placed on the mesh)."""
-    if jax.process_count() > 1 or mesh.size > 1:
+    the lowering cannot be exported (the caller then jits the blocks directly). The
+    call places its arguments on the mesh: the link, tables and scalars on every
+    device, the chunk ranges one per device."""
+    if jax.process_count() > 1:
         return None
     treedef = signature[0]
     try:
@@ -529,7 +529,13 @@ def _exported_blocks(signature, args, plan, per_block, mesh):
             info = _INFO_NAMES.get((treedef.children()[0], plan))
             if info is not None:
                 compile_cache.store_kernel(name, exported, dict(meta, info_names=list(info)))
-    call = jax.jit(exported.call)
+    every = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    each = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("chunks"))
+    call = jax.jit(
+        exported.call,
+        in_shardings=(every, every, each, each, every, every),
+        out_shardings=each,
+    )
     lowered = []
 
     def kernel(link, key, firsts, counts, last_chunk, last_shots):
@@ -664,6 +670,15 @@ class Checkpointing:
     write: Callable[[str, dict], None] | None = dataclasses.field(default=None, compare=False)
 
 
+def run_devices(n_chunks: int, per_block: int, local) -> list:
+    """The devices among `local` that a run of n_chunks takes by default: one per whole
+    block of per_block chunks, at least one. A short run stays on one device, whose
+    lowered kernel a warm process only loads (a mesh of several is traced and lowered
+    in every process); results are the same on any number."""
+    local = list(local)
+    return local[: max(1, min(len(local), n_chunks // per_block))]
+
+
 def run_analog(
     link: Link,
     shots: int,
@@ -678,7 +693,8 @@ def run_analog(
 ):
     """Analog counts of a run: (histogram int64 (n_origins, n_bins + 2), counters).
 
-    Chunks are spread over `devices` (default: every local device), each device taking
+    Chunks are spread over `devices` (default: the local devices, as many as the run
+    has whole blocks of chunks for, so a short run uses one), each device taking
     consecutive chunks of a block. Integer results are the same for any number of
     devices, and so are the float sums, which are added exactly on the host.
     on_records: called, in shot order, with the registered clicks of consecutive chunks
@@ -691,7 +707,16 @@ def run_analog(
     """
     check_shots(shots, chunk_shots, "analog")
     plan = plan or analog_plan(link, chunk_shots, records=on_records is not None, shots=shots)
-    devices = list(devices) if devices is not None else jax.local_devices()
+    n_chunks = -(-shots // chunk_shots)
+    per_block = _block_chunks(chunk_shots)  # static: the same for every run of this plan
+    if plan.record_capacity:
+        # keep each block's records (per_block x capacity per device) to ~2^22 clicks
+        per_block = max(1, min(per_block, (1 << 22) // plan.record_capacity))
+    if devices is None:
+        devices = jax.local_devices()
+        if jax.process_count() == 1:
+            devices = run_devices(n_chunks, per_block, devices)
+    devices = list(devices)
     mesh = jax.sharding.Mesh(np.array(devices), ("chunks",))
     n_dev = len(devices)
     # Several processes (jax.distributed): each takes the chunks of its devices' places
@@ -703,12 +728,7 @@ def run_analog(
         raise ValueError("Checkpointing needs its read and write functions (simulate gives them)")
     n_all = n_dev * n_proc
     mine = slice(rank * n_dev, (rank + 1) * n_dev)
-    n_chunks = -(-shots // chunk_shots)
     last_shots = shots - (n_chunks - 1) * chunk_shots
-    per_block = _block_chunks(chunk_shots)  # static: the same for every run of this plan
-    if plan.record_capacity:
-        # keep each block's records (per_block x capacity per device) to ~2^22 clicks
-        per_block = max(1, min(per_block, (1 << 22) // plan.record_capacity))
     tables = host_tables(link)
     kernel = _compile_blocks(
         link, tables, key, n_all, mine, last_shots, plan, per_block, mesh, on_compile

@@ -91,7 +91,9 @@ with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     assert pmc.use_cpu_cores(n + 1) == n  # too late: JAX has its devices
 assert "asked for" in str(caught[0].message), caught
-res = pmc.simulate(memory_link(dead=20.0), 50_000, key=7, chunk_shots=4096)
+# every device (a run this short would stay on one by default: `analog.run_devices`)
+res = pmc.simulate(memory_link(dead=20.0), 50_000, key=7, chunk_shots=4096,
+                   devices=jax.local_devices())
 np.savez({out!r}, n=n, counts=res.detector().counts, totals=res.detector().totals)
 """
 
@@ -124,3 +126,14 @@ def test_cpu_devices_refuses_a_count_below_one(monkeypatch):
     monkeypatch.setenv(distributed.CPU_DEVICES_ENV, "many")
     with pytest.raises(ValueError, match=r"PHOTONMC_CPU_DEVICES must be a whole number"):
         distributed.use_cpu_cores()
+
+
+def test_a_run_takes_a_device_per_whole_block_of_chunks():
+    from photonmc.analog import run_devices
+
+    local = ["d0", "d1", "d2"]
+    assert run_devices(10, 64, local) == ["d0"]  # shorter than a block: one device
+    assert run_devices(127, 64, local) == ["d0"]
+    assert run_devices(128, 64, local) == ["d0", "d1"]
+    assert run_devices(10_000, 64, local) == local
+    assert run_devices(10_000, 64, local[:1]) == ["d0"]

@@ -129,7 +129,9 @@ import jax, numpy as np
 import photonmc as pmc
 from conftest import memory_link
 assert len(jax.local_devices()) == {n}
-res = pmc.simulate(memory_link(dead=20.0), 50_000, key=7, chunk_shots=4096)
+# every device, although a run this short would stay on one by default
+res = pmc.simulate(memory_link(dead=20.0), 50_000, key=7, chunk_shots=4096,
+                   devices=jax.local_devices())
 np.savez({out!r}, counts=res.detector().counts, totals=res.detector().totals,
          sums=np.array([res.memory_sums["memory"][k] for k in sorted(res.memory_sums["memory"])]))
 """
