@@ -23,6 +23,7 @@ JAX operation.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 
 import jax
@@ -52,12 +53,19 @@ def use_cpu_cores(n: int | None = None) -> int:
         n = min(_usable_cores(), MAX_CPU_DEVICES)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"{what} must be a whole number >= 1 (devices), got {n!r}")
-    if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    forced = re.search(
+        r"xla_force_host_platform_device_count=(\d+)", os.environ.get("XLA_FLAGS", "")
+    )
+    if forced:
+        have = int(forced.group(1))
+    else:
         try:
+            # sets the count without starting JAX's backends (so that
+            # jax.distributed.initialize may still follow)
             jax.config.update("jax_num_cpu_devices", n)
-        except RuntimeError:  # JAX has run something: its devices are fixed
-            pass
-    have = len(jax.devices("cpu"))
+            have = n
+        except (RuntimeError, AttributeError):  # JAX has run something (or lacks it)
+            have = len(jax.devices("cpu"))
     if asked and have != n:
         warnings.warn(
             f"{n} CPU devices were asked for, but JAX runs with {have} (they must be set "

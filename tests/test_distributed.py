@@ -19,6 +19,8 @@ SCRIPT = """
 import sys, numpy as np
 sys.path.insert(0, {tests!r})
 from photonmc import distributed
+# as the command line does: a CPU device per core (here 2), then the distributed runtime
+assert distributed.use_cpu_cores(2) == 2
 assert distributed.initialize()  # from the PHOTONMC_* environment
 import photonmc as pmc
 from conftest import memory_link
