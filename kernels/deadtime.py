@@ -96,9 +96,10 @@ def _fixed_point(s, t, ok, dead, period, max_iterations):
     index = jnp.arange(m, dtype=jnp.int32)
     first = jnp.full((1,), -1, jnp.int32)
     k_max = min(_WINDOW, m - 1)
-    # near[k - 1]: click i - k is valid and within dead before i (sorted: nested in k)
+    # near[k - 1]: clicks i and i - k are valid, i - k within dead before i (sorted:
+    # nested in k)
     near = [
-        _shift(ok, k, False) & ((s - _shift(s, k, 0)).astype(t.dtype) * period
+        ok & _shift(ok, k, False) & ((s - _shift(s, k, 0)).astype(t.dtype) * period
                                 + (t - _shift(t, k, 0.0)) < dead)
         for k in range(1, k_max + 1)
     ]  # fmt: skip
