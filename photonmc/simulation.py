@@ -103,7 +103,8 @@ def simulate(
     a link with several detectors, also the coincidence histogram of every detector pair
     and the two-photon figures (g2(0); HOM visibility and indistinguishability),
     `photonmc.photon_statistics`. devices (analog): the JAX devices that share the
-    chunks, default every local one (results are the same for any set; on CPUs,
+    chunks, default the local ones that the run has whole blocks of chunks for
+    (`analog.run_devices`; results are the same for any set; on CPUs,
     `photonmc.distributed.use_cpu_cores` makes one per core).
     """
     if mode not in ("analog", "expected"):
