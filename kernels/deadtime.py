@@ -63,7 +63,7 @@ import jax.numpy as jnp
 from jax import lax
 from numpy.typing import ArrayLike
 
-from . import scan
+from . import gather, scan
 
 __all__ = ["registered_clicks", "registered_clicks_with_info"]
 
@@ -73,6 +73,8 @@ _DEFAULT_MAX_ITERATIONS = 16
 _ROUNDS = 32
 #: earlier clicks within the dead time that the fixed point's direct update looks at
 _WINDOW = 8
+#: sorted keys read at once by the guided search of `_first_places`
+_BLOCK = 16
 
 
 def _gap(s: jax.Array, t: jax.Array, j: jax.Array, period: jax.Array) -> jax.Array:
@@ -210,8 +212,7 @@ def _chronological(s_key, t_key, ok, pos, period):
 
     # Places: valid clicks at (number of smaller keys) + (rank among equal keys by
     # input order); invalid ones after every valid click, in input order.
-    # unrolled: a loop of log2(m) steps costs 3x more on CPU (a thunk per step)
-    first = jnp.searchsorted(ordered, key, side="left", method="scan_unrolled").astype(jnp.int32)
+    first = _first_places(ordered, key, ok)
     invalid_rank = scan.cumsum(~ok) - 1
 
     def place_cond(carry):
@@ -261,6 +262,38 @@ def _chronological(s_key, t_key, ok, pos, period):
         lambda: (s_p, t_p, pos_p),
         lambda: _multi_operand_sort(s_key, t_key, pos),
     )
+
+
+def _first_places(ordered, key, ok):
+    """searchsorted(ordered, key, side="left") where ok: the number of smaller valid keys.
+
+    ordered: the sorted keys, the valid ones first. A guide over the top bits of the
+    key, G >= 2 m cells (at most 2^20), counts the valid keys of each cell (a scatter-add
+    and a prefix sum); a key's place is the start of its cell plus the keys of its cell
+    below it, counted in one read of `_BLOCK` sorted keys from that start
+    (`gather.blocks`). Clicks spread over the chunk's shots fill a cell with about
+    one; a cell with more than `_BLOCK` (clicks crowded in time) falls back to
+    bisection over all keys. Same integers either way.
+    """
+    m = key.shape[0]
+    g_bits = max(1, min(20, (2 * m - 1).bit_length()))
+    cell = (key >> jnp.uint32(32 - g_bits)).astype(jnp.int32)
+    counts = jnp.zeros(((1 << g_bits) + 1,), jnp.int32).at[cell + 1].add(ok.astype(jnp.int32))
+    start = scan.cumsum(counts)  # start[c]: valid keys in the cells before c
+    bounds = gather.blocks(start, cell, 2)
+    lo, n_in = bounds[:, 0], bounds[:, 1] - bounds[:, 0]
+    padded = jnp.concatenate([ordered, jnp.full((_BLOCK - 1,), 0xFFFFFFFF, ordered.dtype)])
+    block = gather.blocks(padded, lo, _BLOCK)
+    below = (jnp.arange(_BLOCK) < n_in[:, None]) & (block < key[:, None])
+    first = lo + jnp.sum(below, axis=1, dtype=jnp.int32)
+    crowded = jnp.any(ok & (n_in > _BLOCK))
+    return lax.cond(crowded, lambda: _bisection(ordered, key), lambda: first)
+
+
+def _bisection(ordered, key):
+    # unrolled: a loop of log2(m) steps costs 3x more on CPU (a thunk per step)
+    found = jnp.searchsorted(ordered, key, side="left", method="scan_unrolled")
+    return found.astype(jnp.int32)
 
 
 def _solve(shot, t, ok, pos, dead, period, n_out, max_iterations):

@@ -51,6 +51,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import wofz
 
+from . import gather
+
 # Intensity FWHM / sigma, as photonmc.units.FWHM_PER_SIGMA (kernels import nothing from
 # the package). Python floats, not numpy scalars: a numpy float64 is not weakly typed and
 # would promote float32 inputs to float64 under x64.
@@ -207,19 +209,19 @@ def overlap_exp_interpolated(
     good = (err_t + err_q <= tolerance) & jnp.all(jnp.isfinite(exact_grid)) & one_lifetime
 
     def interpolated():
-        x = (t_ref - t_lo) / dt
-        y = (q - q_lo) / dq
+        x = (t_ref.reshape(-1) - t_lo) / dt
+        y = (q.reshape(-1) - q_lo) / dq
         i = jnp.clip(jnp.floor(x), 0, n_t - 2).astype(jnp.int32)
         j = jnp.clip(jnp.floor(y), 0, n_q - 2).astype(jnp.int32)
         fx = jnp.clip(x - i, 0.0, 1.0)
         fy = jnp.clip(y - j, 0.0, 1.0)
-        flat = table.ravel()
-        k = i * n_q + j
-        v00, v01 = flat[k], flat[k + 1]
-        v10, v11 = flat[k + n_q], flat[k + n_q + 1]
-        v0 = v00 + fy * (v01 - v00)
-        v1 = v10 + fy * (v11 - v10)
-        return jnp.exp(v0 + fx * (v1 - v0))
+        flat = jnp.concatenate([table.ravel(), jnp.zeros((1,), dtype)])
+        # the corners' reads apart from the arithmetic (`gather`); `good` is True here
+        (k,) = gather.apart(good, i * n_q + j)
+        low, high = gather.apart(good, gather.blocks(flat, k, 2), gather.blocks(flat, k + n_q, 2))
+        v0 = low[:, 0] + fy * (low[:, 1] - low[:, 0])
+        v1 = high[:, 0] + fy * (high[:, 1] - high[:, 0])
+        return jnp.exp(v0 + fx * (v1 - v0)).reshape(t_ref.shape)
 
     def exact():
         return overlap_exp(t_ref, lifetime_ns, nu, t_w_ns, mode_fwhm_ns)

@@ -30,9 +30,9 @@ is linear, i.e. the density is constant on each cell.
 - `guide_table` and `sample_guided`: draws for the analog engine without a search over
   the whole table. A guide table holds, for K points uniform in the logit
   v = ln(u / (1 - u)), v in [-20, 20] (u from 2e-9 to 1 - 2e-9), the cell that holds
-  each u; a draw takes its bracket from the guide, narrows it by 4 bisection steps and
-  inverts the CDF linearly in the cell it ends in: exact for the piecewise-linear CDF,
-  with about eight gathers per draw. The logit resolves both the start and the tail of
+  each u; a draw takes its bracket from the guide, reads the CDF over the bracket at
+  once (GUIDE_BLOCK values) and inverts it linearly in the cell that holds u: exact for
+  the piecewise-linear CDF, with two gathers per draw. The logit resolves both the start and the tail of
   a law. (Linear interpolation of tabulated quantiles instead smears the mass of one
   quantile cell across any gap of near-zero density, such as the bottom of a write
   dip: a chi-square test against expected mode finds it at 1e6 photons.)
@@ -53,6 +53,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.scipy.signal import fftconvolve
 from numpy.typing import ArrayLike
+
+from . import gather
 
 __all__ = [
     "cdf_from_density",
@@ -267,8 +269,9 @@ def cdf_at_nodes(values, slopes, t0, h, sigma, x):
 #: Half range of the logit v = ln(u / (1 - u)) of a guide table (u in 2e-9 .. 1 - 2e-9)
 GUIDE_SPAN = 20.0
 
-#: Bisection steps of a guided draw inside its bracket
-GUIDE_STEPS = 4
+#: CDF values a guided draw reads at once from the start of its bracket: brackets of up
+#: to GUIDE_BLOCK - 1 cells are inverted exactly from this one read
+GUIDE_BLOCK = 17
 
 
 def guide_table(cdf: ArrayLike, k: int, span: float = GUIDE_SPAN) -> jax.Array:
@@ -283,28 +286,49 @@ def guide_table(cdf: ArrayLike, k: int, span: float = GUIDE_SPAN) -> jax.Array:
 
 def sample_guided(cdf_flat, guide_flat, row, n: int, k: int, t0, h, u, span: float = GUIDE_SPAN):
     """Inverse-CDF draws from rows `row` of normalised CDF tables (flattened, n nodes per
-    row) with their guide tables (k per row): the guide brackets the cell of u, a few
-    bisection steps narrow the bracket, and the CDF is inverted linearly in it. Exact
-    for the piecewise-linear CDF when the bracket ends as one cell (always, unless more
-    than 2^GUIDE_STEPS cells share one guide interval: a gap of nearly zero density,
-    across which the draw is then linear). t0, h: each draw's row's grid; u in (0, 1)."""
+    row) with their guide tables (k per row); t0, h: each draw's row's grid; u in (0, 1).
+
+    The guide brackets the cell of u between two of its points, [lo, hi]; one read of the
+    GUIDE_BLOCK CDF values from lo on finds the cell by counting those <= u (the CDF is
+    non-decreasing), and the CDF is inverted linearly in it: two gathers per draw, the
+    arithmetic kept apart from them (`gather`). Exact for the piecewise-linear CDF when
+    the bracket holds fewer than GUIDE_BLOCK cells; a wider one (a gap of nearly zero
+    density between two guide points) is inverted exactly in its first GUIDE_BLOCK - 1
+    cells and linearly across the rest, which costs a third gather only in a batch that
+    has such a draw.
+    """
     dtype = u.dtype
+    b = GUIDE_BLOCK
+    row = row.astype(jnp.int32)
+    live = jnp.all(row >= 0)  # always: a predicate from the data for `gather.apart`
     v = jnp.log(u) - jnp.log1p(-u)
     pos = jnp.clip((v + span) * ((k - 1) / (2.0 * span)), 0.0, k - 1.0)
     j = jnp.minimum(jnp.floor(pos).astype(jnp.int32), k - 2)
-    g = row.astype(jnp.int32) * k + j
-    base = row.astype(jnp.int32) * n
-    lo = guide_flat[g]
-    hi = jnp.minimum(guide_flat[g + 1] + 1, n - 1)
-    for _ in range(GUIDE_STEPS):
-        mid = (lo + hi) // 2
-        below = cdf_flat[base + mid] <= u
-        lo = jnp.where(below, mid, lo)
-        hi = jnp.where(below, hi, mid)
-    c_lo, c_hi = cdf_flat[base + lo], cdf_flat[base + hi]
+    (g,) = gather.apart(live, row * k + j)
+    pair = gather.blocks(guide_flat, g, 2)
+    lo = pair[:, 0]
+    hi = jnp.minimum(pair[:, 1] + 1, n - 1)
+    # room after the last row, so that no read of a block is clamped into the table
+    padded = jnp.concatenate([cdf_flat, jnp.ones((b - 1,), cdf_flat.dtype)])
+    block, lo, hi = gather.apart(live, gather.blocks(padded, row * n + lo, b), lo, hi)
+    width = hi - lo  # >= 1 cell
+    steps = jnp.arange(1, b, dtype=jnp.int32)
+    below = (steps < width[:, None]) & (block[:, 1:] <= u[:, None])
+    c = jnp.sum(below, axis=1, dtype=jnp.int32)  # the cell is lo + c
+    c_lo = jnp.take_along_axis(block, c[:, None], axis=1)[:, 0]
+    c_hi = jnp.take_along_axis(block, jnp.minimum(c + 1, b - 1)[:, None], axis=1)[:, 0]
+    cells = jnp.ones_like(c)
+    # beyond the block: the rest of a wide bracket, [lo + b - 1, hi], taken as one cell
+    beyond = c == b - 1
+
+    def wide(c_hi, cells):
+        top = jnp.take(padded, row * n + hi, mode="clip")
+        return jnp.where(beyond, top, c_hi), jnp.where(beyond, width - (b - 1), cells)
+
+    c_hi, cells = lax.cond(jnp.any(beyond), wide, lambda *a: a, c_hi, cells)
     span_c = c_hi - c_lo
     frac = jnp.where(span_c > 0, (u - c_lo) / jnp.where(span_c > 0, span_c, 1.0), 0.0)
-    x = lo.astype(dtype) + jnp.clip(frac, 0.0, 1.0) * (hi - lo).astype(dtype)
+    x = (lo + c).astype(dtype) + jnp.clip(frac, 0.0, 1.0) * cells.astype(dtype)
     return t0 + h * x
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from photonmc import laws, units
 from photonmc.batch import DARK, EXP
-from photonmc.kernels import sampling, scan
+from photonmc.kernels import gather, sampling, scan
 from photonmc.kernels.deadtime import registered_clicks
 from photonmc.stages._base import concrete, probability
 from photonmc.stages.detector import TimeTagger
@@ -70,6 +70,11 @@ def detect(
         if tabulated_laws:
             u_row = u_row[slot]
         hit = jnp.arange(hit_capacity) < n_hit
+        # the detected photons' inputs as buffers, so that the arithmetic on them runs
+        # vectorised, not inside the gathers (`kernels.gather`)
+        fields, index, u_delay, u_jitter, u_row = gather.apart(
+            n_hit >= 0, fields, index, u_delay, u_jitter, u_row if tabulated_laws else None
+        )
 
     def pick(field):
         # a select per branch (a handful) instead of a gather
@@ -90,8 +95,10 @@ def detect(
         spread = jnp.where(law >= 0, tabulated, spread)
     t = t_ref + spread - tagger.sync_offset_ns
     if any(concrete(d.jitter_fwhm_ps) != 0.0 for d in detectors):
-        sigmas = jnp.stack([d.jitter_sigma_ns for d in detectors])
-        t = t + sigmas[jnp.maximum(channel, 0)] * sampling.normal_from_uniform(u_jitter)
+        sigma = jnp.zeros_like(t) + detectors[0].jitter_sigma_ns
+        for i, d in enumerate(detectors[1:], start=1):  # a select per detector, no gather
+            sigma = jnp.where(channel == i, d.jitter_sigma_ns, sigma)
+        t = t + sigma * sampling.normal_from_uniform(u_jitter)
     parts = [(shot, t, channel.astype(jnp.int32), origin, hit)]
     dropped = jnp.zeros((), jnp.int32)
     for i, (det, capacity) in enumerate(zip(detectors, dark_capacity, strict=True)):

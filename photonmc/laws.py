@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from photonmc.kernels import tabulated
+from photonmc.kernels import gather, tabulated
 
 #: Points of an analog law's guide table (`kernels.tabulated.sample_guided`)
 GUIDE_POINTS = 4097
@@ -190,8 +190,12 @@ def sample_delays(laws, law, u_pos, v_pos, u_row, u_delay):
         n_u, n_v = lw.shape
         row = jnp.where(law == j, offset + _mixture_row(u_pos, v_pos, u_row, n_u, n_v), row)
         offset += n_u * n_v
+    # each draw's row and grid, apart from the arithmetic (`kernels.gather`)
+    live = jnp.all(row >= 0)
+    (row,) = gather.apart(live, row)
+    t0, h = gather.apart(live, t0[row], h[row])
     t = tabulated.sample_guided(
-        cdf.reshape(-1), guide.reshape(-1), row, n, GUIDE_POINTS, t0[row], h[row], u_delay
+        cdf.reshape(-1), guide.reshape(-1), row, n, GUIDE_POINTS, t0, h, u_delay
     )
     return jnp.where(law >= 0, t.astype(u_delay.dtype), 0.0)
 

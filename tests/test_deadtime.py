@@ -298,3 +298,28 @@ def test_direct_and_prefix_updates_agree(monkeypatch, window):
     np.testing.assert_array_equal(np.asarray(got), want)
     np.testing.assert_array_equal(np.asarray(base), want)
     assert int(info["iterations"]) == int(base_info["iterations"]) >= 3
+
+
+@pytest.mark.parametrize("crowded", [False, True])
+def test_guided_places_are_the_bisection_places(monkeypatch, crowded):
+    """A click's place among the sorted keys comes from a guide over the keys' top bits
+    and one read of a few sorted keys; where a guide cell holds more keys than that read,
+    bisection. Both give numpy's searchsorted (ties to the left), and spread keys never
+    need the bisection."""
+    from photonmc.kernels import deadtime
+
+    rng = np.random.default_rng(5)
+    m = 5000
+    if crowded:  # a few hundred keys in each of a few cells, exact ties among them
+        key = (rng.integers(0, 4, m).astype(np.uint32) << 30) | rng.integers(0, 64, m)
+    else:
+        key = rng.integers(0, 2**32 - 1, m, dtype=np.uint32)
+    ok = rng.random(m) < 0.8
+    key = np.where(ok, key, 0xFFFFFFFF).astype(np.uint32)
+    ordered = np.sort(key)
+    want = np.searchsorted(ordered, key, side="left")
+    if not crowded:  # a wrong fallback: the guided path alone must give the places
+        monkeypatch.setattr(deadtime, "_bisection", lambda o, k: jnp.zeros(k.shape, jnp.int32))
+    # a fresh function: the patched bisection must not reach a cached compilation
+    got = np.asarray(jax.jit(lambda *a: deadtime._first_places(*a))(ordered, key, ok))
+    np.testing.assert_array_equal(got[ok], want[ok])

@@ -130,3 +130,45 @@ def test_float32_is_finite_and_close():
     u = jax.random.uniform(jax.random.key(0), (1000,))
     t = tabulated.sample(cdf, t0, h, u)
     assert t.dtype == jnp.float32 and np.all(np.isfinite(np.asarray(t)))
+
+
+def test_guided_draws_invert_the_table():
+    """`sample_guided` against the exact inverse of the piecewise-linear CDF (`sample`):
+    the same times where the guide's bracket holds fewer than GUIDE_BLOCK cells; across
+    a wider one (a gap of zero density between two guide points) the CDF at the drawn
+    time still lies within the guide interval of u."""
+    n, k = 2049, 4097
+    t = np.linspace(0.0, 20.0, n)
+    smooth = -np.expm1(-t / 1.3)
+    # two bumps with nothing between them: the gap is hundreds of cells wide
+    gap = np.where(t < 6.0, t / 6.0, np.where(t < 14.0, 1.0, 1.0 + (t - 14.0) / 6.0)) / 2.0
+    rows = jnp.asarray(np.stack([smooth / smooth[-1], gap]), jnp.float32)
+    guide = tabulated.guide_table(rows, k)
+    h = np.float32(t[1] - t[0])
+    m = 200_000
+    row = jax.random.randint(jax.random.key(0), (m,), 0, 2)
+    u = jax.random.uniform(jax.random.key(1), (m,), jnp.float32, 1e-7, 1.0 - 1e-7)
+    zeros = jnp.zeros((m,), jnp.float32)
+    draw = jax.jit(tabulated.sample_guided, static_argnums=(3, 4))
+    got = np.asarray(draw(rows.reshape(-1), guide.reshape(-1), row, n, k, zeros, h, u))
+    r, uu, c_rows = np.asarray(row), np.asarray(u), np.asarray(rows)
+    exact = np.empty(m)
+    for i in range(2):  # the exact inverse of each piecewise-linear CDF (`sample`)
+        c_i, x = c_rows[i].astype(np.float64), uu[r == i]
+        cell = np.clip(np.searchsorted(c_i, x, side="right") - 1, 0, n - 2)
+        step = c_i[cell + 1] - c_i[cell]
+        frac = np.where(step > 0, (x - c_i[cell]) / np.where(step > 0, step, 1.0), 0.0)
+        exact[r == i] = h * (cell + np.clip(frac, 0.0, 1.0))
+    # brackets of each draw, from the guide as the sampler reads it
+    g = np.asarray(guide)
+    v = np.log(uu.astype(np.float64)) - np.log1p(-uu.astype(np.float64))
+    j = np.minimum(np.floor((v + 20.0) * (k - 1) / 40.0).astype(int), k - 2)
+    width = np.minimum(g[r, j + 1] + 1, n - 1) - g[r, j]
+    narrow = width < tabulated.GUIDE_BLOCK
+    assert (~narrow).sum() > 100  # the wide case is exercised
+    np.testing.assert_allclose(got[narrow], exact[narrow], atol=2e-6 * 20.0)
+    # anywhere: the drawn time's CDF is within the guide interval that holds u
+    c = np.select([r == 0, r == 1], [np.interp(got, h * np.arange(n), c_rows[i]) for i in range(2)])
+    lo_u = 1.0 / (1.0 + np.exp(-(-20.0 + j * 40.0 / (k - 1))))
+    hi_u = 1.0 / (1.0 + np.exp(-(-20.0 + (j + 1) * 40.0 / (k - 1))))
+    assert np.all((c >= lo_u - 1e-6) & (c <= hi_u + 1e-6))
