@@ -32,10 +32,11 @@ is linear, i.e. the density is constant on each cell.
   v = ln(u / (1 - u)), v in [-20, 20] (u from 2e-9 to 1 - 2e-9), the cell that holds
   each u; a draw takes its bracket from the guide, reads the CDF over the bracket at
   once (GUIDE_BLOCK values) and inverts it linearly in the cell that holds u: exact for
-  the piecewise-linear CDF, with two gathers per draw. The logit resolves both the start and the tail of
-  a law. (Linear interpolation of tabulated quantiles instead smears the mass of one
-  quantile cell across any gap of near-zero density, such as the bottom of a write
-  dip: a chi-square test against expected mode finds it at 1e6 photons.)
+  the piecewise-linear CDF, with two gathers per draw. The logit resolves both the
+  start and the tail of a law. (Linear interpolation of tabulated quantiles instead
+  smears the mass of one quantile cell across any gap of near-zero density, such as
+  the bottom of a write dip: a chi-square test against expected mode finds it at 1e6
+  photons.)
 
 Everything is jax.numpy: jit-able, differentiable in the table values, in t0, h and
 sigma (gradients flow into the parameters that built the table), broadcasting over
